@@ -1,0 +1,40 @@
+// Package kcp is a reliable, ordered transport over UDP that speaks the KCP
+// protocol byte for byte like github.com/xtaci/kcp-go/v5 and, without a cipher
+// or FEC, like the C implementation ikcp.c.
+//
+// It is a drop-in replacement for kcp-go v5: the package name, the exported
+// identifiers and their types are the same, so switching is a change of the
+// import path.
+//
+// # The ARQ core
+//
+// KCP is the protocol state machine: segmentation, acknowledgement,
+// retransmission, windows and congestion control. It performs no I/O, starts
+// no goroutines and reads the time only through a clock function it is given,
+// so it can be driven by a simulated link in tests or embedded anywhere.
+//
+// # Sessions
+//
+// UDPSession is a net.Conn over a net.PacketConn and Listener is a
+// net.Listener that demultiplexes one socket by source address. Timeouts are
+// net.Error values whose Timeout method reports true, and the errors of a
+// closed session match both io.ErrClosedPipe and net.ErrClosed.
+//
+// # Forward error correction
+//
+// With dataShards and parityShards above zero, every group of dataShards
+// datagrams is followed by parityShards Reed-Solomon parity datagrams, so a
+// receiver can rebuild lost datagrams without waiting for a retransmission.
+//
+// # Encryption
+//
+// Every datagram can be sealed with a BlockCrypt: the CFB block ciphers,
+// Salsa20, XOR and none of kcp-go, or an AEAD (NewAESGCMCrypt,
+// NewAEADCrypt). A datagram that fails to open is counted and dropped.
+//
+// # Batch I/O
+//
+// On Linux, datagrams are read and written in batches with recvmmsg and
+// sendmmsg. Where the kernel or a sandbox refuses those calls, the session
+// falls back once to one datagram per call and counts the fallback.
+package kcp

@@ -1,0 +1,3 @@
+module github.com/kcpx/kcp
+
+go 1.24
