@@ -26,7 +26,7 @@ func KcptunPass(passphrase string) []byte {
 
 // Preset is one of kcptun's named SetNoDelay settings.
 type Preset struct {
-	Name                           string
+	Name                          string
 	NoDelay, Interval, Resend, NC int
 }
 
