@@ -88,4 +88,3 @@ func benchDecode(b *testing.B, group [][]byte, decode func([]byte) int) {
 		b.Fatalf("rebuilt %d shards over %d groups", recovered, groups)
 	}
 }
-

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"unsafe"
 
-	kcpx "github.com/kcpx/kcp"
 	kcpgo "github.com/xtaci/kcp-go/v5"
 )
 
@@ -86,15 +85,6 @@ func TestBlockCipherKnownAnswers(t *testing.T) {
 			}
 		})
 	}
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }
 
 // seqReader is a deterministic, resettable nonce source: the same seed gives
@@ -196,7 +186,7 @@ func kcpxSealed(pc unsafe.Pointer, payload []byte) []byte {
 // each library opens the other's datagrams, and that a flipped bit is refused
 // by both.
 func TestSealedPacketsIdentical(t *testing.T) {
-	defer kcpx.SetEntropy(nil)
+	defer restoreKCPXNonces()
 	for _, c := range Ciphers {
 		t.Run(c.Name, func(t *testing.T) {
 			g, err := c.KCPGo(testPass)
@@ -215,7 +205,7 @@ func TestSealedPacketsIdentical(t *testing.T) {
 				t.Fatalf("kcpx overhead %d, kcp-go's is %d", o, c.HeaderSize()+c.Overhead())
 			}
 			nonceG, nonceX := newSeqReader(7), newSeqReader(7)
-			kcpx.SetEntropy(nonceX)
+			kcpxNonces.use(nonceX)
 			rng := rand.New(rand.NewPCG(2, uint64(len(c.Name))))
 			for _, n := range []int{1, 23, 24, 100, 1000, 1376, 1440} {
 				payload := randomBytes(rng, n)

@@ -1,0 +1,7 @@
+//go:build !interop_crypt
+
+package interop
+
+func installKCPXNonces() {}
+
+func restoreKCPXNonces() {}
