@@ -154,7 +154,7 @@ type endpoint struct {
 	k       *KCP
 	out     []byte // what this end sends
 	sent    int
-	msgs    []int // message sizes still to send (message mode)
+	msgs    []int  // message sizes still to send (message mode)
 	in      []byte // what the peer sends, expected here
 	got     int
 	want    []int // message sizes expected (message mode)
@@ -413,7 +413,7 @@ func TestZeroWindowRecovers(t *testing.T) {
 	sent := 0
 	// The receiving application does not read until the sender has seen a
 	// zero window, and then for 5 more seconds.
-	var zeroAt, resumeAt, doneAt uint32
+	var zeroAt, resumeAt, reopenAt, doneAt uint32
 	var wasksWhilePaused, winsBeforeResume int
 	for l.now < 60_000 {
 		l.deliver()
@@ -441,6 +441,9 @@ func TestZeroWindowRecovers(t *testing.T) {
 		}
 		a.update(l.now)
 		b.update(l.now)
+		if resumeAt != 0 && reopenAt == 0 && a.rmtWnd > 0 {
+			reopenAt = l.now
+		}
 		if len(got) == size {
 			doneAt = l.now
 			break
@@ -459,7 +462,13 @@ func TestZeroWindowRecovers(t *testing.T) {
 	if counts[1][IKCP_CMD_WINS] <= winsBeforeResume {
 		t.Fatal("receiver did not report its reopened window")
 	}
-	t.Logf("zero window at %d ms, %d WASK during the stall, resumed at %d, done at %d", zeroAt, wasksWhilePaused, resumeAt, doneAt)
+	// the receiver tells at its next 10 ms flush; the path is 10 ms. Without
+	// the report the sender would wait for its next probe, 1.6 s later.
+	if reopenAt == 0 || reopenAt-resumeAt > 50 {
+		t.Fatalf("sender saw the window reopen %d ms after the reader resumed, want <= 50", reopenAt-resumeAt)
+	}
+	t.Logf("zero window at %d ms, %d WASK during the stall, reader resumed at %d, sender saw the window at %d, done at %d",
+		zeroAt, wasksWhilePaused, resumeAt, reopenAt, doneAt)
 }
 
 // TestWindowGrowthAdvertised: a receiver whose 32-segment window is full and
