@@ -300,17 +300,26 @@ func NewKCP(conv uint32, output output_callback) *KCP {
 	return kcp
 }
 
-// getBuf returns an empty payload buffer with room for max(n, mss) bytes.
+// getBuf returns an empty payload buffer with room for max(n, mss) bytes,
+// reusing a free one when it is large enough.
 func (kcp *KCP) getBuf(n int) []byte {
+	need := max(n, int(kcp.mss))
 	for len(kcp.free) > 0 {
-		b := kcp.free[len(kcp.free)-1]
-		kcp.free[len(kcp.free)-1] = nil
-		kcp.free = kcp.free[:len(kcp.free)-1]
-		if cap(b) >= n && cap(b) >= int(kcp.mss) {
-			return b[:0]
+		last := len(kcp.free) - 1
+		b := kcp.free[last]
+		if cap(b) < int(kcp.mss) { // from before SetMtu grew the mss
+			kcp.free[last] = nil
+			kcp.free = kcp.free[:last]
+			continue
 		}
+		if cap(b) < need { // a peer's larger segment: keep b for ours
+			break
+		}
+		kcp.free[last] = nil
+		kcp.free = kcp.free[:last]
+		return b[:0]
 	}
-	return make([]byte, 0, max(n, int(kcp.mss)))
+	return make([]byte, 0, need)
 }
 
 // putBuf keeps a payload buffer for reuse, up to a bound tied to the windows.
@@ -992,7 +1001,8 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 
 // SetMtu sets the largest datagram the core emits, in bytes, including the
 // 24-byte segment header (default 1400). It returns 0, or -1 when mtu is not
-// above 24; the setting is unchanged then.
+// above 24; the setting is unchanged then. Set it before sending: segments
+// already queued keep their size.
 func (kcp *KCP) SetMtu(mtu int) int {
 	if mtu <= IKCP_OVERHEAD {
 		return -1

@@ -511,3 +511,13 @@ func TestWindowGrowthAdvertised(t *testing.T) {
 		t.Fatalf("sender learnt the grown window after %d ms (rmtWnd %d), want <= 100 ms", took, a.rmtWnd)
 	}
 }
+
+// TestMismatchedMtu: ends with different MTUs still talk; the receiver with
+// the smaller MTU stores the peer's larger segments.
+func TestMismatchedMtu(t *testing.T) {
+	a, b := newPair(presetFast3, true, 128)
+	a.SetMtu(1500)
+	b.SetMtu(576)
+	res := transfer(t, 11, linkConfig{loss: 0.05, delay: 10, jitter: 5}, a, b, true, 1<<20, 30_000, nil)
+	t.Logf("mtu 1500 <-> 576: done in %d virtual ms", max(res.doneA, res.doneB))
+}
