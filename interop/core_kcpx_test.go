@@ -1,5 +1,3 @@
-//go:build interop_core
-
 package interop
 
 import kcpx "github.com/kcpx/kcp"
