@@ -168,15 +168,18 @@ func cfbEncrypt16(b cipher.Block, first *[16]byte, dst, src []byte) {
 		xorTail(dst, src, first[:])
 		return
 	}
-	put64(dst, le64(src)^le64(first[:]))
-	put64(dst[8:], le64(src[8:])^le64(first[8:]))
+	// Each ciphertext block is the next block's cipher input. It is written
+	// with one 16-byte store (subtle.XORBytes) rather than two 8-byte ones, so
+	// the cipher's 16-byte load of it is served by store forwarding instead of
+	// stalling on every block of the chain.
+	subtle.XORBytes(dst[:16], src[:16], first[:])
+	var p [16]byte // plaintext of the block being encrypted (stays on the stack)
 	off := 16
 	for ; off+16 <= n; off += 16 {
-		d, s := dst[off:off+16], src[off:off+16]
-		p0, p1 := le64(s), le64(s[8:])
+		d := dst[off : off+16]
+		p = [16]byte(src[off : off+16])
 		b.Encrypt(d, dst[off-16:off])
-		put64(d, le64(d)^p0)
-		put64(d[8:], le64(d[8:])^p1)
+		subtle.XORBytes(d, d, p[:])
 	}
 	if off < n {
 		cfbTail(b, 16, dst, src, dst, off-16)
