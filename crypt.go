@@ -74,11 +74,24 @@ type BlockCrypt interface {
 type cfbCrypt struct {
 	block cipher.Block
 	size  int      // block size: 8 or 16
+	word  int      // widest store the cipher makes: 16 (AES assembly), 8 (DES), 4 (others)
 	first [16]byte // E(IV): the keystream of block 0, the same for every datagram
 }
 
-func newCFBCrypt(block cipher.Block) BlockCrypt {
-	c := &cfbCrypt{block: block, size: block.BlockSize()}
+// Store widths matter because encryption is a chain through memory: the cipher
+// reads the ciphertext block just written, and the XOR reads the keystream the
+// cipher just wrote. A load is forwarded from a pending store only when it lies
+// inside that one store; a load spanning two stores waits for both to reach the
+// cache, on every block. So each encryption loop reads the keystream in words no
+// wider than the cipher's own stores.
+const (
+	wordAES    = 16 // crypto/aes assembly: 16-byte loads and stores
+	wordDES    = 8  // crypto/des: 64-bit loads and stores
+	wordNarrow = 4  // the x/crypto and gmsm Go ciphers: 32-bit loads and stores
+)
+
+func newCFBCrypt(block cipher.Block, word int) BlockCrypt {
+	c := &cfbCrypt{block: block, size: block.BlockSize(), word: word}
 	block.Encrypt(c.first[:c.size], cfbIV[:c.size])
 	return c
 }
@@ -88,9 +101,12 @@ func newCFBCrypt(block cipher.Block) BlockCrypt {
 // is safe for concurrent use and does not allocate.
 func (c *cfbCrypt) Encrypt(dst, src []byte) {
 	n := min(len(dst), len(src))
-	if c.size == 16 {
+	switch {
+	case c.word == wordNarrow:
+		cfbEncrypt32(c.block, c.size, &c.first, dst[:n], src[:n])
+	case c.size == 16:
 		cfbEncrypt16(c.block, &c.first, dst[:n], src[:n])
-	} else {
+	default:
 		cfbEncrypt8(c.block, &c.first, dst[:n], src[:n])
 	}
 }
@@ -126,6 +142,8 @@ func (c *cfbCrypt) Decrypt(dst, src []byte) {
 var scratchPool = sync.Pool{New: func() any { return new([cfbMaxBlock]byte) }}
 
 func le64(b []byte) uint64     { return binary.LittleEndian.Uint64(b) }
+func le32(b []byte) uint32     { return binary.LittleEndian.Uint32(b) }
+func put32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 func put64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 
 // xorTail sets dst[i] = src[i] ^ ks[i] for i < len(dst) (len(dst) < block size).
@@ -186,6 +204,10 @@ func cfbEncrypt16(b cipher.Block, first *[16]byte, dst, src []byte) {
 	}
 }
 
+// cfbDecrypt16 walks the blocks from last to first. Block i's keystream is
+// XORed in one iteration after the cipher wrote it, so the load does not wait
+// for the cipher's (often narrower) stores to drain; the next cipher call runs
+// meanwhile, as decryption has no chain.
 func cfbDecrypt16(b cipher.Block, first *[16]byte, dst, src []byte) {
 	n := len(src)
 	if n < 16 {
@@ -196,15 +218,54 @@ func cfbDecrypt16(b cipher.Block, first *[16]byte, dst, src []byte) {
 	if full < n {
 		cfbTail(b, 16, dst, src, src, full-16)
 	}
+	pend := -1 // block whose keystream is in dst, awaiting its ciphertext
+	var q0, q1 uint64
 	for off := full - 16; off >= 16; off -= 16 {
-		d, s := dst[off:off+16], src[off:off+16]
+		s := src[off : off+16]
 		c0, c1 := le64(s), le64(s[8:])
-		b.Encrypt(d, src[off-16:off])
-		put64(d, le64(d)^c0)
-		put64(d[8:], le64(d[8:])^c1)
+		b.Encrypt(dst[off:off+16], src[off-16:off])
+		if pend >= 0 {
+			d := dst[pend : pend+16]
+			put64(d, le64(d)^q0)
+			put64(d[8:], le64(d[8:])^q1)
+		}
+		pend, q0, q1 = off, c0, c1
+	}
+	if pend >= 0 {
+		d := dst[pend : pend+16]
+		put64(d, le64(d)^q0)
+		put64(d[8:], le64(d[8:])^q1)
 	}
 	put64(dst, le64(src)^le64(first[:]))
 	put64(dst[8:], le64(src[8:])^le64(first[8:]))
+}
+
+// cfbEncrypt32 encrypts with ciphers that store 32-bit words, block size 8 or 16.
+func cfbEncrypt32(b cipher.Block, size int, first *[16]byte, dst, src []byte) {
+	n := len(src)
+	if n < size {
+		xorTail(dst, src, first[:])
+		return
+	}
+	words := size / 4
+	for w := range words {
+		put32(dst[4*w:], le32(src[4*w:])^le32(first[4*w:]))
+	}
+	var p [4]uint32 // plaintext of the block being encrypted
+	off := size
+	for ; off+size <= n; off += size {
+		d, s := dst[off:off+size], src[off:off+size]
+		for w := range words {
+			p[w] = le32(s[4*w:])
+		}
+		b.Encrypt(d, dst[off-size:off])
+		for w := range words {
+			put32(d[4*w:], le32(d[4*w:])^p[w])
+		}
+	}
+	if off < n {
+		cfbTail(b, size, dst, src, dst, off-size)
+	}
 }
 
 func cfbEncrypt8(b cipher.Block, first *[16]byte, dst, src []byte) {
@@ -226,6 +287,7 @@ func cfbEncrypt8(b cipher.Block, first *[16]byte, dst, src []byte) {
 	}
 }
 
+// cfbDecrypt8 is cfbDecrypt16 for 8-byte blocks.
 func cfbDecrypt8(b cipher.Block, first *[16]byte, dst, src []byte) {
 	n := len(src)
 	if n < 8 {
@@ -236,11 +298,18 @@ func cfbDecrypt8(b cipher.Block, first *[16]byte, dst, src []byte) {
 	if full < n {
 		cfbTail(b, 8, dst, src, src, full-8)
 	}
+	pend := -1
+	var q uint64
 	for off := full - 8; off >= 8; off -= 8 {
-		d := dst[off : off+8]
 		c := le64(src[off : off+8])
-		b.Encrypt(d, src[off-8:off])
-		put64(d, le64(d)^c)
+		b.Encrypt(dst[off:off+8], src[off-8:off])
+		if pend >= 0 {
+			put64(dst[pend:pend+8], le64(dst[pend:pend+8])^q)
+		}
+		pend, q = off, c
+	}
+	if pend >= 0 {
+		put64(dst[pend:pend+8], le64(dst[pend:pend+8])^q)
 	}
 	put64(dst, le64(src)^le64(first[:]))
 }
@@ -248,25 +317,25 @@ func cfbDecrypt8(b cipher.Block, first *[16]byte, dst, src []byte) {
 // NewAESBlockCrypt returns AES in CFB mode. key must be 16, 24 or 32 bytes
 // (AES-128, AES-192, AES-256); any other length is an error.
 func NewAESBlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(aes.NewCipher(key))
+	return newCFBFrom(wordAES)(aes.NewCipher(key))
 }
 
 // NewSM4BlockCrypt returns SM4 (GB/T 32907-2016) in CFB mode. key must be 16
 // bytes.
 func NewSM4BlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(sm4.NewCipher(key))
+	return newCFBFrom(wordNarrow)(sm4.NewCipher(key))
 }
 
 // NewTwofishBlockCrypt returns Twofish in CFB mode. key must be 16, 24 or 32
 // bytes.
 func NewTwofishBlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(twofish.NewCipher(key))
+	return newCFBFrom(wordNarrow)(twofish.NewCipher(key))
 }
 
 // NewTripleDESBlockCrypt returns 3DES (EDE, three keys) in CFB mode with 8-byte
 // blocks. key must be 24 bytes.
 func NewTripleDESBlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(des.NewTripleDESCipher(key))
+	return newCFBFrom(wordDES)(des.NewTripleDESCipher(key))
 }
 
 // NewCast5BlockCrypt returns CAST-128 in CFB mode with 8-byte blocks. key must be
@@ -276,7 +345,7 @@ func NewCast5BlockCrypt(key []byte) (BlockCrypt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newCFBCrypt(c), nil
+	return newCFBCrypt(c, wordNarrow), nil
 }
 
 // NewBlowfishBlockCrypt returns Blowfish in CFB mode with 8-byte blocks. key must
@@ -286,13 +355,13 @@ func NewBlowfishBlockCrypt(key []byte) (BlockCrypt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newCFBCrypt(c), nil
+	return newCFBCrypt(c, wordNarrow), nil
 }
 
 // NewTEABlockCrypt returns TEA with 16 rounds (as kcp-go, not TEA's usual 64) in
 // CFB mode with 8-byte blocks. key must be 16 bytes.
 func NewTEABlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(tea.NewCipherWithRounds(key, teaRounds))
+	return newCFBFrom(wordNarrow)(tea.NewCipherWithRounds(key, teaRounds))
 }
 
 // NewXTEABlockCrypt returns XTEA in CFB mode with 8-byte blocks. key must be 16
@@ -302,14 +371,17 @@ func NewXTEABlockCrypt(key []byte) (BlockCrypt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newCFBCrypt(c), nil
+	return newCFBCrypt(c, wordNarrow), nil
 }
 
-func newCFBFrom(block cipher.Block, err error) (BlockCrypt, error) {
-	if err != nil {
-		return nil, err
+// newCFBFrom adapts a cipher constructor's (block, error) result.
+func newCFBFrom(word int) func(cipher.Block, error) (BlockCrypt, error) {
+	return func(block cipher.Block, err error) (BlockCrypt, error) {
+		if err != nil {
+			return nil, err
+		}
+		return newCFBCrypt(block, word), nil
 	}
-	return newCFBCrypt(block), nil
 }
 
 // ---------------------------------------------------------------------------
@@ -372,11 +444,12 @@ func (c *simpleXORCrypt) Decrypt(dst, src []byte) { c.xor(dst, src) }
 
 func (c *simpleXORCrypt) xor(dst, src []byte) {
 	n := min(len(dst), len(src))
-	m := min(n, len(c.pad))
-	if m > 0 {
-		subtle.XORBytes(dst[:m], src[:m], c.pad[:m])
+	if n <= len(c.pad) { // always, for datagrams of kcpx and kcp-go
+		subtle.XORBytes(dst[:n], src[:n], c.pad)
+		return
 	}
-	copy(dst[m:n], src[m:n])
+	subtle.XORBytes(dst, src, c.pad)
+	copy(dst[len(c.pad):n], src[len(c.pad):n])
 }
 
 type noneCrypt struct{}

@@ -3,7 +3,6 @@ package kcp
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"testing"
 )
 
@@ -13,17 +12,10 @@ import (
 // inside the buffer it was given, and takes or leaks no pool buffer; a sealed
 // payload always opens to the same bytes; a tampered AEAD datagram never opens.
 func FuzzOpen(f *testing.F) {
-	// One key size per cipher kind: the framing does not depend on it.
-	var ciphers []testCipher
-	var crypters []*packetCrypter
-	kinds := make(map[string]bool)
-	for _, tc := range allCiphers(f) {
-		kind, _, _ := strings.Cut(tc.name, "-")
-		if !kinds[kind] {
-			kinds[kind] = true
-			ciphers = append(ciphers, tc)
-			crypters = append(crypters, newPacketCrypter(tc.block))
-		}
+	ciphers := cipherKinds(f)
+	crypters := make([]*packetCrypter, len(ciphers))
+	for i, tc := range ciphers {
+		crypters[i] = newPacketCrypter(tc.block)
 	}
 	// Seeds: short and empty datagrams, real sealed datagrams of every cipher
 	// (the CFB ones from kcp-go's own known answers), garbage.
