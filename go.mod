@@ -1,3 +1,9 @@
 module github.com/kcpx/kcp
 
-go 1.24
+go 1.24.0
+
+require (
+	github.com/emmansun/gmsm v0.33.0
+	golang.org/x/crypto v0.45.0
+	golang.org/x/sys v0.38.0
+)
