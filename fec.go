@@ -39,6 +39,7 @@ const (
 	fecMaxTotalShards = 255  // largest dataShards+parityShards either end accepts
 	fecParitySkipMs   = 500  // parity is skipped when a group's last two data shards are this far apart
 	fecMaxPacket      = 1500 // longest FEC packet kept (equals the pool's mtuLimit)
+	fecBlock          = 64   // block size of reedsolomon's SIMD kernels
 )
 
 // fecStats are the FEC counters of one encoder or decoder. Recovered, Errs,
@@ -89,9 +90,10 @@ type fecEncoder struct {
 	failed bool   // EncodeIdx refused a shard of the current group
 	lastTs uint32 // ms clock of the previous data shard
 	haveTs bool
-	parity [][]byte // per parity shard: offset + header room, then the accumulator
-	acc    [][]byte // views of the accumulators, rebuilt per shard for EncodeIdx
-	out    [][]byte // parity datagrams returned by encode
+	parity [][]byte       // per parity shard: offset + header room, then the accumulator
+	acc    [][]byte       // views of the accumulators, rebuilt per shard for EncodeIdx
+	out    [][]byte       // parity datagrams returned by encode
+	tail   [fecBlock]byte // zero-padded last partial block of a shard
 
 	stats fecStats
 }
@@ -119,7 +121,7 @@ func newFECEncoder(dataShards, parityShards, offset int) *fecEncoder {
 		out:          make([][]byte, parityShards),
 	}
 	for k := range e.parity {
-		e.parity[k] = make([]byte, offset+fecMaxPacket)
+		e.parity[k] = make([]byte, offset+fecMaxPacket+fecBlock)
 	}
 	return e
 }
@@ -157,12 +159,20 @@ func (e *fecEncoder) encode(b []byte, now uint32) (parity [][]byte) {
 		e.dirty = 0
 	}
 	n := len(shard)
-	e.grow(h + fecHeaderSize + n)
-	for k := range e.acc {
-		e.acc[k] = e.parity[k][h+fecHeaderSize : h+fecHeaderSize+n]
-	}
-	if err := e.codec.EncodeIdx(shard, e.count, e.acc); err != nil {
+	// reedsolomon's SIMD kernels take 64-byte blocks and finish the rest byte
+	// by byte; the tail goes through a zero-padded block instead, which adds
+	// nothing past the shard's end, as padding zeros must not.
+	whole := n &^ (fecBlock - 1)
+	e.grow(h + fecHeaderSize + whole + fecBlock)
+	if whole > 0 && e.fold(shard[:whole], h+fecHeaderSize) != nil {
 		e.failed = true
+	}
+	if tail := n - whole; tail > 0 {
+		copy(e.tail[:], shard[whole:])
+		clear(e.tail[tail:])
+		if e.fold(e.tail[:], h+fecHeaderSize+whole) != nil {
+			e.failed = true
+		}
 	}
 	e.count++
 	e.maxLen = max(e.maxLen, n)
@@ -192,6 +202,14 @@ func (e *fecEncoder) encode(b []byte, now uint32) (parity [][]byte) {
 		e.out[k] = p
 	}
 	return e.out
+}
+
+// fold adds the contribution of data bytes at accumulator position at.
+func (e *fecEncoder) fold(data []byte, at int) error {
+	for k := range e.acc {
+		e.acc[k] = e.parity[k][at : at+len(data)]
+	}
+	return e.codec.EncodeIdx(data, e.count, e.acc)
 }
 
 // grow makes every parity buffer at least n bytes long, keeping its contents.
