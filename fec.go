@@ -15,8 +15,8 @@ package kcp
 //
 // Neither side allocates per packet once warm: the encoder folds each data
 // shard into its parity accumulators as it passes (EncodeIdx, no copy of the
-// data), and the decoder rebuilds with the syndrome method below instead of
-// reedsolomon's Reconstruct, which allocates on every call.
+// data), and the decoder rebuilds with the syndrome method below; both avoid
+// reedsolomon's Encode and Reconstruct, which allocate on every call.
 
 import (
 	"encoding/binary"
@@ -301,7 +301,7 @@ type fecDecoder struct {
 	mulTab  [256]byte
 	out     [][]byte
 
-	tuner fecTuner
+	tuner *fecTuner // made at the first shard, so sessions without FEC pay nothing
 
 	stats fecStats
 }
@@ -312,7 +312,6 @@ type fecDecoder struct {
 // inferred the peer's layout. Never nil.
 func newFECDecoder(dataShards, parityShards int) *fecDecoder {
 	d := &fecDecoder{}
-	d.tuner.reset()
 	if validFECLayout(dataShards, parityShards) {
 		d.setLayout(dataShards, parityShards)
 	}
@@ -362,11 +361,6 @@ func (d *fecDecoder) setLayout(dataShards, parityShards int) bool {
 		d.acc = acc
 	}
 	d.acc = d.acc[:parityShards]
-	for k := range d.acc {
-		if d.acc[k] == nil {
-			d.acc[k] = make([]byte, fecMaxPacket)
-		}
-	}
 	d.accv = make([][]byte, parityShards)
 	d.missing = make([]int, 0, parityShards)
 	d.rows = make([]int, 0, parityShards)
@@ -407,6 +401,9 @@ func (d *fecDecoder) decode(pkt []byte, now uint32) (recovered [][]byte) {
 		return nil
 	}
 
+	if d.tuner == nil {
+		d.tuner = &fecTuner{every: 1}
+	}
 	d.tuner.add(seqid, isData)
 	if (d.suspect || !d.tuned) && d.tuner.due() {
 		d.retune()
@@ -430,10 +427,15 @@ func (d *fecDecoder) decode(pkt []byte, now uint32) (recovered [][]byte) {
 	}
 
 	g := d.group(seqid / total)
-	if !isData && !g.done && !g.have[idx] {
+	if g.have[idx] {
+		return nil // a duplicate
+	}
+	if !isData {
 		d.stats.ParityShards++
 	}
-	if !g.done && !g.have[idx] {
+	if g.done {
+		g.have[idx] = true
+	} else {
 		d.tick++
 		g.last = d.tick
 		s := g.shards[idx]
@@ -544,6 +546,9 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 	}
 
 	for k := range d.accv {
+		if d.acc[k] == nil {
+			d.acc[k] = make([]byte, fecMaxPacket)
+		}
 		d.accv[k] = d.acc[k][:size]
 		clear(d.accv[k])
 	}
@@ -762,8 +767,8 @@ type fecLayoutSeen struct {
 type fecTuner struct {
 	ring    [fecTuneSamples]fecSample
 	sorted  [fecTuneSamples]fecSample
-	seen    [fecTuneSamples / 3]fecLayoutSeen
-	layouts [fecTuneSamples / 6]fecLayoutSeen
+	seen    [fecTuneSamples/2 + 1]fecLayoutSeen // a group needs two new samples at least
+	layouts [fecTuneSamples/4 + 1]fecLayoutSeen
 	n       int    // samples held
 	pos     int    // next write position
 	clock   uint32 // arrivals so far
@@ -778,10 +783,6 @@ const (
 	fecTuneEvery    = 8
 	fecTuneMaxEvery = 64
 )
-
-func (t *fecTuner) reset() {
-	*t = fecTuner{every: 1}
-}
 
 func (t *fecTuner) add(seq uint32, data bool) {
 	t.clock++
@@ -820,10 +821,26 @@ func (t *fecTuner) infer() []fecLayoutSeen {
 	for i := range s {
 		s[i].rel = int32(s[i].seq - t.newest)
 	}
-	slices.SortFunc(s, func(a, b fecSample) int { return int(a.rel) - int(b.rel) })
+	slices.SortFunc(s, func(a, b fecSample) int {
+		if a.rel != b.rel {
+			return int(a.rel) - int(b.rel)
+		}
+		return int(int32(a.at - b.at))
+	})
+	// A seqid heard twice keeps its latest arrival: samples left over from
+	// an earlier stream or a replay must not break the current one's runs.
+	k := 0
+	for i := range s {
+		if k > 0 && s[k-1].seq == s[i].seq {
+			k--
+		}
+		s[k] = s[i]
+		k++
+	}
+	s = s[:k]
 
-	// Walk the runs of one type over consecutive seqids; a gap or a repeated
-	// seqid breaks the chain. The last four runs are kept.
+	// Walk the runs of one type over consecutive seqids; a gap breaks the
+	// chain. The last four runs are kept.
 	type run struct {
 		start uint32
 		at    uint32

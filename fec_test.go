@@ -726,3 +726,63 @@ func BenchmarkFECDecode(b *testing.B) {
 		d.decode(p, 0)
 	}
 }
+
+func TestFECRebuiltSizeChecked(t *testing.T) {
+	// Corrupt the parity bytes that rebuild the lost shard's size field: every
+	// outcome is either a size in [2, len] delivered, or an FEC error with
+	// nothing delivered.
+	enc := newFECEncoder(3, 2, 0)
+	var pkts []fecPkt
+	for i, n := range []int{40, 100, 70} {
+		pkts = append(pkts, encodeOne(t, enc, katKCP(n, i), 1)...)
+	}
+	errs := 0
+	for delta := 1; delta < 256; delta++ {
+		d := newFECDecoder(3, 2)
+		parity := bytes.Clone(pkts[3].b)
+		parity[fecHeaderSize+1] ^= byte(delta)
+		var out [][]byte
+		for _, p := range [][]byte{pkts[1].b, pkts[2].b, parity} {
+			out = append(out, feed(d, p)...)
+		}
+		st := d.stats.take()
+		switch {
+		case st.Errs == 1 && st.Recovered == 0 && len(out) == 0:
+			errs++
+		case st.Errs == 0 && st.Recovered == 1 && len(out) == 1 && len(out[0]) <= 100:
+		default:
+			t.Fatalf("delta %#x: stats %+v, %d delivered", delta, st, len(out))
+		}
+	}
+	if errs == 0 {
+		t.Fatal("no corrupted size was caught")
+	}
+}
+
+func TestFECGauges(t *testing.T) {
+	enc := newFECEncoder(3, 2, 0)
+	d := newFECDecoder(3, 2)
+	enc.next = 5 * 40
+	rng := rand.New(rand.NewPCG(4, 4))
+	now := uint32(0)
+	for g := range 4 {
+		for _, p := range encodeGroup(t, enc, rng, 100, &now) {
+			d.decode(p.b, 0)
+		}
+		if d.stats.FullShardSet != uint64(g+1) {
+			t.Fatalf("group %d: FullShardSet %d", g, d.stats.FullShardSet)
+		}
+	}
+	// two groups left open: one data shard each
+	for range 2 {
+		pkts := encodeGroup(t, enc, rng, 100, &now)
+		d.decode(pkts[0].b, 0)
+	}
+	st := d.stats.take()
+	if st.ShardSet != 2 || st.ShardMin != 43 || st.ParityShards != 8 {
+		t.Fatalf("stats %+v", st)
+	}
+	if again := d.stats.take(); again.ShardSet != 2 || again.FullShardSet != 0 {
+		t.Fatalf("gauges must survive take, counters must not: %+v", again)
+	}
+}
