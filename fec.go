@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/klauspost/reedsolomon"
 )
@@ -35,11 +36,12 @@ const (
 	fecOOBHeaderSize   = fecHeaderSizePlus2 + 4 // OOB header: FEC header, size, conv u32
 	fecOOBSeqid        = 0xffffffff             // seqid carried by every OOB datagram
 
-	fecMaxGroups      = 3    // groups a decoder holds at once
-	fecMaxTotalShards = 255  // largest dataShards+parityShards either end accepts
-	fecParitySkipMs   = 500  // parity is skipped when a group's last two data shards are this far apart
-	fecMaxPacket      = 1500 // longest FEC packet kept (equals the pool's mtuLimit)
-	fecBlock          = 64   // block size of reedsolomon's SIMD kernels
+	fecMaxGroups      = 3                       // groups a decoder holds at once
+	fecMaxTotalShards = 255                     // largest dataShards+parityShards either end accepts
+	fecParitySkipMs   = 500                     // parity is skipped when a group's last two data shards are this far apart
+	fecMaxPacket      = 1500                    // longest FEC packet kept (equals the pool's mtuLimit)
+	fecBlock          = 64                      // block size of reedsolomon's SIMD kernels
+	fecShardCap       = fecMaxPacket + fecBlock // shard storage: a packet, rounded up to whole blocks
 )
 
 // fecStats are the FEC counters of one encoder or decoder. Recovered, Errs,
@@ -297,8 +299,8 @@ type fecDecoder struct {
 	accv    [][]byte // views of acc passed to EncodeIdx
 	missing []int
 	rows    []int
-	gauss   []byte // e x 2e augmented matrix for the inversion
-	mulTab  [256]byte
+	gauss   []byte    // e x 2e augmented matrix for the inversion
+	mulOut  [1][]byte // the parity argument of the multiplier's EncodeIdx
 	out     [][]byte
 
 	tuner *fecTuner // made at the first shard, so sessions without FEC pay nothing
@@ -440,7 +442,7 @@ func (d *fecDecoder) decode(pkt []byte, now uint32) (recovered [][]byte) {
 		g.last = d.tick
 		s := g.shards[idx]
 		if s == nil {
-			s = make([]byte, fecMaxPacket)
+			s = make([]byte, fecShardCap)
 		}
 		n := copy(s[:cap(s)], pkt[fecHeaderSize:])
 		g.shards[idx] = s[:n]
@@ -512,9 +514,14 @@ var errFECSingular = errors.New("kcp: fec: singular decode matrix")
 // code says p_j = sum_i M[j][i]*d_i. Encoding the held data shards alone
 // (missing ones counted as zero) gives q_j; r_j = p_j ^ q_j is then
 // sum_{i in E} M[j][i]*d_i, a square system in the missing shards, solved
-// with the inverse of M[J][E]. reedsolomon does the bulk encoding; the small
-// system is solved here in GF(2^8) with reedsolomon's field (polynomial 0x11D).
+// with the inverse of M[J][E]. The e x e inverse is found here in GF(2^8)
+// (reedsolomon's field, polynomial 0x11D); every pass over shard bytes runs
+// on reedsolomon's SIMD kernels through EncodeIdx.
 func (d *fecDecoder) rebuild(g *fecGroup) error {
+	mul := fecMultiplier()
+	if mul == nil {
+		return errFECSingular
+	}
 	ds := d.dataShards
 	size := 0
 	for i, ok := range g.have {
@@ -522,10 +529,12 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 			size = max(size, len(g.shards[i]))
 		}
 	}
+	// Work on whole 64-byte blocks; the padding is zero like the shards'.
+	padded := (size + fecBlock - 1) &^ (fecBlock - 1)
 	for i, ok := range g.have {
-		if ok && len(g.shards[i]) < size {
+		if ok && len(g.shards[i]) < padded {
 			n := len(g.shards[i])
-			g.shards[i] = g.shards[i][:size]
+			g.shards[i] = g.shards[i][:padded]
 			clear(g.shards[i][n:])
 		}
 	}
@@ -547,9 +556,9 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 
 	for k := range d.accv {
 		if d.acc[k] == nil {
-			d.acc[k] = make([]byte, fecMaxPacket)
+			d.acc[k] = make([]byte, fecShardCap)
 		}
-		d.accv[k] = d.acc[k][:size]
+		d.accv[k] = d.acc[k][:padded]
 		clear(d.accv[k])
 	}
 	for i := range ds {
@@ -560,7 +569,7 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 		}
 	}
 	for _, j := range d.rows {
-		xorBytes(d.accv[j-ds], g.shards[j])
+		d.mulAdd(mul, d.accv[j-ds], g.shards[j], 1)
 	}
 
 	// Invert A = M[rows][missing] by Gauss-Jordan on [A | I].
@@ -607,16 +616,16 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 	for l, i := range d.missing {
 		dst := g.shards[i]
 		if dst == nil {
-			dst = make([]byte, fecMaxPacket)
+			dst = make([]byte, fecShardCap)
 		}
-		dst = dst[:size]
+		dst = dst[:padded]
 		clear(dst)
 		for k, j := range d.rows {
-			d.mulAdd(dst, d.accv[j-ds], m[l*w+e+k])
+			d.mulAdd(mul, dst, d.accv[j-ds], m[l*w+e+k])
 		}
 		g.shards[i] = dst
 		sz := int(binary.LittleEndian.Uint16(dst))
-		if sz < 2 || sz > len(dst) {
+		if sz < 2 || sz > size {
 			d.stats.Errs++
 			continue
 		}
@@ -626,33 +635,33 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 	return nil
 }
 
-// mulAdd sets dst ^= c*src in GF(2^8).
-func (d *fecDecoder) mulAdd(dst, src []byte, c byte) {
-	switch c {
-	case 0:
-		return
-	case 1:
-		xorBytes(dst, src)
+// mulAdd sets dst ^= c*src in GF(2^8); len(src) >= len(dst).
+func (d *fecDecoder) mulAdd(mul reedsolomon.Encoder, dst, src []byte, c byte) {
+	if c == 0 {
 		return
 	}
-	t := &d.mulTab
-	lc := int(gfLog[c])
-	t[0] = 0
-	for x := 1; x < 256; x++ {
-		t[x] = gfExp[lc+int(gfLog[x])]
-	}
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] ^= t[v]
-	}
+	d.mulOut[0] = dst
+	// cannot fail: one parity slice, index in range, equal lengths
+	_ = mul.EncodeIdx(src[:len(dst)], int(c)-1, d.mulOut[:])
+	d.mulOut[0] = nil
 }
 
-func xorBytes(dst, src []byte) {
-	src = src[:len(dst)]
-	for i := range dst {
-		dst[i] ^= src[i]
+// fecMultiplier returns a codec whose only parity row is 1, 2, ..., 255, so
+// that EncodeIdx of data index c-1 adds c times a slice to the parity slice:
+// a multiply-add by any constant on reedsolomon's SIMD kernels, without
+// allocating. Made once, on the first rebuild, and immutable after; nil if
+// reedsolomon refuses it.
+var fecMultiplier = sync.OnceValue(func() reedsolomon.Encoder {
+	row := make([]byte, 255)
+	for i := range row {
+		row[i] = byte(i + 1)
 	}
-}
+	mul, err := reedsolomon.New(len(row), 1, reedsolomon.WithCustomMatrix([][]byte{row}))
+	if err != nil {
+		return nil
+	}
+	return mul
+})
 
 // gauges refreshes ShardSet and ShardMin from the held groups.
 func (d *fecDecoder) gauges() {
