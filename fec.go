@@ -790,7 +790,7 @@ type fecTuner struct {
 
 const (
 	fecTuneEvery    = 8
-	fecTuneMaxEvery = 64
+	fecTuneMaxEvery = 16
 )
 
 func (t *fecTuner) add(seq uint32, data bool) {
