@@ -276,7 +276,7 @@ type fecGroup struct {
 	count  int    // shards held
 	data   int    // data shards held
 	have   []bool
-	shards [][]byte // storage per index, cap fecMaxPacket; the held shard is shards[i][:len]
+	shards [][]byte // storage per index, made at first use with cap fecShardCap; the held shard is shards[i][:len]
 }
 
 // fecDecoder stores received shards and rebuilds lost data shards. Not safe
@@ -295,7 +295,7 @@ type fecDecoder struct {
 	tick   uint64
 
 	// rebuild scratch
-	acc     [][]byte // parityShards buffers of fecMaxPacket bytes
+	acc     [][]byte // parityShards buffers of fecShardCap bytes, made at the first rebuild
 	accv    [][]byte // views of acc passed to EncodeIdx
 	missing []int
 	rows    []int
@@ -459,18 +459,20 @@ func (d *fecDecoder) decode(pkt []byte, now uint32) (recovered [][]byte) {
 	return d.out
 }
 
-// group returns the slot holding group id, claiming one when none does: a
-// free slot first, then the least recently fed complete group, then the least
-// recently fed group of all.
+// group returns the slot holding group id, claiming one when none does. The
+// victim is, in order of preference: a free slot, an incomplete group nothing
+// was stored in for fecStaleGroups groups' worth of shards (abandoned, or
+// forged), a complete group, and the group fed least recently.
 func (d *fecDecoder) group(id uint32) *fecGroup {
 	var victim *fecGroup
+	vr := 0
 	for i := range d.groups {
 		g := &d.groups[i]
 		if g.used && g.id == id {
 			return g
 		}
-		if victim == nil || better(g, victim) {
-			victim = g
+		if r := d.evictRank(g); victim == nil || r < vr || r == vr && g.last < victim.last {
+			victim, vr = g, r
 		}
 	}
 	victim.used, victim.done, victim.id = true, false, id
@@ -479,15 +481,20 @@ func (d *fecDecoder) group(id uint32) *fecGroup {
 	return victim
 }
 
-// better reports whether slot a is a better eviction victim than slot b.
-func better(a, b *fecGroup) bool {
-	if a.used != b.used {
-		return !a.used
+// fecStaleGroups is how many groups' worth of stored shards may pass before
+// an incomplete group is given up.
+const fecStaleGroups = 2 * fecMaxGroups
+
+func (d *fecDecoder) evictRank(g *fecGroup) int {
+	switch {
+	case !g.used:
+		return 0
+	case !g.done && d.tick-g.last > uint64(fecStaleGroups*d.total):
+		return 1
+	case g.done:
+		return 2
 	}
-	if a.done != b.done {
-		return a.done
-	}
-	return a.last < b.last
+	return 3
 }
 
 // settle finishes a group that holds dataShards shards: counts a complete

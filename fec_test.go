@@ -488,6 +488,11 @@ func TestFECHostileShards(t *testing.T) {
 		{"oob type", true, one(func(n uint32) []byte { return rawShard(n, typeOOB, 10, 100) })},
 		{"short", true, one(func(n uint32) []byte { return rawShard(n, typeData, 2, 7) })},
 		{"too long", true, one(func(n uint32) []byte { return rawShard(n, typeData, 1495, 1501) })},
+		{"forged shards for later groups", true, func(n uint32, _ *rand.Rand) [][]byte {
+			// They hold two of the three slots unless given up; the first
+			// would corrupt group 20's rebuild if still held then.
+			return [][]byte{rawShard(n+6*20+3, typeData, 30, 40), rawShard(n+6*500, typeData, 30, 40)}
+		}},
 		{"forged 2/1 layout far away", false, func(n uint32, _ *rand.Rand) [][]byte {
 			var out [][]byte
 			base := (n + 1<<24) / 3 * 3
