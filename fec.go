@@ -92,10 +92,10 @@ type fecEncoder struct {
 	failed bool   // EncodeIdx refused a shard of the current group
 	lastTs uint32 // ms clock of the previous data shard
 	haveTs bool
-	parity [][]byte       // per parity shard: offset + header room, then the accumulator
-	acc    [][]byte       // views of the accumulators, rebuilt per shard for EncodeIdx
-	out    [][]byte       // parity datagrams returned by encode
-	tail   [fecBlock]byte // zero-padded last partial block of a shard
+	parity [][]byte // per parity shard: offset + header room, then the accumulator
+	acc    [][]byte // views of the accumulators, rebuilt per shard for EncodeIdx
+	out    [][]byte // parity datagrams returned by encode
+	pad    []byte   // a shard padded to whole blocks
 
 	stats fecStats
 }
@@ -121,6 +121,7 @@ func newFECEncoder(dataShards, parityShards, offset int) *fecEncoder {
 		parity:       make([][]byte, parityShards),
 		acc:          make([][]byte, parityShards),
 		out:          make([][]byte, parityShards),
+		pad:          make([]byte, fecShardCap),
 	}
 	for k := range e.parity {
 		e.parity[k] = make([]byte, offset+fecMaxPacket+fecBlock)
@@ -162,19 +163,21 @@ func (e *fecEncoder) encode(b []byte, now uint32) (parity [][]byte) {
 	}
 	n := len(shard)
 	// reedsolomon's SIMD kernels take 64-byte blocks and finish the rest byte
-	// by byte; the tail goes through a zero-padded block instead, which adds
-	// nothing past the shard's end, as padding zeros must not.
-	whole := n &^ (fecBlock - 1)
-	e.grow(h + fecHeaderSize + whole + fecBlock)
-	if whole > 0 && e.fold(shard[:whole], h+fecHeaderSize) != nil {
-		e.failed = true
-	}
-	if tail := n - whole; tail > 0 {
-		copy(e.tail[:], shard[whole:])
-		clear(e.tail[tail:])
-		if e.fold(e.tail[:], h+fecHeaderSize+whole) != nil {
-			e.failed = true
+	// by byte, one parity row at a time; a copy padded with zeros to whole
+	// blocks (which add nothing, as padding must not) costs less.
+	padded := (n + fecBlock - 1) &^ (fecBlock - 1)
+	e.grow(h + fecHeaderSize + padded)
+	src := shard
+	if padded != n {
+		if len(e.pad) < padded {
+			e.pad = make([]byte, padded)
 		}
+		src = e.pad[:padded]
+		copy(src, shard)
+		clear(src[n:])
+	}
+	if e.fold(src, h+fecHeaderSize) != nil {
+		e.failed = true
 	}
 	e.count++
 	e.maxLen = max(e.maxLen, n)
