@@ -89,6 +89,9 @@ func collect(t testing.TB, r *packetReader, n int) []received {
 	defer r.conn.SetReadDeadline(time.Time{})
 	var got []received
 	handle := func(data []byte, ap netip.AddrPort, addr net.Addr) {
+		if cap(data) != len(data) {
+			t.Errorf("data has spare capacity %d: an append would overwrite the next datagram", cap(data)-len(data))
+		}
 		got = append(got, received{bytes.Clone(data), ap, addr})
 	}
 	for len(got) < n {
@@ -309,6 +312,30 @@ func TestPacketReaderDeadlineAlreadyPast(t *testing.T) {
 			err := r.read(func([]byte, netip.AddrPort, net.Addr) {})
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("read = %v", err)
+			}
+		})
+	}
+}
+
+func TestPacketWriterDeadline(t *testing.T) {
+	for _, mode := range ioModes {
+		t.Run(mode, func(t *testing.T) {
+			rx := listenUDP(t, "udp4", "127.0.0.1:0")
+			tx := listenUDP(t, "udp4", "127.0.0.1:0")
+			w := newPacketWriter(tx)
+			forceMode(mode, nil, w)
+			tx.SetWriteDeadline(time.Now().Add(-time.Second))
+			n, err := w.write([][]byte{{1}, {2}}, localAP(rx), nil)
+			var ne net.Error
+			if n != 0 || !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("write past the deadline = %d, %v", n, err)
+			}
+			if runtime.GOOS == "linux" && mode == "batch" && !w.batching() {
+				t.Fatal("a deadline disabled batching")
+			}
+			tx.SetWriteDeadline(time.Time{})
+			if n, err := w.write([][]byte{{1}, {2}}, localAP(rx), nil); n != 2 || err != nil {
+				t.Fatalf("write after clearing the deadline = %d, %v", n, err)
 			}
 		})
 	}

@@ -155,6 +155,17 @@ func (s *Snmp) add(d *Snmp) {
 	}
 }
 
+// commit adds the batch d to session (a session's own counters, may be nil)
+// and to DefaultSnmp, then zeroes d for the next batch. d is owned by the
+// calling goroutine.
+func (d *Snmp) commit(session *Snmp) {
+	if session != nil {
+		session.add(d)
+	}
+	DefaultSnmp.add(d)
+	*d = Snmp{}
+}
+
 // setQueues stores the ARQ queue gauges.
 func (s *Snmp) setQueues(sndQueue, rcvQueue, sndBuffer int) {
 	atomic.StoreUint64(&s.RingBufferSndQueue, uint64(max(sndQueue, 0)))

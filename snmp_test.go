@@ -119,6 +119,26 @@ func TestSnmpAddSkipsGaugesAndHandlesDecrement(t *testing.T) {
 	}
 }
 
+func TestSnmpCommit(t *testing.T) {
+	before := DefaultSnmp.Copy()
+	session := newSnmp()
+	d := Snmp{InPkts: 4, OutSegs: 9}
+	d.commit(session)
+	d.InPkts = 1
+	d.commit(nil)
+	if d != (Snmp{}) {
+		t.Errorf("delta not zeroed: %+v", d)
+	}
+	if session.InPkts != 4 || session.OutSegs != 9 {
+		t.Errorf("session counters %+v", *session)
+	}
+	after := DefaultSnmp.Copy()
+	if after.InPkts-before.InPkts != 5 || after.OutSegs-before.OutSegs != 9 {
+		t.Errorf("DefaultSnmp moved by InPkts %d OutSegs %d, want 5 and 9",
+			after.InPkts-before.InPkts, after.OutSegs-before.OutSegs)
+	}
+}
+
 func TestSnmpConnOpenedClosed(t *testing.T) {
 	s := newSnmp()
 	s.connOpened(false)
