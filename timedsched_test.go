@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 )
 
 // waitOrFail waits for ch, failing the test after a generous bound so a bug
@@ -184,6 +185,38 @@ func TestTimedSchedLazyStartAndClose(t *testing.T) {
 	if late.Load() {
 		t.Error("a task dropped by Close ran")
 	}
+}
+
+func TestTimedSchedReleasesClosures(t *testing.T) {
+	ts := NewTimedSched(1)
+	// Each closure holds the only reference to a large object.
+	task := func(after func()) (func(), weak.Pointer[[1 << 16]byte]) {
+		big := new([1 << 16]byte)
+		return func() { big[0]++; after() }, weak.Make(big)
+	}
+	pendingTask, wPending := task(func() {})
+	doneTask, wDone := task(func() {})
+	ts.Put(pendingTask, time.Now().Add(time.Hour))
+	ts.Put(doneTask, time.Time{})
+	pendingTask, doneTask = nil, nil
+	// One worker runs tasks in turn: once this one runs, doneTask returned.
+	synced := make(chan struct{})
+	ts.Put(func() { close(synced) }, time.Time{})
+	waitOrFail(t, synced, "tasks")
+
+	runtime.GC()
+	if wDone.Value() != nil {
+		t.Error("a task that ran is still referenced by the running scheduler")
+	}
+	if wPending.Value() == nil {
+		t.Fatal("a pending task was collected while queued")
+	}
+	closeAndWait(t, ts)
+	runtime.GC()
+	if wPending.Value() != nil {
+		t.Error("a task dropped by Close is still referenced by the scheduler")
+	}
+	runtime.KeepAlive(ts) // the scheduler itself stays reachable
 }
 
 func TestTimedSchedCloseBeforePut(t *testing.T) {
