@@ -7,6 +7,15 @@ import (
 	"testing"
 )
 
+// kcp-go's exported API, checked at compile time.
+var (
+	_ *Snmp                = DefaultSnmp
+	_ func(*Snmp) []string = (*Snmp).Header
+	_ func(*Snmp) []string = (*Snmp).ToSlice
+	_ func(*Snmp) *Snmp    = (*Snmp).Copy
+	_ func(*Snmp)          = (*Snmp).Reset
+)
+
 // kcp-go v5.6.72's Snmp field names in declaration order.
 var kcpgoSnmpFields = []string{
 	"BytesSent", "BytesReceived", "MaxConn", "ActiveOpens", "PassiveOpens", "CurrEstab",

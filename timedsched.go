@@ -77,8 +77,8 @@ func NewTimedSched(parallel int) *TimedSched {
 
 // Put schedules f to run once at or after deadline; a deadline already
 // passed runs f as soon as its worker is free. f runs on a worker goroutine
-// and may call Put itself. Put never blocks on f. After Close it does
-// nothing.
+// and may call Put itself. Put never blocks on f. A nil f is ignored, and
+// after Close Put does nothing.
 func (ts *TimedSched) Put(f func(), deadline time.Time) {
 	if f == nil || ts.closed.Load() || !ts.start() {
 		return

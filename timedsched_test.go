@@ -1,6 +1,7 @@
 package kcp
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -8,6 +9,14 @@ import (
 	"testing"
 	"time"
 	"weak"
+)
+
+// kcp-go's exported API, checked at compile time.
+var (
+	_ func(int) *TimedSched                = NewTimedSched
+	_ func(*TimedSched, func(), time.Time) = (*TimedSched).Put
+	_ func(*TimedSched)                    = (*TimedSched).Close
+	_ *TimedSched                          = SystemTimedSched
 )
 
 // waitOrFail waits for ch, failing the test after a generous bound so a bug
@@ -265,37 +274,36 @@ func TestTimedSchedConcurrentPutAndClose(t *testing.T) {
 	}
 }
 
+// BenchmarkTimedSchedPutRun measures Put plus the run of a due task, with
+// idle tasks (sessions waiting far in the future) already in the heaps.
 func BenchmarkTimedSchedPutRun(b *testing.B) {
-	ts := NewTimedSched(2)
-	defer ts.Close()
-	var wg sync.WaitGroup
-	f := func() { wg.Done() }
-	past := time.Now().Add(-time.Second)
-	// Warm the heaps so steady state reuses their backing arrays.
-	wg.Add(512)
-	for range 512 {
-		ts.Put(f, past)
-	}
-	wg.Wait()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		wg.Add(1)
-		ts.Put(f, past)
-		if i++; i%256 == 0 {
+	for _, idle := range []int{0, 10000} {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) {
+			ts := NewTimedSched(2)
+			defer ts.Close()
+			far := time.Now().Add(time.Hour)
+			for range idle {
+				ts.Put(func() {}, far)
+			}
+			var wg sync.WaitGroup
+			f := func() { wg.Done() }
+			past := time.Now().Add(-time.Second)
+			// Warm the heaps so steady state reuses their backing arrays.
+			wg.Add(512)
+			for range 512 {
+				ts.Put(f, past)
+			}
 			wg.Wait()
-		}
-	}
-	wg.Wait()
-}
-
-func BenchmarkTimedSchedPutPending(b *testing.B) {
-	ts := NewTimedSched(2)
-	defer ts.Close()
-	f := func() {}
-	far := time.Now().Add(time.Hour)
-	b.ReportAllocs()
-	for b.Loop() {
-		ts.Put(f, far)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				wg.Add(1)
+				ts.Put(f, past)
+				if i++; i%256 == 0 {
+					wg.Wait()
+				}
+			}
+			wg.Wait()
+		})
 	}
 }
