@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -172,6 +173,57 @@ func TestPacketIORoundTrip(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestPacketIOManySources(t *testing.T) {
+	for _, mode := range ioModes {
+		t.Run(mode, func(t *testing.T) {
+			rx := listenUDP(t, "udp", ":0") // dual-stack
+			r := newPacketReader(rx)
+			forceMode(mode, r, nil)
+			port := localAP(rx).Port()
+			type sender struct {
+				conn *net.UDPConn
+				dest netip.AddrPort
+			}
+			senders := []sender{
+				{listenUDP(t, "udp4", "127.0.0.1:0"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
+				{listenUDP(t, "udp6", "[::1]:0"), netip.AddrPortFrom(netip.IPv6Loopback(), port)},
+				{listenUDP(t, "udp4", "127.0.0.1:0"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
+			}
+			const rounds, per = 20, 5
+			writers := make([]*packetWriter, len(senders))
+			for i, s := range senders {
+				writers[i] = newPacketWriter(s.conn)
+				forceMode(mode, nil, writers[i])
+			}
+			for k := range rounds {
+				for i, s := range senders {
+					pkts := make([][]byte, per)
+					for j := range pkts {
+						pkts[j] = datagram(k*per+j, 40+i)
+					}
+					if n, err := writers[i].write(pkts, s.dest, nil); n != per || err != nil {
+						t.Fatalf("write = %d, %v", n, err)
+					}
+				}
+			}
+			next := map[netip.AddrPort]int{}
+			for _, g := range collect(t, r, rounds*per*len(senders)) {
+				i := slices.IndexFunc(senders, func(s sender) bool { return localAP(s.conn) == g.ap })
+				if i < 0 {
+					t.Fatalf("datagram from unknown source %v", g.ap)
+				}
+				if want := datagram(next[g.ap], 40+i); !bytes.Equal(g.data, want) {
+					t.Fatalf("from %v: got %x, want datagram %d", g.ap, g.data[:4], next[g.ap])
+				}
+				next[g.ap]++
+			}
+			if len(next) != len(senders) {
+				t.Fatalf("saw %d sources, want %d", len(next), len(senders))
+			}
+		})
 	}
 }
 
