@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,30 +161,70 @@ func TestTimedSchedTaskReschedulesItself(t *testing.T) {
 	waitOrFail(t, done, "self-rescheduling task")
 }
 
+// workersOf counts the live goroutines started by a TimedSched whose first
+// Put ran on goroutine creator. Every worker's trace ends with a "created
+// by" line naming start and its caller's goroutine from the moment it is
+// created, so the count covers workers that have not run yet and ignores
+// every other scheduler in the process.
+func workersOf(creator string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]),
+				"created by github.com/kcpx/kcp.(*TimedSched).start in goroutine "+creator+"\n")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// putFromNewGoroutine calls ts.Put on a fresh goroutine and returns that
+// goroutine's id, which names the creator of any workers the Put started.
+func putFromNewGoroutine(ts *TimedSched, f func(), deadline time.Time) string {
+	id := make(chan string)
+	go func() {
+		buf := make([]byte, 64)
+		buf = buf[:runtime.Stack(buf, false)]
+		ts.Put(f, deadline)
+		id <- strings.Fields(string(buf))[1] // "goroutine <id> [running]:"
+	}()
+	return <-id
+}
+
+// waitNoWorkers waits until the workers of creator are gone. wait() returns
+// once each worker has finished its last statement; the runtime reaps the
+// goroutine a moment later, so this yields until it has.
+func waitNoWorkers(t *testing.T, creator string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for workersOf(creator) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still alive after Close", workersOf(creator))
+		}
+		runtime.Gosched()
+	}
+}
+
 func TestTimedSchedLazyStartAndClose(t *testing.T) {
-	base := runtime.NumGoroutine()
 	ts := NewTimedSched(8)
-	if n := runtime.NumGoroutine(); n != base {
-		t.Fatalf("NewTimedSched started %d goroutines before any Put", n-base)
+	if ts.started {
+		t.Fatal("NewTimedSched started its workers before any Put")
 	}
 	ran := make(chan struct{})
-	ts.Put(func() { close(ran) }, time.Time{})
+	creator := putFromNewGoroutine(ts, func() { close(ran) }, time.Time{})
 	waitOrFail(t, ran, "first task")
-	if n := runtime.NumGoroutine(); n != base+8 {
-		t.Fatalf("%d goroutines after first Put, want %d", n, base+8)
+	if n := workersOf(creator); n != 8 {
+		t.Fatalf("%d workers after the first Put, want 8", n)
 	}
 	var late atomic.Bool
 	ts.Put(func() { late.Store(true) }, time.Now().Add(time.Hour))
 	closeAndWait(t, ts)
-	if n := runtime.NumGoroutine(); n != base {
-		t.Fatalf("%d goroutines after Close, want %d", n, base)
-	}
+	waitNoWorkers(t, creator)
 	// Put after Close is a no-op: nothing restarts, nothing is queued.
-	ts.Put(func() { late.Store(true) }, time.Time{})
-	ts.Close() // idempotent
-	if n := runtime.NumGoroutine(); n != base {
-		t.Fatalf("Put after Close started %d goroutines", n-base)
+	if again := putFromNewGoroutine(ts, func() { late.Store(true) }, time.Time{}); workersOf(again) != 0 {
+		t.Fatal("Put after Close started workers")
 	}
+	ts.Close() // idempotent
 	for i, w := range ts.workers {
 		w.mu.Lock()
 		if len(w.tasks) != 0 || !w.closed {
@@ -229,13 +270,12 @@ func TestTimedSchedReleasesClosures(t *testing.T) {
 }
 
 func TestTimedSchedCloseBeforePut(t *testing.T) {
-	base := runtime.NumGoroutine()
 	ts := NewTimedSched(3)
 	ts.Close()
-	ts.Put(func() { t.Error("ran after Close") }, time.Time{})
+	creator := putFromNewGoroutine(ts, func() { t.Error("ran after Close") }, time.Time{})
 	ts.wait()
-	if ts.started || runtime.NumGoroutine() != base {
-		t.Fatalf("started=%v goroutines=%d base=%d", ts.started, runtime.NumGoroutine(), base)
+	if ts.started || workersOf(creator) != 0 {
+		t.Fatalf("started=%v workers=%d", ts.started, workersOf(creator))
 	}
 }
 
