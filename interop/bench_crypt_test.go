@@ -1,5 +1,3 @@
-//go:build interop_crypt
-
 package interop
 
 import (

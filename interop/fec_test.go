@@ -1,5 +1,3 @@
-//go:build interop_fec
-
 package interop
 
 import (

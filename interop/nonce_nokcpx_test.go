@@ -1,7 +1,0 @@
-//go:build !interop_crypt
-
-package interop
-
-func installKCPXNonces() {}
-
-func restoreKCPXNonces() {}
