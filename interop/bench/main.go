@@ -42,6 +42,7 @@ var (
 	sinkMiB   = flag.Int("sink-mib", 64, "MiB per sink transfer")
 	echoMiB   = flag.Int("echo-mib", 32, "MiB per echo transfer")
 	pings     = flag.Int("pings", 2000, "64-byte round trips per latency measure")
+	sessions  = flag.Bool("sessions", true, "run the session measures")
 	micro     = flag.Bool("micro", true, "run the microbenchmarks (go test -bench)")
 	microN    = flag.Int("micro-count", 3, "go test -count for the microbenchmarks")
 	microTime = flag.String("micro-benchtime", "300ms", "go test -benchtime for the microbenchmarks")
@@ -59,9 +60,22 @@ func main() {
 		idleServer(*role)
 		return
 	}
-	impls := []interop.Impl{interop.KCPX, interop.KCPGo}
-	var rows []row
 	machine()
+	if *sessions {
+		sessionMeasures()
+	}
+	if *idle != "" {
+		idleMeasures()
+	}
+	if *micro {
+		printTable("Microbenchmarks (go test -bench, median of runs)", microbenchmarks())
+	}
+}
+
+var impls = []interop.Impl{interop.KCPX, interop.KCPGo}
+
+func sessionMeasures() {
+	var rows []row
 
 	null, _ := interop.CipherByName("null")
 	aes, _ := interop.CipherByName("aes")
@@ -99,28 +113,25 @@ func main() {
 		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
 	)
 	printTable("Sessions over loopback", rows)
+}
 
-	if *idle != "" {
-		var idleRows []row
-		for _, f := range strings.Split(*idle, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				fail("bad -idle %q", *idle)
-			}
-			r := map[string][]transfer{}
-			for _, impl := range impls {
-				r[impl.Name] = append(r[impl.Name], idleSessions(impl, n, *idleFor))
-			}
-			idleRows = append(idleRows,
-				pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server CPU", n), "% core", false, func(t transfer) float64 { return t.cpuShare }),
-				pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server RSS", n), "MiB", false, func(t transfer) float64 { return t.rssMiB }),
-			)
+func idleMeasures() {
+	var idleRows []row
+	for _, f := range strings.Split(*idle, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fail("bad -idle %q", *idle)
 		}
-		printTable("Many idle sessions on one listener (server in its own process)", idleRows)
+		r := map[string][]transfer{}
+		for _, impl := range impls {
+			r[impl.Name] = append(r[impl.Name], idleSessions(impl, n, *idleFor))
+		}
+		idleRows = append(idleRows,
+			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server CPU", n), "% core", false, func(t transfer) float64 { return t.cpuShare }),
+			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server RSS", n), "MiB", false, func(t transfer) float64 { return t.rssMiB }),
+		)
 	}
-	if *micro {
-		printTable("Microbenchmarks (go test -bench, median of runs)", microbenchmarks())
-	}
+	printTable("Many idle sessions on one listener (server in its own process)", idleRows)
 }
 
 // transfer is what one run of a measure found.
@@ -188,7 +199,11 @@ func printTable(title string, rows []row) {
 			if q > 0.97 && q < 1.03 {
 				better = "same"
 			}
-			ratio = fmt.Sprintf("%.2f× (%s)", q, better)
+			if q < 0.1 {
+				ratio = fmt.Sprintf("%.3f× (%s)", q, better)
+			} else {
+				ratio = fmt.Sprintf("%.2f× (%s)", q, better)
+			}
 		}
 		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.name, r.unit, num(r.kcpx), num(r.kcpgo), ratio)
 	}
