@@ -74,6 +74,22 @@ func startServer(t *testing.T, impl Impl, c Cipher, pass []byte, ds, ps int, set
 	if err != nil {
 		t.Fatalf("%s Listen: %v", impl.Name, err)
 	}
+	return serve(t, l, setup, handle)
+}
+
+// startServerConn is startServer over a caller-owned conn (ServeConn); the
+// conn is closed at cleanup.
+func startServerConn(t *testing.T, impl Impl, c Cipher, pass []byte, ds, ps int, conn net.PacketConn, setup func(Session), handle func(Session)) *server {
+	t.Helper()
+	l, err := impl.ServeConn(c, pass, ds, ps, conn)
+	if err != nil {
+		t.Fatalf("%s ServeConn: %v", impl.Name, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return serve(t, l, setup, handle)
+}
+
+func serve(t *testing.T, l Listener, setup func(Session), handle func(Session)) *server {
 	l.SetReadBuffer(4 << 20)
 	l.SetWriteBuffer(4 << 20)
 	srv := &server{l: l, done: make(chan struct{})}
@@ -128,6 +144,32 @@ func (srv *server) session(t *testing.T, i int) Session {
 		}
 		<-tick.C
 	}
+}
+
+// dialConn connects a client of impl over a caller-owned conn (NewConn3).
+func dialConn(t *testing.T, impl Impl, conv uint32, addr net.Addr, c Cipher, pass []byte, ds, ps int, conn net.PacketConn, setup func(Session)) Session {
+	t.Helper()
+	s, err := impl.NewConn(conv, addr, c, pass, ds, ps, conn)
+	if err != nil {
+		t.Fatalf("%s NewConn: %v", impl.Name, err)
+	}
+	if setup != nil {
+		setup(s)
+	}
+	t.Cleanup(func() { s.Close(); conn.Close() })
+	return s
+}
+
+// listenUDP opens a loopback UDP socket wrapped in a TapConn.
+func listenUDP(t *testing.T) *TapConn {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.UDPConn).SetReadBuffer(4 << 20)
+	c.(*net.UDPConn).SetWriteBuffer(4 << 20)
+	return NewTapConn(c)
 }
 
 // dial connects a client of impl to srv and runs setup on it.

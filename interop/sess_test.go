@@ -4,10 +4,15 @@ package interop
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	kcpgo "github.com/xtaci/kcp-go/v5"
 )
 
 // echoSize is the transfer of each echo test: 1 MiB, smaller under -race.
@@ -209,42 +214,67 @@ func TestSessionKcptunPresets(t *testing.T) {
 }
 
 // TestCloseSignalToKCPGo checks that kcpx's close signal (and anything else
-// kcpx sends on Close) is harmless to a kcp-go peer: with a kcp-go listener,
-// a kcpx client that closes does not create a session, stall or break the
-// others; with a kcpx listener, a server-side Close towards a kcp-go client
-// leaves the listener's other kcp-go clients working.
+// kcpx sends on Close) is harmless to a kcp-go peer. With a kcp-go listener,
+// a kcpx client closes: the tap on its socket sees the close signal leave
+// (opened with kcp-go's framing: seqid 0xFFFFFFFF, type 0x00F4, 17 bytes),
+// and the listener creates no session from it, does not stall the other
+// session, and serves a newcomer. With a kcpx listener, a server-side
+// session closes towards a kcp-go client: the signal leaves, and the
+// listener's other kcp-go client carries on.
 func TestCloseSignalToKCPGo(t *testing.T) {
 	pass := KcptunPass("it's a secrect")
-	for _, c := range []string{"null", "aes", "aes-128-gcm"} {
-		ci, _ := CipherByName(c)
+	for _, name := range []string{"null", "aes", "aes-128-gcm"} {
+		c, _ := CipherByName(name)
+		block, err := c.KCPGo(pass)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, fec := range fecModes {
-			t.Run(c+"/"+fec.name+"/kcpx_client_closes", func(t *testing.T) {
-				srv := startServer(t, KCPGo, ci, pass, fec.ds, fec.ps, fast, echoHandler)
-				a := dial(t, KCPX, srv.l.Addr(), ci, pass, fec.ds, fec.ps, fast)
-				b := dial(t, KCPX, srv.l.Addr(), ci, pass, fec.ds, fec.ps, fast)
+			t.Run(name+"/"+fec.name+"/kcpx_client_closes", func(t *testing.T) {
+				srv := startServer(t, KCPGo, c, pass, fec.ds, fec.ps, fast, echoHandler)
+				tap := listenUDP(t)
+				fin := watchCloseSignal(tap, block, nil)
+				a := dialConn(t, KCPX, 0xc105e, srv.l.Addr(), c, pass, fec.ds, fec.ps, tap, fast)
+				b := dial(t, KCPX, srv.l.Addr(), c, pass, fec.ds, fec.ps, fast)
 				echo(t, a, payload(1, 64<<10), 8<<10)
 				echo(t, b, payload(2, 64<<10), 8<<10)
 				if err := a.Close(); err != nil {
 					t.Fatalf("kcpx Close: %v", err)
 				}
+				awaitCloseSignal(t, fin)
 				// b carries on while a's close signal reaches the listener.
 				echo(t, b, payload(3, echoSize()), 32<<10)
-				// A newcomer is still served.
-				cNew := dial(t, KCPX, srv.l.Addr(), ci, pass, fec.ds, fec.ps, fast)
+				cNew := dial(t, KCPX, srv.l.Addr(), c, pass, fec.ds, fec.ps, fast)
 				echo(t, cNew, payload(4, 64<<10), 8<<10)
 				if n := srv.accepted.Load(); n != 3 {
 					t.Fatalf("kcp-go listener accepted %d sessions, want 3 (the close signal must not open one)", n)
 				}
 			})
-			t.Run(c+"/"+fec.name+"/kcpx_server_closes", func(t *testing.T) {
-				srv := startServer(t, KCPX, ci, pass, fec.ds, fec.ps, fast, echoHandler)
-				a := dial(t, KCPGo, srv.l.Addr(), ci, pass, fec.ds, fec.ps, fast)
-				b := dial(t, KCPGo, srv.l.Addr(), ci, pass, fec.ds, fec.ps, fast)
+			t.Run(name+"/"+fec.name+"/kcpx_server_closes", func(t *testing.T) {
+				tap := listenUDP(t)
+				var aPort atomic.Int64
+				fin := watchCloseSignal(tap, block, func(to net.Addr) bool {
+					return int64(port(to)) == aPort.Load()
+				})
+				srv := startServerConn(t, KCPX, c, pass, fec.ds, fec.ps, tap, fast, echoHandler)
+				a := dial(t, KCPGo, srv.l.Addr(), c, pass, fec.ds, fec.ps, fast)
+				b := dial(t, KCPGo, srv.l.Addr(), c, pass, fec.ds, fec.ps, fast)
+				aPort.Store(int64(port(a.LocalAddr())))
 				echo(t, a, payload(1, 64<<10), 8<<10)
 				echo(t, b, payload(2, 64<<10), 8<<10)
-				if err := srv.session(t, 0).Close(); err != nil {
+				var aSrv Session
+				for i := range 2 {
+					if s := srv.session(t, i); port(s.RemoteAddr()) == port(a.LocalAddr()) {
+						aSrv = s
+					}
+				}
+				if aSrv == nil {
+					t.Fatal("no server session for the first client")
+				}
+				if err := aSrv.Close(); err != nil {
 					t.Fatalf("kcpx server-side Close: %v", err)
 				}
+				awaitCloseSignal(t, fin)
 				echo(t, b, payload(3, echoSize()), 32<<10)
 				// The kcp-go client whose peer closed is still a usable
 				// object: a Write queues without error or panic.
@@ -254,6 +284,42 @@ func TestCloseSignalToKCPGo(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// watchCloseSignal hooks tap's writes and returns a channel that is closed
+// when a datagram that opens (with kcp-go's framing) to a close signal is
+// written to an address to accepts (any address when to is nil).
+func watchCloseSignal(tap *TapConn, block kcpgo.BlockCrypt, to func(net.Addr) bool) <-chan struct{} {
+	seen := make(chan struct{})
+	var once sync.Once
+	tap.OnWrite(func(p []byte, addr net.Addr) bool {
+		if to != nil && !to(addr) {
+			return true
+		}
+		inner, ok := kcpgoOpen(block, p)
+		if ok && len(inner) == 17 && binary.LittleEndian.Uint32(inner) == 0xffffffff && binary.LittleEndian.Uint16(inner[4:]) == 0x00f4 {
+			once.Do(func() { close(seen) })
+		}
+		return true
+	})
+	return seen
+}
+
+// port is the UDP port of a, 0 when it has none.
+func port(a net.Addr) int {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.Port
+	}
+	return 0
+}
+
+func awaitCloseSignal(t *testing.T, seen <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-seen:
+	case <-time.After(ioTimeout):
+		t.Fatal("kcpx sent no close signal")
 	}
 }
 
