@@ -152,11 +152,22 @@ func TestSessionFECRecovery(t *testing.T) {
 			fast(cli)
 			before := d.server.Snmp()
 			echo(t, cli, payload(5, echoSize()), 32<<10)
-			after := d.server.Snmp()
 			tap.OnWrite(nil)
-			rec := after.FECRecovered - before.FECRecovered
 			n := uint64(dropped.Load())
-			t.Logf("%s dropped %d data shards; %s recovered %d (FEC errors %d)", d.client.Name, n, d.server.Name, rec, after.FECErrs-before.FECErrs)
+			// Counters may be committed in batches: wait for them to settle.
+			var rec, errs uint64
+			deadline := time.Now().Add(ioTimeout)
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				after := d.server.Snmp()
+				rec, errs = after.FECRecovered-before.FECRecovered, after.FECErrs-before.FECErrs
+				if (n > 0 && rec >= n/2) || time.Now().After(deadline) {
+					break
+				}
+				<-tick.C
+			}
+			t.Logf("%s dropped %d data shards; %s recovered %d (FEC errors %d)", d.client.Name, n, d.server.Name, rec, errs)
 			if n == 0 || rec < n/2 {
 				t.Fatalf("%s recovered %d of %d dropped data shards", d.server.Name, rec, n)
 			}
