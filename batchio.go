@@ -40,6 +40,10 @@ import (
 //
 //	packetWriter: fallbacks(), batching(), gsoEnabled(), gsoFallbacks(), gsoSegments()
 //	packetReader: fallbacks(), batching(), dropped(), groEnabled(), groSegments()
+//
+// UDP_GRO changes what every reader of the socket gets, so a session layer
+// that reads a caller-owned conn calls packetReader.release once its read
+// loop has returned, before handing the conn back.
 
 // ioMode selects the path of a packetReader or packetWriter. The
 // constructors pick the best the socket offers; forceMode steps down for
@@ -196,6 +200,18 @@ func (r *packetReader) dropped() uint64 { return r.ndropped.Load() }
 // groEnabled reports whether UDP_GRO is on for the reader's socket (Linux
 // 5.0 and later, batch path in use).
 func (r *packetReader) groEnabled() bool { return r.groOn.Load() }
+
+// release undoes what the reader changed on the socket: it turns UDP_GRO
+// off again, so that the conn's owner reading it later gets datagrams one by
+// one. Call it after the read loop has returned, for a conn the caller owns
+// and keeps (a listener or session the library created and closes itself
+// need not). The reader must not be used afterwards.
+func (r *packetReader) release() {
+	if r.batch != nil {
+		r.batch.stopGRO()
+	}
+	r.groOn.Store(false)
+}
 
 // groSegments reports how many datagrams arrived inside GRO-coalesced runs
 // and were cut apart (0 without GRO, or when no peer sends runs).

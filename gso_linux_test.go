@@ -509,3 +509,29 @@ func TestGSOZeroAllocsMixedRuns(t *testing.T) {
 }
 
 func unsafePointer(p *byte) unsafe.Pointer { return unsafe.Pointer(p) }
+
+func TestGROReleaseForCallerOwnedConn(t *testing.T) {
+	// After release a caller reading the socket itself gets a GSO sender's
+	// run as separate datagrams again.
+	rx := listenUDP(t, "udp4", "127.0.0.1:0")
+	tx := listenUDP(t, "udp4", "127.0.0.1:0")
+	r, w := newPacketReader(rx), newPacketWriter(tx)
+	if !r.groEnabled() {
+		t.Fatal("GRO not enabled")
+	}
+	r.release()
+	if r.groEnabled() {
+		t.Fatal("groEnabled after release")
+	}
+	pkts := sized(0, repeat(1000, 5)...)
+	if n, err := w.write(pkts, localAP(rx), nil); n != len(pkts) || err != nil || w.gsoSegments() != 5 {
+		t.Fatalf("write = %d, %v, gsoSegments %d", n, err, w.gsoSegments())
+	}
+	buf := make([]byte, 1<<16)
+	for i, p := range pkts {
+		n, _, err := rx.ReadFromUDPAddrPort(buf)
+		if err != nil || !bytes.Equal(buf[:n], p) {
+			t.Fatalf("read %d: %d bytes, %v", i, n, err)
+		}
+	}
+}

@@ -21,6 +21,9 @@ func (*batchReader) groOn() bool { return false }
 // disableGRO is never called: newBatchReader returns nil.
 func (*batchReader) disableGRO() {}
 
+// stopGRO is never called: newBatchReader returns nil.
+func (*batchReader) stopGRO() {}
+
 // receive is never called: newBatchReader returns nil.
 func (*batchReader) receive(func(data []byte, ap netip.AddrPort, addr net.Addr), *atomic.Uint64) error {
 	return nil

@@ -112,6 +112,14 @@ func (b *batchReader) disableGRO() {
 	}
 }
 
+// stopGRO turns UDP_GRO off for the socket and leaves the buffers as they
+// are (they still read whole datagrams correctly).
+func (b *batchReader) stopGRO() {
+	if b.gro {
+		setGRO(b.rc, false)
+	}
+}
+
 // groOn reports whether UDP_GRO is on.
 func (b *batchReader) groOn() bool { return b.gro }
 
