@@ -244,7 +244,8 @@ type addrCache struct {
 }
 
 // newPacketWriter returns a writer for conn. On Linux a *net.UDPConn is
-// written with sendmmsg; any other conn one datagram per WriteTo.
+// written with sendmmsg, with GSO when the socket answers the UDP_SEGMENT
+// probe; any other conn one datagram per WriteTo.
 func newPacketWriter(conn net.PacketConn) *packetWriter {
 	w := &packetWriter{conn: conn}
 	if u, ok := conn.(*net.UDPConn); ok {
@@ -280,7 +281,9 @@ func (w *packetWriter) forceMode(m ioMode) ioMode {
 }
 
 // write sends pkts in order to the peer (to, or toAddr when to is invalid;
-// both are ignored on a connected socket) and returns how many were sent. On
+// both are ignored on a connected socket) and returns how many were sent.
+// Callers gain most from GSO by passing all datagrams due for one peer in one
+// call: every run of equal-sized ones becomes one message to the kernel. On
 // the first error it stops and returns the count so far with the error. The
 // buffers stay the caller's and are not retained. A full socket buffer
 // blocks until there is room or the write deadline passes.
