@@ -14,7 +14,7 @@ package kcp
 // Lookup and creation happen under one lock, so one source never gets two
 // sessions. Sessions send through the listener's packetWriter (wmu
 // serialises its batches). Accept takes sessions from the pending queue;
-// one not accepted within pendingTTL is closed and forgotten by its own
+// one not accepted within defaultPendingTTL is closed and forgotten by its own
 // update. Close closes every session, then stops the read loop and waits
 // for it.
 
@@ -31,9 +31,9 @@ const (
 	// source beyond it is ignored until Accept makes room.
 	acceptBacklog = 128
 
-	// pendingTTL is how long a session may wait for Accept before it is
-	// closed and forgotten.
-	pendingTTL = 5 * time.Second
+	// defaultPendingTTL is how long a session may wait for Accept before it
+	// is closed and forgotten.
+	defaultPendingTTL = 5 * time.Second
 
 	// badFlush is how many rejected datagrams the read loop counts before
 	// it publishes them.
@@ -49,6 +49,7 @@ type Listener struct {
 	crypt                    *packetCrypter
 	dataShards, parityShards int
 	writer                   *packetWriter
+	pendingTTL               time.Duration // defaultPendingTTL; tests shorten it
 	rd                       deadline      // Accept deadline
 	chAccept                 chan struct{} // capacity 1: pending may be non-empty
 	die                      chan struct{} // closed by Close
@@ -112,6 +113,7 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 		dataShards:   dataShards,
 		parityShards: parityShards,
 		writer:       newPacketWriter(conn),
+		pendingTTL:   defaultPendingTTL,
 		rd:           newDeadline(),
 		chAccept:     make(chan struct{}, 1),
 		die:          make(chan struct{}),

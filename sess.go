@@ -560,7 +560,7 @@ func (s *UDPSession) update() {
 		}
 	}
 	expire := s.l != nil && !s.closing && !s.accepted.Load() &&
-		time.Duration(now-s.created)*time.Millisecond > pendingTTL
+		time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
 	s.publishLocked()
 	s.mu.Unlock()
 
@@ -843,6 +843,7 @@ func (s *UDPSession) Close() error {
 		return nil
 	}
 	now := s.kcp.clock()
+	s.publishLocked()
 	s.closing = true
 	s.lingerEnd = now + uint32(s.linger/time.Millisecond)
 	s.finNext = now
