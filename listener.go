@@ -12,8 +12,8 @@ package kcp
 //	Listener.mu ──▶ UDPSession.input (takes the session's mu).
 //
 // Lookup and creation happen under one lock, so one source never gets two
-// sessions. Sessions send through the listener's packetWriter (wmu
-// serialises its batches). Accept takes sessions from the pending queue;
+// sessions. Sessions send through the listener's packetWriter, which is
+// safe for concurrent use. Accept takes sessions from the pending queue;
 // one not accepted within defaultPendingTTL is closed and forgotten by its own
 // update. Close closes every session, then stops the read loop and waits
 // for it.
@@ -55,8 +55,6 @@ type Listener struct {
 	die                      chan struct{} // closed by Close
 	loopDone                 chan struct{} // closed when readLoop returns
 	closeOnce                sync.Once
-
-	wmu sync.Mutex // serialises packetWriter batches of all sessions
 
 	bad Snmp // rejected datagrams not yet published; read loop only
 
@@ -245,14 +243,12 @@ func (l *Listener) countBad(wireLen int, corrupt bool) {
 }
 
 func (l *Listener) publishBad() {
-	addSnmp(DefaultSnmp, &l.bad)
+	DefaultSnmp.add(&l.bad)
 	l.bad = Snmp{}
 }
 
 // write sends a session's batch on the shared socket.
 func (l *Listener) write(pkts [][]byte, ap netip.AddrPort, addr net.Addr) (int, error) {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
 	if ap.IsValid() {
 		return l.writer.write(pkts, ap, nil)
 	}
@@ -373,19 +369,13 @@ func (l *Listener) SetDSCP(dscp int) error { return setDSCP(l.conn, dscp) }
 // SetReadBuffer sets the socket receive buffer in bytes, when the conn
 // supports it.
 func (l *Listener) SetReadBuffer(bytes int) error {
-	if c, ok := l.conn.(readBufferSetter); ok {
-		return c.SetReadBuffer(bytes)
-	}
-	return errInvalidOperation
+	return setReadBuffer(l.conn, bytes)
 }
 
 // SetWriteBuffer sets the socket send buffer in bytes, when the conn
 // supports it.
 func (l *Listener) SetWriteBuffer(bytes int) error {
-	if c, ok := l.conn.(writeBufferSetter); ok {
-		return c.SetWriteBuffer(bytes)
-	}
-	return errInvalidOperation
+	return setWriteBuffer(l.conn, bytes)
 }
 
 // Control calls f with the underlying PacketConn and returns its error.

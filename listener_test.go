@@ -133,6 +133,7 @@ func TestListenerBacklogAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	s.SetLinger(50 * time.Millisecond) // the raw source never answers a FIN
 	waitFor(t, 10*time.Second, "pending sessions to expire", func() bool { return l.sessionCount() == 1 && l.pendingCount() == 0 })
 	l.SetDeadline(time.Now().Add(50 * time.Millisecond))
 	if _, err := l.AcceptKCP(); !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -44,10 +44,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 const (
@@ -191,18 +187,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 	s.lastRecv = s.created
 	s.updateFn = s.update
 
-	if l == nil {
-		atomic.AddUint64(&DefaultSnmp.ActiveOpens, 1)
-	} else {
-		atomic.AddUint64(&DefaultSnmp.PassiveOpens, 1)
-	}
-	cur := atomic.AddUint64(&DefaultSnmp.CurrEstab, 1)
-	for {
-		m := atomic.LoadUint64(&DefaultSnmp.MaxConn)
-		if cur <= m || atomic.CompareAndSwapUint64(&DefaultSnmp.MaxConn, m, cur) {
-			break
-		}
-	}
+	DefaultSnmp.connOpened(l != nil)
 
 	SystemTimedSched.Put(s.updateFn, time.Now())
 	if l == nil {
@@ -423,7 +408,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 			break
 		}
 		if s.fecDec == nil {
-			s.fecDec = newFECDecoder(max(s.ds, 1), max(s.ps, 1))
+			s.fecDec = newFECDecoder(s.ds, s.ps) // hints only: it infers the peer's layout
 		}
 		if typ == typeData {
 			if kb, ok := fecDataPayload(p); ok {
@@ -431,23 +416,15 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 			} else {
 				s.pend.FECErrs++
 			}
-		} else {
-			s.pend.FECParityShards++
 		}
 		for _, r := range s.fecDec.decode(p, now) {
-			s.pend.FECRecovered++
 			s.kcpInput(now, r, IKCP_PACKET_FEC)
 		}
 	case typeOOB:
-		if len(p) < 12 || binary.LittleEndian.Uint32(p[8:]) != s.conv {
-			break
+		if conv, payload, ok := parseOOB(p); ok && conv == s.conv {
+			s.pend.OOBPackets++
+			oob, oobData = s.oob, payload
 		}
-		size := int(binary.LittleEndian.Uint16(p[6:]))
-		if size < 6 || 6+size > len(p) {
-			break
-		}
-		s.pend.OOBPackets++
-		oob, oobData = s.oob, p[12:6+size]
 	case typeClose:
 		s.closeSignalInput(p)
 	default:
@@ -593,8 +570,19 @@ func (s *UDPSession) publishLocked() {
 	s.pend.EarlyRetransSegs += cs.EarlyRetransSegs
 	s.pend.LostSegs += cs.LostSegs
 	s.pend.RepeatSegs += cs.RepeatSegs
-	addSnmp(&s.snmp, &s.pend)
-	addSnmp(DefaultSnmp, &s.pend)
+	if s.fecDec != nil {
+		st := s.fecDec.stats.take()
+		s.pend.FECRecovered += st.Recovered
+		s.pend.FECErrs += st.Errs
+		s.pend.FECParityShards += st.ParityShards
+		s.pend.FECFullShardSet += st.FullShardSet
+		s.snmp.setFECShards(st.ShardSet, st.ShardMin)
+	}
+	if s.fecEnc != nil {
+		s.pend.FECErrs += s.fecEnc.stats.take().Errs
+	}
+	s.snmp.add(&s.pend)
+	DefaultSnmp.add(&s.pend)
 	s.pend = Snmp{}
 }
 
@@ -640,7 +628,7 @@ func (s *UDPSession) release() {
 	s.closeDie()
 	s.rd.stop()
 	s.wd.stop()
-	atomic.AddUint64(&DefaultSnmp.CurrEstab, ^uint64(0))
+	DefaultSnmp.connClosed()
 	if s.l != nil {
 		s.l.forget(s)
 		return
@@ -1087,29 +1075,6 @@ func (s *UDPSession) SendOOB(data []byte) error {
 
 // ---- socket options ----
 
-type dscpSetter interface{ SetDSCP(int) error }
-type readBufferSetter interface{ SetReadBuffer(int) error }
-type writeBufferSetter interface{ SetWriteBuffer(int) error }
-
-// setDSCP sets the DSCP of conn: through its own SetDSCP when it has one,
-// else as IPv4 TOS (dscp<<2) and IPv6 traffic class (dscp), succeeding if
-// either applies.
-func setDSCP(conn net.PacketConn, dscp int) error {
-	if c, ok := conn.(dscpSetter); ok {
-		return c.SetDSCP(dscp)
-	}
-	nc, ok := conn.(net.Conn)
-	if !ok {
-		return errInvalidOperation
-	}
-	err4 := ipv4.NewConn(nc).SetTOS(dscp << 2)
-	err6 := ipv6.NewConn(nc).SetTrafficClass(dscp)
-	if err4 == nil || err6 == nil {
-		return nil
-	}
-	return err4
-}
-
 // SetDSCP sets the DSCP field of outgoing datagrams (IPv4 TOS = dscp<<2,
 // IPv6 traffic class = dscp), through the conn's own SetDSCP(int) error when
 // it has one. A session accepted from a Listener shares its socket: use
@@ -1124,19 +1089,19 @@ func (s *UDPSession) SetDSCP(dscp int) error {
 // SetReadBuffer sets the socket receive buffer in bytes, when the conn
 // supports it. Not for a session accepted from a Listener (error).
 func (s *UDPSession) SetReadBuffer(bytes int) error {
-	if c, ok := s.conn.(readBufferSetter); ok && s.l == nil {
-		return c.SetReadBuffer(bytes)
+	if s.l != nil {
+		return errInvalidOperation
 	}
-	return errInvalidOperation
+	return setReadBuffer(s.conn, bytes)
 }
 
 // SetWriteBuffer sets the socket send buffer in bytes, when the conn
 // supports it. Not for a session accepted from a Listener (error).
 func (s *UDPSession) SetWriteBuffer(bytes int) error {
-	if c, ok := s.conn.(writeBufferSetter); ok && s.l == nil {
-		return c.SetWriteBuffer(bytes)
+	if s.l != nil {
+		return errInvalidOperation
 	}
-	return errInvalidOperation
+	return setWriteBuffer(s.conn, bytes)
 }
 
 // Control calls f with the underlying PacketConn (shared with the listener
@@ -1217,21 +1182,4 @@ func randomConv() uint32 {
 	var b [4]byte
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint32(b[:])
-}
-
-// snmpFields is Snmp seen as its 30 counters, in declaration order.
-type snmpFields = [30]uint64
-
-// The array view below relies on Snmp being exactly 30 uint64 fields.
-var _ [unsafe.Sizeof(Snmp{}) - unsafe.Sizeof(snmpFields{})]struct{}
-var _ [unsafe.Sizeof(snmpFields{}) - unsafe.Sizeof(Snmp{})]struct{}
-
-// addSnmp adds every non-zero counter of src to dst atomically.
-func addSnmp(dst, src *Snmp) {
-	d := (*snmpFields)(unsafe.Pointer(dst))
-	for i, v := range (*snmpFields)(unsafe.Pointer(src)) {
-		if v != 0 {
-			atomic.AddUint64(&d[i], v)
-		}
-	}
 }

@@ -178,9 +178,9 @@ func echoServer(srv net.Conn) {
 	}
 }
 
-// roundTrip writes data on c in chunks and reads the same number of bytes
+// echoRoundTrip writes data on c in chunks and reads the same number of bytes
 // back, concurrently; it fails the test unless they are equal.
-func roundTrip(t testing.TB, c net.Conn, data []byte, chunk int) {
+func echoRoundTrip(t testing.TB, c net.Conn, data []byte, chunk int) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -228,7 +228,7 @@ func TestEchoLoopback(t *testing.T) {
 			fast(cli)
 			fast(srv)
 			go echoServer(srv)
-			roundTrip(t, cli, randBytes(1, 256<<10), 4096)
+			echoRoundTrip(t, cli, randBytes(1, 256<<10), 4096)
 			if got := cli.RemoteAddr().String(); got != l.Addr().String() {
 				t.Errorf("RemoteAddr %s, want %s", got, l.Addr())
 			}
@@ -253,7 +253,7 @@ func TestEchoCiphersFEC(t *testing.T) {
 				fast(cli)
 				fast(srv)
 				go echoServer(srv)
-				roundTrip(t, cli, randBytes(2, 64<<10), 1000)
+				echoRoundTrip(t, cli, randBytes(2, 64<<10), 1000)
 			})
 		}
 	}
