@@ -233,6 +233,47 @@ func TestListenerCloseLiveSessions(t *testing.T) {
 	}
 }
 
+// TestListenerAcceptCloseRace: Accepts blocked in several goroutines all
+// return the closed error when Close runs, while clients keep arriving.
+func TestListenerAcceptCloseRace(t *testing.T) {
+	leakCheck(t)
+	n := newMemNet(26)
+	l, _ := ServeConn(nil, 0, 0, n.listen("srv"))
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for {
+				s, err := l.AcceptKCP()
+				if err != nil {
+					errs <- err
+					return
+				}
+				s.Close()
+			}
+		}()
+	}
+	var srcs []*memConn
+	for i := range 50 {
+		c := n.listen(fmt.Sprintf("c%d", i))
+		srcs = append(srcs, c)
+		c.WriteTo(rawSegment(uint32(i+1), IKCP_CMD_PUSH, 0, []byte("x")), memAddr("srv"))
+		if i == 25 {
+			l.Close()
+		}
+	}
+	for range 8 {
+		if err := <-errs; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept: %v", err)
+		}
+	}
+	for _, c := range srcs {
+		c.Close()
+	}
+	if l.sessionCount() != 0 {
+		t.Errorf("%d sessions after Close", l.sessionCount())
+	}
+}
+
 // TestServeConnLeavesConnOpen: Listener.Close on a caller's conn stops the
 // read loop without closing the conn.
 func TestServeConnLeavesConnOpen(t *testing.T) {

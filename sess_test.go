@@ -574,34 +574,45 @@ func TestDeadlineChangeWakes(t *testing.T) {
 	}
 }
 
-// TestCloseRaces runs Read, Write, deadline changes and Close concurrently.
+// TestCloseRaces runs Read, Write, deadline changes and Close concurrently,
+// then checks that every goroutine of the pair ended.
 func TestCloseRaces(t *testing.T) {
-	leakCheck(t)
-	for i := range 20 {
-		n := newMemNet(uint64(100 + i))
-		a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
-		go echoServer(b)
-		var wg sync.WaitGroup
-		wg.Add(4)
-		go func() { defer wg.Done(); echoServer(a) }()
-		go func() {
-			defer wg.Done()
-			for range 50 {
-				if _, err := a.Write([]byte("racing")); err != nil {
-					return
+	for i := range 10 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			leakCheck(t)
+			n := newMemNet(uint64(100 + i))
+			if i%2 == 1 {
+				n.setLoss(0.2)
+			}
+			a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+			go echoServer(b)
+			var wg sync.WaitGroup
+			wg.Add(5)
+			go func() { defer wg.Done(); echoServer(a) }()
+			go func() {
+				defer wg.Done()
+				for range 50 {
+					if _, err := a.Write([]byte("racing")); err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for j := range 50 {
+					a.SetDeadline(time.Now().Add(time.Duration(j) * time.Millisecond))
+					a.SetReadDeadline(time.Time{})
+				}
+			}()
+			go func() { defer wg.Done(); a.Close() }()
+			go func() { defer wg.Done(); b.Close() }()
+			wg.Wait()
+			for _, s := range []*UDPSession{a, b} {
+				if err := s.Close(); !errors.Is(err, net.ErrClosed) {
+					t.Errorf("second Close: %v", err)
 				}
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			for j := range 50 {
-				a.SetDeadline(time.Now().Add(time.Duration(j) * time.Millisecond))
-			}
-		}()
-		go func() { defer wg.Done(); a.Close() }()
-		wg.Wait()
-		a.Close()
-		b.Close()
+		})
 	}
 }
 
