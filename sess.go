@@ -65,7 +65,17 @@ const (
 	// finBackoffMin and finBackoffMax bound the FIN retransmission period.
 	finBackoffMin = 100
 	finBackoffMax = 1000
+
 )
+
+// peerFinGrace is how long (ms) a closed session whose peer closed too
+// stays to answer a retransmitted FIN, unless its own FIN is answered first:
+// long enough for the peer's first FIN retransmission (its back-off starts
+// at about one RTO, at least finBackoffMin), within 200..1000 ms. Caller
+// holds mu.
+func (s *UDPSession) peerFinGrace() uint32 {
+	return min(max(3*max(s.kcp.rtoMs(), finBackoffMin), 200), 1000)
+}
 
 // OOBCallBackType is the handler SetOOBHandler installs. It receives the
 // payload of one out-of-band datagram; the slice is only valid during the
@@ -141,6 +151,7 @@ type UDPSession struct {
 	finAcked    bool
 	peerFin     bool
 	peerFinSn   uint32
+	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
 }
 
@@ -465,7 +476,9 @@ func (s *UDPSession) closeSignalInput(p []byte) {
 		if int32(sn-s.kcp.recvNext()) < 0 {
 			return // says the data ended before what we already hold
 		}
-		s.peerFin, s.peerFinSn = true, sn
+		if !s.peerFin {
+			s.peerFin, s.peerFinSn, s.peerFinAt = true, sn, s.kcp.clock()
+		}
 		s.queueCloseSignal(closeFINACK, sn)
 	case closeFINACK:
 		if s.finSent && sn == s.finSn {
@@ -517,14 +530,21 @@ func (s *UDPSession) update() {
 
 	release := false
 	if s.closing {
+		// A FIN goes out once our data is acknowledged, or at once when the
+		// peer closed too (it reads nothing more, but its session waits for
+		// a FIN or FINACK from us).
 		idle := s.kcp.WaitSnd() == 0
+		finDue := idle || s.peerFin
 		switch {
 		case fail != nil || s.brokenErr != nil || int32(now-s.lingerEnd) >= 0:
 			release = true
-		case s.peerFin || (idle && s.finAcked):
-			// Done, or the peer closed too: it will read nothing more.
+		case s.finAcked && finDue:
 			release = true
-		case idle && int32(now-s.finNext) >= 0:
+		case s.peerFin && int32(now-s.peerFinAt) >= int32(s.peerFinGrace()):
+			// Our FIN went unanswered; we stayed long enough to answer a
+			// retransmitted FIN of the peer.
+			release = true
+		case finDue && int32(now-s.finNext) >= 0:
 			if !s.finSent {
 				s.finSent, s.finSn = true, s.kcp.sendNext()
 			}
@@ -532,7 +552,7 @@ func (s *UDPSession) update() {
 			s.finNext = now + s.finBackoff
 			s.finBackoff = min(s.finBackoff*2, finBackoffMax)
 		}
-		if idle && !release {
+		if finDue && !release {
 			next = min(next, max(1, s.finNext-now))
 		}
 	}

@@ -577,7 +577,7 @@ func TestDeadlineChangeWakes(t *testing.T) {
 // TestCloseRaces runs Read, Write, deadline changes and Close concurrently,
 // then checks that every goroutine of the pair ended.
 func TestCloseRaces(t *testing.T) {
-	for i := range 10 {
+	for i := range 8 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			leakCheck(t)
 			n := newMemNet(uint64(100 + i))
@@ -616,7 +616,7 @@ func TestCloseRaces(t *testing.T) {
 	}
 }
 
-func TestSetMtu(t *testing.T) {
+func TestSessionSetMtu(t *testing.T) {
 	leakCheck(t)
 	cases := []struct {
 		name   string
