@@ -1,7 +1,10 @@
 module github.com/kcpx/kcp
 
-go 1.26.0
+go 1.24.0
 
-require golang.org/x/net v0.62.0
-
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/emmansun/gmsm v0.33.0
+	golang.org/x/crypto v0.48.0
+	golang.org/x/net v0.50.0
+	golang.org/x/sys v0.41.0
+)

@@ -65,7 +65,6 @@ const (
 	// finBackoffMin and finBackoffMax bound the FIN retransmission period.
 	finBackoffMin = 100
 	finBackoffMax = 1000
-
 )
 
 // peerFinGrace is how long (ms) a closed session whose peer closed too

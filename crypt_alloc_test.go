@@ -1,0 +1,59 @@
+//go:build !race
+
+// The race detector makes sync.Pool drop items at random, so allocation counts
+// are only meaningful without it.
+
+package kcp
+
+import "testing"
+
+func TestPacketPathAllocatesNothing(t *testing.T) {
+	for _, tc := range allCiphers(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newPacketCrypter(tc.block)
+			p := getBuffer()
+			defer putBuffer(p)
+			garbage := katInput(mtuLimit)
+			for _, n := range []int{0, 1, 5, 11, 12, 13, 300, mtuLimit - c.overhead()} {
+				payload := katInput(n)
+				allocs := testing.AllocsPerRun(100, func() {
+					copy((*p)[c.headerSize():], payload)
+					d := c.seal((*p)[:c.headerSize()+n])
+					if _, err := c.open(d); err != nil {
+						t.Fatal(err)
+					}
+					c.open(garbage[:n]) // rejected input, any length
+				})
+				if allocs != 0 {
+					t.Fatalf("payload %d bytes: %v allocations per seal+open", n, allocs)
+				}
+			}
+			if tc.block == nil {
+				return
+			}
+			// Every length class of the CFB loops, including the short ones that
+			// borrow a pooled scratch block.
+			buf := make([]byte, 64)
+			for n := 0; n <= len(buf); n++ {
+				allocs := testing.AllocsPerRun(20, func() {
+					tc.block.Encrypt(buf[:n], buf[:n])
+					tc.block.Decrypt(buf[:n], buf[:n])
+				})
+				if allocs != 0 {
+					t.Fatalf("%d bytes: %v allocations per Encrypt+Decrypt", n, allocs)
+				}
+			}
+		})
+	}
+}
+
+func TestBufferPoolAllocatesNothing(t *testing.T) {
+	putBuffer(getBuffer()) // warm the pool
+	if allocs := testing.AllocsPerRun(1000, func() { putBuffer(getBuffer()) }); allocs != 0 {
+		t.Fatalf("%v allocations per getBuffer+putBuffer", allocs)
+	}
+	var nonce [16]byte
+	if allocs := testing.AllocsPerRun(1000, func() { fillNonce(nonce[:]) }); allocs != 0 {
+		t.Fatalf("%v allocations per nonce", allocs)
+	}
+}

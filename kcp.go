@@ -1,0 +1,1113 @@
+package kcp
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Protocol constants of KCP. Times are in milliseconds, windows in segments,
+// sizes in bytes. The values are those of kcp-go v5 and the C ikcp.
+const (
+	IKCP_RTO_NDL = 30    // IKCP_RTO_NDL is the minimum RTO in no-delay mode (ms).
+	IKCP_RTO_MIN = 100   // IKCP_RTO_MIN is the minimum RTO in normal mode (ms).
+	IKCP_RTO_DEF = 200   // IKCP_RTO_DEF is the RTO before the first RTT sample (ms).
+	IKCP_RTO_MAX = 60000 // IKCP_RTO_MAX is the largest RTO (ms).
+
+	IKCP_CMD_PUSH = 81 // IKCP_CMD_PUSH is the cmd byte of a data segment.
+	IKCP_CMD_ACK  = 82 // IKCP_CMD_ACK is the cmd byte of an acknowledgement.
+	IKCP_CMD_WASK = 83 // IKCP_CMD_WASK is the cmd byte of a window probe (ask).
+	IKCP_CMD_WINS = 84 // IKCP_CMD_WINS is the cmd byte of a window report (tell).
+
+	IKCP_ASK_SEND = 1 // IKCP_ASK_SEND is the probe flag that schedules a WASK.
+	IKCP_ASK_TELL = 2 // IKCP_ASK_TELL is the probe flag that schedules a WINS.
+
+	IKCP_WND_SND = 32   // IKCP_WND_SND is the default send window (segments).
+	IKCP_WND_RCV = 32   // IKCP_WND_RCV is the default receive window (segments).
+	IKCP_MTU_DEF = 1400 // IKCP_MTU_DEF is the default MTU of KCP datagrams (bytes).
+
+	IKCP_ACK_FAST    = 3      // IKCP_ACK_FAST is the classic fast-retransmit threshold (skipping ACKs).
+	IKCP_INTERVAL    = 100    // IKCP_INTERVAL is the default flush interval (ms).
+	IKCP_OVERHEAD    = 24     // IKCP_OVERHEAD is the size of a segment header (bytes).
+	IKCP_DEADLINK    = 20     // IKCP_DEADLINK is the transmission count at which a link is dead.
+	IKCP_THRESH_INIT = 2      // IKCP_THRESH_INIT is the initial slow-start threshold (segments).
+	IKCP_THRESH_MIN  = 2      // IKCP_THRESH_MIN is the smallest slow-start threshold (segments).
+	IKCP_PROBE_INIT  = 500    // IKCP_PROBE_INIT is the first window-probe wait (ms).
+	IKCP_PROBE_LIMIT = 120000 // IKCP_PROBE_LIMIT is the longest window-probe wait (ms).
+	IKCP_SN_OFFSET   = 12     // IKCP_SN_OFFSET is the byte offset of sn in a segment header.
+)
+
+// PacketType tells Input where a datagram came from.
+type PacketType int8
+
+const (
+	// IKCP_PACKET_REGULAR marks a datagram received from the network. Only
+	// these update the RTT estimate and the peer's window.
+	IKCP_PACKET_REGULAR PacketType = iota
+	// IKCP_PACKET_FEC marks a datagram rebuilt by forward error correction.
+	IKCP_PACKET_FEC
+)
+
+// FlushType selects what a flush emits.
+type FlushType int8
+
+const (
+	// IKCP_FLUSH_ACKONLY emits pending acknowledgements and window probes only.
+	IKCP_FLUSH_ACKONLY FlushType = 1 << iota
+	// IKCP_FLUSH_FULL emits acknowledgements, probes, new data and due retransmissions.
+	IKCP_FLUSH_FULL
+)
+
+// KCPLogType is a bit mask of trace events passed to SetLogger.
+type KCPLogType int32
+
+// Trace event bits for SetLogger.
+const (
+	IKCP_LOG_OUTPUT   KCPLogType = 1 << iota // IKCP_LOG_OUTPUT traces every datagram handed to output.
+	IKCP_LOG_INPUT                           // IKCP_LOG_INPUT traces every segment parsed by Input.
+	IKCP_LOG_SEND                            // IKCP_LOG_SEND traces Send calls.
+	IKCP_LOG_RECV                            // IKCP_LOG_RECV traces messages returned by Recv.
+	IKCP_LOG_OUT_ACK                         // IKCP_LOG_OUT_ACK traces ACK segments sent.
+	IKCP_LOG_OUT_PUSH                        // IKCP_LOG_OUT_PUSH traces data segments sent.
+	IKCP_LOG_OUT_WASK                        // IKCP_LOG_OUT_WASK traces window probes sent.
+	IKCP_LOG_OUT_WINS                        // IKCP_LOG_OUT_WINS traces window reports sent.
+	IKCP_LOG_IN_ACK                          // IKCP_LOG_IN_ACK traces ACK segments received.
+	IKCP_LOG_IN_PUSH                         // IKCP_LOG_IN_PUSH traces data segments received.
+	IKCP_LOG_IN_WASK                         // IKCP_LOG_IN_WASK traces window probes received.
+	IKCP_LOG_IN_WINS                         // IKCP_LOG_IN_WINS traces window reports received.
+)
+
+// Groups of trace event bits for SetLogger.
+const (
+	// IKCP_LOG_OUTPUT_ALL selects every output event.
+	IKCP_LOG_OUTPUT_ALL = IKCP_LOG_OUTPUT | IKCP_LOG_OUT_ACK | IKCP_LOG_OUT_PUSH | IKCP_LOG_OUT_WASK | IKCP_LOG_OUT_WINS
+	// IKCP_LOG_INPUT_ALL selects every input event.
+	IKCP_LOG_INPUT_ALL = IKCP_LOG_INPUT | IKCP_LOG_IN_ACK | IKCP_LOG_IN_PUSH | IKCP_LOG_IN_WASK | IKCP_LOG_IN_WINS
+	// IKCP_LOG_ALL selects every event.
+	IKCP_LOG_ALL = IKCP_LOG_OUTPUT_ALL | IKCP_LOG_INPUT_ALL | IKCP_LOG_SEND | IKCP_LOG_RECV
+)
+
+// output_callback receives each datagram the core emits: buf[:size] holds the
+// KCP bytes (len(buf) == size). buf is reused once the callback returns.
+type output_callback func(buf []byte, size int)
+
+// logoutput_callback receives trace events: a label and key/value pairs.
+type logoutput_callback func(msg string, args ...any)
+
+const (
+	// deadState is the value of KCP.state once a segment reached the
+	// dead-link transmission count.
+	deadState = 0xFFFFFFFF
+	// fastackDone marks a segment already fast/early retransmitted; it is not
+	// counted again until its RTO fires.
+	fastackDone = 0xFFFFFFFF
+	// maxFragments is the most fragments one message may have: frg is a byte.
+	maxFragments = 255
+	// maxWindow is the largest window the 16-bit wnd field can advertise.
+	maxWindow = 0xFFFF
+	// maxRecvQueueHold is how many segments the receive queue may hold beyond
+	// the receive window while it contains no complete message, so a message
+	// of up to 256 fragments from a peer with a larger window still completes.
+	maxRecvQueueHold = 256
+)
+
+// coreStats counts what the core did since the last takeStats call. The
+// session adds them to the package-wide Snmp once per batch.
+type coreStats struct {
+	InSegs, OutSegs, RetransSegs, FastRetransSegs, EarlyRetransSegs, LostSegs, RepeatSegs uint64
+}
+
+// segment is one KCP segment held by the core. Wire fields that the core
+// rewrites at every transmission (conv, cmd, wnd, una) are not stored.
+type segment struct {
+	sn       uint32
+	ts       uint32 // time of the last transmission (send side) or the peer's ts (receive side)
+	resendts uint32 // when the next retransmission is due
+	rto      uint32 // this segment's current retransmission timeout
+	xmit     uint32 // transmissions so far
+	fastack  uint32 // ACKs seen for later segments, or fastackDone
+	frg      uint8
+	acked    bool   // acknowledged out of order; dropped once una passes it
+	data     []byte // payload; capacity is at least mss, from the free list
+}
+
+// segRing is a growable FIFO of segments in a power-of-two ring.
+type segRing struct {
+	buf  []segment
+	head int
+	n    int
+}
+
+func (r *segRing) len() int { return r.n }
+
+// at returns the i-th segment from the front; 0 <= i < r.n.
+func (r *segRing) at(i int) *segment { return &r.buf[(r.head+i)&(len(r.buf)-1)] }
+
+func (r *segRing) back() *segment { return r.at(r.n - 1) }
+
+func (r *segRing) push(s segment) {
+	if r.n == len(r.buf) {
+		r.grow(r.n + 1)
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = s
+	r.n++
+}
+
+// grow makes room for at least want segments, keeping their order.
+func (r *segRing) grow(want int) {
+	size := max(len(r.buf), 8)
+	for size < want {
+		size *= 2
+	}
+	if size == len(r.buf) {
+		return
+	}
+	nb := make([]segment, size)
+	for i := 0; i < r.n; i++ {
+		nb[i] = *r.at(i)
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *segRing) pop() segment {
+	p := &r.buf[r.head]
+	s := *p
+	*p = segment{}
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return s
+}
+
+// spans returns the queue contents as at most two contiguous slices.
+func (r *segRing) spans() (a, b []segment) {
+	if r.n == 0 {
+		return nil, nil
+	}
+	end := r.head + r.n
+	if end <= len(r.buf) {
+		return r.buf[r.head:end], nil
+	}
+	return r.buf[r.head:], r.buf[:end-len(r.buf)]
+}
+
+// recvSlots holds out-of-order segments, indexed by sn - rcvNxt. Its size is
+// a power of two at least the receive window; base is the slot of rcvNxt.
+type recvSlots struct {
+	seg   []segment
+	have  []bool
+	base  int
+	count int
+}
+
+func (s *recvSlots) slot(off uint32) int { return (s.base + int(off)) & (len(s.seg) - 1) }
+
+// resize makes room for a window of wnd segments; slots are kept in order.
+func (s *recvSlots) resize(wnd int) {
+	size := max(len(s.seg), 8)
+	for size < wnd {
+		size *= 2
+	}
+	if size == len(s.seg) {
+		return
+	}
+	seg, have := make([]segment, size), make([]bool, size)
+	for i := range s.seg {
+		j := (s.base + i) & (len(s.seg) - 1)
+		seg[i], have[i] = s.seg[j], s.have[j]
+	}
+	s.seg, s.have, s.base = seg, have, 0
+}
+
+type ackItem struct{ sn, ts uint32 }
+
+// KCP is the ARQ state machine of one KCP conversation: segmentation,
+// acknowledgement, retransmission, windows and congestion control. It does
+// no I/O: datagrams leave through the output callback and enter through
+// Input. A KCP is not safe for concurrent use; the caller serialises calls.
+type KCP struct {
+	// identity and framing
+	conv, mtu, mss uint32
+	state          uint32 // 0 alive, deadState after the dead-link count
+
+	// sequence space; sndBuf holds sndUna..sndNxt-1 in order
+	sndUna, sndNxt, rcvNxt uint32
+
+	// RTT estimation and congestion control
+	rxRttvar, rxSrtt       int32
+	rttSampled             bool
+	rxRto, rxMinrto        uint32
+	sndWnd, rcvWnd, rmtWnd uint32
+	cwnd, ssthresh, incr   uint32
+	lastWnd                uint32 // window carried by the last segment sent
+
+	// window probing
+	probe, tsProbe, probeWait uint32
+
+	// timing and options
+	interval, tsFlush uint32
+	updated           bool
+	nodelay           uint32
+	deadLink          uint32
+	fastresend        int32
+	nocwnd            bool
+	stream            bool
+
+	// queues
+	sndQueue   segRing   // waiting for the send window
+	sndBuf     segRing   // in flight
+	rcvQueue   segRing   // in order, waiting for Recv
+	rcvBuf     recvSlots // received out of order
+	rcvMsgEnds int       // segments with frg == 0 in rcvQueue
+	acklist    []ackItem
+	free       [][]byte // payload buffers for reuse, each with cap >= mss
+
+	buffer []byte // datagram being assembled by flush
+	output output_callback
+	clock  func() uint32 // ms clock read by Update, Check and Input
+
+	logmask KCPLogType
+	log     logoutput_callback
+
+	stats coreStats
+}
+
+// NewKCP returns the state machine of conversation conv, with kcp-go's
+// defaults: mtu 1400, windows 32/32, interval 100 ms, message mode,
+// congestion control on. Both peers must use the same conv. output is called
+// with every datagram to send; it must not call back into the KCP.
+func NewKCP(conv uint32, output output_callback) *KCP {
+	kcp := &KCP{
+		conv:     conv,
+		mtu:      IKCP_MTU_DEF,
+		mss:      IKCP_MTU_DEF - IKCP_OVERHEAD,
+		rxRto:    IKCP_RTO_DEF,
+		rxMinrto: IKCP_RTO_MIN,
+		sndWnd:   IKCP_WND_SND,
+		rcvWnd:   IKCP_WND_RCV,
+		rmtWnd:   IKCP_WND_RCV,
+		lastWnd:  IKCP_WND_RCV,
+		cwnd:     1,
+		ssthresh: IKCP_THRESH_INIT,
+		interval: IKCP_INTERVAL,
+		tsFlush:  IKCP_INTERVAL,
+		deadLink: IKCP_DEADLINK,
+		output:   output,
+	}
+	kcp.incr = kcp.mss
+	kcp.buffer = make([]byte, kcp.mtu)
+	kcp.rcvBuf.resize(IKCP_WND_RCV)
+	start := time.Now()
+	kcp.clock = func() uint32 { return uint32(time.Since(start).Milliseconds()) }
+	return kcp
+}
+
+// getBuf returns an empty payload buffer with room for max(n, mss) bytes,
+// reusing a free one when it is large enough.
+func (kcp *KCP) getBuf(n int) []byte {
+	need := max(n, int(kcp.mss))
+	for len(kcp.free) > 0 {
+		last := len(kcp.free) - 1
+		b := kcp.free[last]
+		if cap(b) < int(kcp.mss) { // from before SetMtu grew the mss
+			kcp.free[last] = nil
+			kcp.free = kcp.free[:last]
+			continue
+		}
+		if cap(b) < need { // a peer's larger segment: keep b for ours
+			break
+		}
+		kcp.free[last] = nil
+		kcp.free = kcp.free[:last]
+		return b[:0]
+	}
+	return make([]byte, 0, need)
+}
+
+// putBuf keeps a payload buffer for reuse, up to a bound tied to the windows.
+func (kcp *KCP) putBuf(b []byte) {
+	if b == nil || cap(b) < int(kcp.mss) {
+		return
+	}
+	if len(kcp.free) >= int(kcp.sndWnd+kcp.rcvWnd)*2+64 {
+		return
+	}
+	kcp.free = append(kcp.free, b[:0])
+}
+
+// putHeader writes a segment header into b[:IKCP_OVERHEAD].
+func putHeader(b []byte, conv uint32, cmd, frg uint8, wnd uint16, ts, sn, una, length uint32) {
+	_ = b[IKCP_OVERHEAD-1]
+	binary.LittleEndian.PutUint32(b[0:], conv)
+	b[4] = cmd
+	b[5] = frg
+	binary.LittleEndian.PutUint16(b[6:], wnd)
+	binary.LittleEndian.PutUint32(b[8:], ts)
+	binary.LittleEndian.PutUint32(b[12:], sn)
+	binary.LittleEndian.PutUint32(b[16:], una)
+	binary.LittleEndian.PutUint32(b[20:], length)
+}
+
+// PeekSize returns the size in bytes of the next complete message in the
+// receive queue, or -1 when none is complete. In stream mode every segment
+// is a message. Messages of zero bytes (which only a foreign sender can
+// produce; Send refuses them) carry nothing and are discarded here, so they
+// never block the data behind them.
+func (kcp *KCP) PeekSize() int {
+	for kcp.rcvMsgEnds > 0 {
+		size, i := 0, 0
+		for ; ; i++ {
+			seg := kcp.rcvQueue.at(i)
+			size += len(seg.data)
+			if seg.frg == 0 {
+				break
+			}
+		}
+		if size > 0 {
+			return size
+		}
+		for ; i >= 0; i-- {
+			seg := kcp.rcvQueue.pop()
+			kcp.putBuf(seg.data)
+		}
+		kcp.rcvMsgEnds--
+		kcp.moveReady()
+		kcp.noteWindowOpen()
+	}
+	return -1
+}
+
+// Recv copies the next complete message into buffer and returns its length.
+// It returns -1 when no message is complete and -2 when buffer is shorter
+// than PeekSize (nothing is consumed then).
+func (kcp *KCP) Recv(buffer []byte) (n int) {
+	size := kcp.PeekSize()
+	if size < 0 {
+		return -1
+	}
+	if size > len(buffer) {
+		return -2
+	}
+	for kcp.rcvQueue.len() > 0 {
+		seg := kcp.rcvQueue.pop()
+		n += copy(buffer[n:], seg.data)
+		kcp.putBuf(seg.data)
+		if seg.frg == 0 {
+			kcp.rcvMsgEnds--
+			break
+		}
+	}
+	if kcp.logmask&IKCP_LOG_RECV != 0 {
+		kcp.log("recv", "conv", kcp.conv, "stream", kcp.stream, "len", n)
+	}
+	kcp.moveReady()
+	kcp.noteWindowOpen()
+	return n
+}
+
+// noteWindowOpen schedules a window report when the peer was last told our
+// window is zero and it has opened since, so the sender need not wait for
+// its next probe.
+func (kcp *KCP) noteWindowOpen() {
+	if kcp.lastWnd == 0 && kcp.wndUnused() > 0 {
+		kcp.probe |= IKCP_ASK_TELL
+	}
+}
+
+// moveReady moves in-order segments from the reorder slots to the receive
+// queue while the queue has room.
+func (kcp *KCP) moveReady() {
+	rb := &kcp.rcvBuf
+	for rb.count > 0 && rb.have[rb.base] {
+		if kcp.rcvQueue.len() >= kcp.rcvQueueLimit() {
+			return
+		}
+		seg := rb.seg[rb.base]
+		rb.seg[rb.base] = segment{}
+		rb.have[rb.base] = false
+		rb.base = (rb.base + 1) & (len(rb.seg) - 1)
+		rb.count--
+		kcp.rcvNxt++
+		if seg.frg == 0 {
+			kcp.rcvMsgEnds++
+		}
+		kcp.rcvQueue.push(seg)
+	}
+}
+
+// Send queues buffer for transmission and returns 0, or a value below zero:
+// -1 when buffer is empty, -2 when it needs more fragments than a message may
+// have (in message mode: more than min(255, receive window), so the peer
+// could never reassemble it; in stream mode: more than 255). Nothing is
+// queued when Send fails. The bytes are copied.
+func (kcp *KCP) Send(buffer []byte) int {
+	if len(buffer) == 0 {
+		return -1
+	}
+	if kcp.logmask&IKCP_LOG_SEND != 0 {
+		kcp.log("send", "conv", kcp.conv, "stream", kcp.stream, "len", len(buffer))
+	}
+	mss := int(kcp.mss)
+	fill := 0 // bytes that go into the last queued segment (stream mode)
+	if kcp.stream && kcp.sndQueue.len() > 0 {
+		if last := kcp.sndQueue.back(); len(last.data) < mss && cap(last.data) >= mss {
+			fill = min(len(buffer), mss-len(last.data))
+		}
+	}
+	count := (len(buffer) - fill + mss - 1) / mss
+	limit := maxFragments
+	if !kcp.stream {
+		limit = min(maxFragments, int(kcp.rcvWnd))
+	}
+	if count > limit {
+		return -2
+	}
+	if fill > 0 {
+		last := kcp.sndQueue.back()
+		last.data = append(last.data, buffer[:fill]...)
+		buffer = buffer[fill:]
+	}
+	for i := 0; i < count; i++ {
+		size := min(len(buffer), mss)
+		seg := segment{data: append(kcp.getBuf(size), buffer[:size]...)}
+		if !kcp.stream {
+			seg.frg = uint8(count - 1 - i)
+		}
+		kcp.sndQueue.push(seg)
+		buffer = buffer[size:]
+	}
+	return 0
+}
+
+// updateRTT folds one RTT sample (ms) into srtt, rttvar and rto.
+func (kcp *KCP) updateRTT(rtt int32) {
+	if !kcp.rttSampled {
+		kcp.rttSampled = true
+		kcp.rxSrtt = rtt
+		kcp.rxRttvar = rtt / 2
+	} else {
+		delta := rtt - kcp.rxSrtt
+		if delta < 0 {
+			delta = -delta
+		}
+		kcp.rxRttvar += (delta - kcp.rxRttvar) / 4
+		kcp.rxSrtt += (rtt - kcp.rxSrtt) / 8
+		if kcp.rxSrtt < 1 {
+			kcp.rxSrtt = 1
+		}
+	}
+	rto := uint32(kcp.rxSrtt) + max(kcp.interval, 4*uint32(kcp.rxRttvar))
+	kcp.rxRto = min(max(rto, kcp.rxMinrto), IKCP_RTO_MAX)
+}
+
+// dropAckedFront removes acknowledged segments from the front of sndBuf and
+// moves sndUna to the first one still unacknowledged.
+func (kcp *KCP) dropAckedFront() {
+	for kcp.sndBuf.len() > 0 && kcp.sndBuf.at(0).acked {
+		kcp.sndBuf.pop()
+		kcp.sndUna++
+	}
+}
+
+// parseUna drops every segment below una and returns how many were dropped.
+func (kcp *KCP) parseUna(una uint32) int {
+	d := int32(una - kcp.sndUna)
+	if d <= 0 {
+		return 0
+	}
+	n := min(int(d), kcp.sndBuf.len())
+	for i := 0; i < n; i++ {
+		seg := kcp.sndBuf.pop()
+		kcp.putBuf(seg.data)
+	}
+	kcp.sndUna += uint32(n)
+	kcp.dropAckedFront()
+	return n
+}
+
+// parseAck marks segment sn acknowledged; it reports whether that was news.
+func (kcp *KCP) parseAck(sn uint32) (int, bool) {
+	i := int32(sn - kcp.sndUna)
+	if i < 0 || int(i) >= kcp.sndBuf.len() {
+		return 0, false
+	}
+	seg := kcp.sndBuf.at(int(i))
+	if seg.acked {
+		return 0, false
+	}
+	seg.acked = true
+	kcp.putBuf(seg.data)
+	seg.data = nil
+	return int(i), true
+}
+
+// parseFastack counts a newly acknowledged segment at index idx of sndBuf
+// (ts echoes its transmission) against the unacknowledged segments sent
+// before it; it reports whether one reached the fast-retransmit threshold.
+func (kcp *KCP) parseFastack(idx int, ts uint32) bool {
+	hit := false
+	for i := 0; i < idx; i++ {
+		seg := kcp.sndBuf.at(i)
+		if seg.acked || seg.fastack == fastackDone || int32(seg.ts-ts) > 0 {
+			continue
+		}
+		seg.fastack++
+		if kcp.fastresend <= 0 || seg.fastack >= uint32(kcp.fastresend) {
+			hit = true
+		}
+	}
+	return hit
+}
+
+// parseData stores a PUSH payload with sn in [rcvNxt, rcvNxt+rcvWnd); it
+// reports whether the segment was a duplicate.
+func (kcp *KCP) parseData(sn uint32, frg uint8, ts uint32, data []byte) bool {
+	rb := &kcp.rcvBuf
+	j := rb.slot(sn - kcp.rcvNxt)
+	if rb.have[j] {
+		return true
+	}
+	rb.seg[j] = segment{sn: sn, ts: ts, frg: frg, data: append(kcp.getBuf(len(data)), data...)}
+	rb.have[j] = true
+	rb.count++
+	kcp.moveReady()
+	return false
+}
+
+// Input feeds one datagram of KCP segments into the core, using the KCP's
+// clock. pktType says whether it came from the network or from FEC
+// recovery; ackNoDelay sends the resulting ACKs at once. It returns 0, or
+// -1 (shorter than a header, or another conv), -2 (a segment's length runs
+// past the datagram) or -3 (an unknown cmd). Segments before a bad one are
+// processed.
+func (kcp *KCP) Input(data []byte, pktType PacketType, ackNoDelay bool) int {
+	return kcp.input(kcp.clock(), data, pktType, ackNoDelay)
+}
+
+// input is Input at time current (ms).
+func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDelay bool) int {
+	if len(data) < IKCP_OVERHEAD {
+		return -1
+	}
+	regular := pktType == IKCP_PACKET_REGULAR
+	prevUna := kcp.sndUna
+	var rttTs uint32
+	haveSample := false
+	flushNow := false
+	ret := 0
+
+	for len(data) >= IKCP_OVERHEAD {
+		conv := binary.LittleEndian.Uint32(data[0:])
+		cmd, frg := data[4], data[5]
+		wnd := binary.LittleEndian.Uint16(data[6:])
+		ts := binary.LittleEndian.Uint32(data[8:])
+		sn := binary.LittleEndian.Uint32(data[12:])
+		una := binary.LittleEndian.Uint32(data[16:])
+		length := binary.LittleEndian.Uint32(data[20:])
+		data = data[IKCP_OVERHEAD:]
+
+		if conv != kcp.conv {
+			ret = -1
+			break
+		}
+		if uint64(length) > uint64(len(data)) {
+			ret = -2
+			break
+		}
+		if cmd < IKCP_CMD_PUSH || cmd > IKCP_CMD_WINS {
+			ret = -3
+			break
+		}
+		if kcp.logmask&IKCP_LOG_INPUT != 0 {
+			kcp.log("input", "conv", conv, "cmd", cmd, "frg", frg, "wnd", wnd, "ts", ts, "sn", sn, "una", una, "len", length)
+		}
+		payload := data[:length]
+		data = data[length:]
+		kcp.stats.InSegs++
+
+		if regular {
+			kcp.rmtWnd = uint32(wnd)
+		}
+		advanced := kcp.parseUna(una) > 0
+		if advanced {
+			flushNow = true
+		}
+
+		switch cmd {
+		case IKCP_CMD_ACK:
+			if idx, fresh := kcp.parseAck(sn); fresh {
+				advanced = true
+				if kcp.parseFastack(idx, ts) {
+					flushNow = true
+				}
+				kcp.dropAckedFront()
+			}
+			if advanced && regular && (!haveSample || int32(ts-rttTs) > 0) {
+				rttTs, haveSample = ts, true
+			}
+			if kcp.logmask&IKCP_LOG_IN_ACK != 0 {
+				kcp.log("in ack", "conv", conv, "sn", sn, "una", una, "ts", ts, "rto", kcp.rxRto)
+			}
+		case IKCP_CMD_PUSH:
+			repeat := true
+			if int32(sn-(kcp.rcvNxt+kcp.rcvWnd)) < 0 {
+				kcp.acklist = append(kcp.acklist, ackItem{sn, ts})
+				if int32(sn-kcp.rcvNxt) >= 0 {
+					repeat = kcp.parseData(sn, frg, ts, payload)
+				}
+			}
+			if repeat && regular {
+				kcp.stats.RepeatSegs++
+			}
+			if kcp.logmask&IKCP_LOG_IN_PUSH != 0 {
+				kcp.log("in push", "conv", conv, "sn", sn, "una", una, "ts", ts, "frg", frg, "len", length, "repeat", repeat)
+			}
+		case IKCP_CMD_WASK:
+			kcp.probe |= IKCP_ASK_TELL
+			if kcp.logmask&IKCP_LOG_IN_WASK != 0 {
+				kcp.log("in wask", "conv", conv, "wnd", wnd)
+			}
+		case IKCP_CMD_WINS:
+			if kcp.logmask&IKCP_LOG_IN_WINS != 0 {
+				kcp.log("in wins", "conv", conv, "wnd", wnd)
+			}
+		}
+	}
+
+	if haveSample {
+		if rtt := int32(current - rttTs); rtt >= 0 && rtt <= IKCP_RTO_MAX {
+			kcp.updateRTT(rtt)
+		}
+	}
+
+	if !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {
+		kcp.growCwnd()
+	}
+
+	switch {
+	case flushNow:
+		kcp.flush(current, IKCP_FLUSH_FULL)
+	case len(kcp.acklist) >= int(kcp.mtu/IKCP_OVERHEAD):
+		kcp.flush(current, IKCP_FLUSH_ACKONLY)
+	case ackNoDelay && len(kcp.acklist) > 0:
+		kcp.flush(current, IKCP_FLUSH_ACKONLY)
+	}
+	return ret
+}
+
+// growCwnd opens the congestion window after the una moved: one segment per
+// ACKed datagram in slow start, about one segment per window above ssthresh.
+func (kcp *KCP) growCwnd() {
+	mss := kcp.mss
+	if kcp.cwnd < kcp.ssthresh {
+		kcp.cwnd++
+		kcp.incr += mss
+	} else {
+		kcp.incr = max(kcp.incr, mss)
+		kcp.incr += mss*mss/kcp.incr + mss/16
+		if (kcp.cwnd+1)*mss <= kcp.incr {
+			kcp.cwnd = (kcp.incr + mss - 1) / mss
+		}
+	}
+	if kcp.cwnd > kcp.rmtWnd {
+		kcp.cwnd = kcp.rmtWnd
+		kcp.incr = kcp.rmtWnd * mss
+	}
+}
+
+// rcvQueueLimit is how many segments the receive queue may hold: the
+// receive window, or up to maxRecvQueueHold while it holds no complete
+// message (which no Recv could drain).
+func (kcp *KCP) rcvQueueLimit() int {
+	if kcp.rcvMsgEnds == 0 {
+		return max(int(kcp.rcvWnd), maxRecvQueueHold)
+	}
+	return int(kcp.rcvWnd)
+}
+
+// wndUnused is the free receive window advertised to the peer.
+func (kcp *KCP) wndUnused() uint32 {
+	free := kcp.rcvQueueLimit() - kcp.rcvQueue.len()
+	if free <= 0 {
+		return 0
+	}
+	return min(uint32(free), kcp.rcvWnd)
+}
+
+// reserve makes room for need more bytes in the datagram being assembled at
+// kcp.buffer[:n], sending it first if the bytes would not fit in the mtu.
+func (kcp *KCP) reserve(n, need int) int {
+	if n > 0 && n+need > int(kcp.mtu) {
+		kcp.emit(n)
+		n = 0
+	}
+	if need > len(kcp.buffer) {
+		// only a segment queued before SetMtu shrank the mtu gets here
+		nb := make([]byte, need)
+		copy(nb, kcp.buffer[:n])
+		kcp.buffer = nb
+	}
+	return n
+}
+
+func (kcp *KCP) emit(n int) {
+	if kcp.logmask&IKCP_LOG_OUTPUT != 0 {
+		kcp.log("output", "conv", kcp.conv, "len", n)
+	}
+	kcp.output(kcp.buffer[:n], n)
+}
+
+// Update runs update at the time of the KCP's clock. Call it every interval
+// ms, or when Check says.
+func (kcp *KCP) Update() { kcp.update(kcp.clock()) }
+
+// update flushes at time current (ms) if a flush is due by the interval.
+func (kcp *KCP) update(current uint32) {
+	if !kcp.updated {
+		kcp.updated = true
+		kcp.tsFlush = current
+	}
+	slap := int32(current - kcp.tsFlush)
+	if slap >= 10000 || slap < -10000 {
+		kcp.tsFlush = current
+		slap = 0
+	}
+	if slap >= 0 {
+		kcp.tsFlush += kcp.interval
+		if int32(current-kcp.tsFlush) >= 0 {
+			kcp.tsFlush = current + kcp.interval
+		}
+		kcp.flush(current, IKCP_FLUSH_FULL)
+	}
+}
+
+// Check returns the clock time (ms, the KCP's clock) at which Update should
+// next run, if no Input or Send happens before.
+func (kcp *KCP) Check() uint32 { return kcp.check(kcp.clock()) }
+
+// check is Check at time current (ms): the next flush or retransmission
+// time, at most one interval away.
+func (kcp *KCP) check(current uint32) uint32 {
+	if !kcp.updated {
+		return current
+	}
+	tsFlush := kcp.tsFlush
+	if d := int32(current - tsFlush); d >= 10000 || d < -10000 {
+		tsFlush = current
+	}
+	if int32(current-tsFlush) >= 0 {
+		return current
+	}
+	minimal := uint32(int32(tsFlush - current))
+	a, b := kcp.sndBuf.spans()
+	for _, span := range [2][]segment{a, b} {
+		for i := range span {
+			seg := &span[i]
+			if seg.acked {
+				continue
+			}
+			d := int32(seg.resendts - current)
+			if d <= 0 {
+				return current
+			}
+			minimal = min(minimal, uint32(d))
+		}
+	}
+	return current + min(minimal, kcp.interval)
+}
+
+// flush emits, at time current (ms), the pending ACKs and window probes and,
+// for IKCP_FLUSH_FULL, new segments the windows admit and every due
+// retransmission. It returns the ms until a flush is next due: at least 1,
+// at most the interval.
+func (kcp *KCP) flush(current uint32, ft FlushType) uint32 {
+	wnd := kcp.wndUnused()
+	una := kcp.rcvNxt
+	conv := kcp.conv
+	n := 0
+	segs := uint64(0)
+
+	// pending ACKs; those below rcvNxt are covered by una, keep the last one
+	// so its ts still reaches the sender
+	if last := len(kcp.acklist) - 1; last >= 0 {
+		for i, ack := range kcp.acklist {
+			if int32(ack.sn-una) < 0 && i != last {
+				continue
+			}
+			n = kcp.reserve(n, IKCP_OVERHEAD)
+			putHeader(kcp.buffer[n:], conv, IKCP_CMD_ACK, 0, uint16(wnd), ack.ts, ack.sn, una, 0)
+			n += IKCP_OVERHEAD
+			segs++
+			if kcp.logmask&IKCP_LOG_OUT_ACK != 0 {
+				kcp.log("out ack", "conv", conv, "sn", ack.sn, "una", una, "ts", ack.ts)
+			}
+		}
+		kcp.acklist = kcp.acklist[:0]
+	}
+
+	// window probing while the peer's window is zero
+	if kcp.rmtWnd == 0 {
+		if kcp.probeWait == 0 {
+			kcp.probeWait = IKCP_PROBE_INIT
+			kcp.tsProbe = current + kcp.probeWait
+		} else if int32(current-kcp.tsProbe) >= 0 {
+			kcp.probeWait = max(kcp.probeWait, IKCP_PROBE_INIT)
+			kcp.probeWait = min(kcp.probeWait+kcp.probeWait/2, IKCP_PROBE_LIMIT)
+			kcp.tsProbe = current + kcp.probeWait
+			kcp.probe |= IKCP_ASK_SEND
+		}
+	} else {
+		kcp.tsProbe, kcp.probeWait = 0, 0
+	}
+	if kcp.probe&IKCP_ASK_SEND != 0 {
+		n = kcp.reserve(n, IKCP_OVERHEAD)
+		putHeader(kcp.buffer[n:], conv, IKCP_CMD_WASK, 0, uint16(wnd), 0, 0, una, 0)
+		n += IKCP_OVERHEAD
+		segs++
+		if kcp.logmask&IKCP_LOG_OUT_WASK != 0 {
+			kcp.log("out wask", "conv", conv, "wnd", wnd)
+		}
+	}
+	if kcp.probe&IKCP_ASK_TELL != 0 {
+		n = kcp.reserve(n, IKCP_OVERHEAD)
+		putHeader(kcp.buffer[n:], conv, IKCP_CMD_WINS, 0, uint16(wnd), 0, 0, una, 0)
+		n += IKCP_OVERHEAD
+		segs++
+		if kcp.logmask&IKCP_LOG_OUT_WINS != 0 {
+			kcp.log("out wins", "conv", conv, "wnd", wnd)
+		}
+	}
+	kcp.probe = 0
+
+	next := kcp.interval
+	if ft == IKCP_FLUSH_FULL {
+		next, n, segs = kcp.flushData(current, wnd, n, segs)
+	}
+	if n > 0 {
+		kcp.emit(n)
+	}
+	if segs > 0 {
+		kcp.lastWnd = wnd
+		kcp.stats.OutSegs += segs
+	}
+	return max(next, 1)
+}
+
+// flushData is the data half of a full flush: it admits queued segments into
+// the window, (re)transmits those due, and adjusts the congestion window.
+func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int, uint64) {
+	cwnd := min(kcp.sndWnd, kcp.rmtWnd)
+	if !kcp.nocwnd {
+		cwnd = min(cwnd, kcp.cwnd)
+	}
+	newSegs := 0
+	for kcp.sndQueue.len() > 0 && int32(kcp.sndNxt-(kcp.sndUna+cwnd)) < 0 {
+		seg := kcp.sndQueue.pop()
+		seg.sn = kcp.sndNxt
+		kcp.sndBuf.push(seg)
+		kcp.sndNxt++
+		newSegs++
+	}
+
+	resent := uint32(fastackDone)
+	if kcp.fastresend > 0 {
+		resent = uint32(kcp.fastresend)
+	}
+	una, conv := kcp.rcvNxt, kcp.conv
+	next := kcp.interval
+	var lost, fast, early uint64
+
+	a, b := kcp.sndBuf.spans()
+	for _, span := range [2][]segment{a, b} {
+		for i := range span {
+			seg := &span[i]
+			if seg.acked {
+				continue
+			}
+			send := false
+			switch {
+			case seg.xmit == 0:
+				send = true
+				seg.rto = kcp.rxRto
+				seg.resendts = current + seg.rto
+			case seg.fastack != fastackDone && seg.fastack >= resent:
+				send = true
+				fast++
+				seg.fastack = fastackDone
+				seg.rto = kcp.rxRto
+				seg.resendts = current + seg.rto
+			case seg.fastack != fastackDone && seg.fastack > 0 && newSegs == 0:
+				send = true
+				early++
+				seg.fastack = fastackDone
+				seg.rto = kcp.rxRto
+				seg.resendts = current + seg.rto
+			case int32(current-seg.resendts) >= 0:
+				send = true
+				lost++
+				if kcp.nodelay == 0 {
+					seg.rto += kcp.rxRto
+				} else {
+					seg.rto += kcp.rxRto / 2
+				}
+				seg.rto = min(seg.rto, IKCP_RTO_MAX)
+				seg.fastack = 0
+				seg.resendts = current + seg.rto
+			}
+			if send {
+				seg.xmit++
+				seg.ts = current
+				need := IKCP_OVERHEAD + len(seg.data)
+				n = kcp.reserve(n, need)
+				putHeader(kcp.buffer[n:], conv, IKCP_CMD_PUSH, seg.frg, uint16(wnd), current, seg.sn, una, uint32(len(seg.data)))
+				copy(kcp.buffer[n+IKCP_OVERHEAD:], seg.data)
+				n += need
+				segs++
+				if seg.xmit >= kcp.deadLink {
+					kcp.state = deadState
+				}
+				if kcp.logmask&IKCP_LOG_OUT_PUSH != 0 {
+					kcp.log("out push", "conv", conv, "sn", seg.sn, "frg", seg.frg, "una", una, "ts", current, "xmit", seg.xmit, "len", len(seg.data))
+				}
+			}
+			if d := int32(seg.resendts - current); d > 0 && uint32(d) < next {
+				next = uint32(d)
+			}
+		}
+	}
+
+	kcp.stats.LostSegs += lost
+	kcp.stats.FastRetransSegs += fast
+	kcp.stats.EarlyRetransSegs += early
+	kcp.stats.RetransSegs += lost + fast + early
+
+	if !kcp.nocwnd {
+		if fast+early > 0 {
+			inflight := kcp.sndNxt - kcp.sndUna
+			kcp.ssthresh = max(inflight/2, IKCP_THRESH_MIN)
+			kcp.cwnd = kcp.ssthresh + uint32(max(kcp.fastresend, 0))
+			kcp.incr = kcp.cwnd * kcp.mss
+		}
+		if lost > 0 {
+			kcp.ssthresh = max(cwnd/2, IKCP_THRESH_MIN)
+			kcp.cwnd = 1
+			kcp.incr = kcp.mss
+		}
+		if kcp.cwnd < 1 {
+			kcp.cwnd = 1
+			kcp.incr = kcp.mss
+		}
+	}
+	return next, n, segs
+}
+
+// SetMtu sets the largest datagram the core emits, in bytes, including the
+// 24-byte segment header (default 1400). It returns 0, or -1 when mtu is not
+// above 24; the setting is unchanged then. Set it before sending: segments
+// already queued keep their size.
+func (kcp *KCP) SetMtu(mtu int) int {
+	if mtu <= IKCP_OVERHEAD {
+		return -1
+	}
+	kcp.mtu = uint32(mtu)
+	kcp.mss = kcp.mtu - IKCP_OVERHEAD
+	kcp.buffer = make([]byte, mtu)
+	return 0
+}
+
+// NoDelay tunes latency: nodelay 1 lowers the minimum RTO to 30 ms and halves
+// the RTO back-off; interval is the flush interval in ms (clamped to
+// 10..5000, default 100); resend is the number of skipping ACKs that trigger
+// a fast retransmit (0 disables, default); nc 1 turns congestion control off.
+// A negative argument leaves that setting alone. It returns 0.
+func (kcp *KCP) NoDelay(nodelay, interval, resend, nc int) int {
+	if nodelay >= 0 {
+		kcp.nodelay = uint32(nodelay)
+		if nodelay != 0 {
+			kcp.rxMinrto = IKCP_RTO_NDL
+		} else {
+			kcp.rxMinrto = IKCP_RTO_MIN
+		}
+	}
+	if interval >= 0 {
+		kcp.interval = uint32(min(max(interval, 10), 5000))
+	}
+	if resend >= 0 {
+		kcp.fastresend = int32(resend)
+	}
+	if nc >= 0 {
+		kcp.nocwnd = nc != 0
+	}
+	return 0
+}
+
+// WndSize sets the send and receive windows in segments (defaults 32 and
+// 32); a value <= 0 leaves that window alone. The receive window is capped
+// at 65535, the most the wire can advertise. When the receive window grows,
+// the new window is reported to the peer at the next flush. It returns 0.
+func (kcp *KCP) WndSize(sndwnd, rcvwnd int) int {
+	if sndwnd > 0 {
+		kcp.sndWnd = uint32(sndwnd)
+	}
+	if rcvwnd > 0 {
+		wnd := uint32(min(rcvwnd, maxWindow))
+		if wnd > kcp.rcvWnd {
+			kcp.probe |= IKCP_ASK_TELL
+		}
+		kcp.rcvWnd = wnd
+		kcp.rcvBuf.resize(int(wnd))
+		kcp.moveReady()
+	}
+	return 0
+}
+
+// WaitSnd returns the number of segments queued or in flight.
+func (kcp *KCP) WaitSnd() int { return kcp.sndBuf.len() + kcp.sndQueue.len() }
+
+// SetLogger sends the trace events selected by mask to logger; a nil logger
+// turns tracing off. Tracing costs nothing while off.
+func (kcp *KCP) SetLogger(mask KCPLogType, logger logoutput_callback) {
+	if logger == nil {
+		kcp.logmask, kcp.log = 0, nil
+		return
+	}
+	kcp.logmask, kcp.log = mask, logger
+}
+
+// convID returns the conversation id.
+func (kcp *KCP) convID() uint32 { return kcp.conv }
+
+// rtoMs returns the current retransmission timeout in ms.
+func (kcp *KCP) rtoMs() uint32 { return kcp.rxRto }
+
+// srttMs returns the smoothed RTT in ms (0 before the first sample).
+func (kcp *KCP) srttMs() int32 { return kcp.rxSrtt }
+
+// rttVarMs returns the RTT variation in ms.
+func (kcp *KCP) rttVarMs() int32 { return kcp.rxRttvar }
+
+// dead reports whether a segment reached the dead-link transmission count.
+func (kcp *KCP) dead() bool { return kcp.state == deadState }
+
+// sendWindow returns the send window in segments.
+func (kcp *KCP) sendWindow() int { return int(kcp.sndWnd) }
+
+// recvWindow returns the receive window in segments.
+func (kcp *KCP) recvWindow() int { return int(kcp.rcvWnd) }
+
+// segmentSize returns the payload bytes per segment, mtu - 24.
+func (kcp *KCP) segmentSize() int { return int(kcp.mss) }
+
+// setStream switches between stream mode (on) and message mode.
+func (kcp *KCP) setStream(on bool) { kcp.stream = on }
+
+// maxMessageSize returns the largest buffer Send accepts as one message in
+// message mode: mss * min(255, receive window).
+func (kcp *KCP) maxMessageSize() int {
+	return int(kcp.mss) * min(maxFragments, int(kcp.rcvWnd))
+}
+
+// takeStats returns the counters accumulated since the last call and zeroes them.
+func (kcp *KCP) takeStats() coreStats {
+	s := kcp.stats
+	kcp.stats = coreStats{}
+	return s
+}
