@@ -472,6 +472,37 @@ func sendRecv(t *testing.T, a, b *UDPSession, data []byte) {
 	}
 }
 
+// TestDeadPeerReported: a peer that stops answering makes Read and Write
+// fail once a segment reaches the dead-link limit (shortened here from 20
+// transmissions to 5), instead of blocking forever.
+func TestDeadPeerReported(t *testing.T) {
+	leakCheck(t)
+	n := newMemNet(16)
+	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	defer b.Close()
+	defer a.Close()
+	fast(a)
+	a.mu.Lock()
+	a.kcp.deadLink = 5
+	a.mu.Unlock()
+	roundTripPair(t, a, b, []byte("ping"))
+	b.SetLinger(100 * time.Millisecond) // its FIN cannot cross the cut link
+	n.setCut(true)
+	if _, err := a.Write([]byte("into the void")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	a.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err := a.Read(make([]byte, 10))
+	if !errors.Is(err, errDeadLink) {
+		t.Fatalf("Read: %v, want the dead-link error", err)
+	}
+	t.Logf("dead link reported after %v", time.Since(start))
+	if _, err := a.Write([]byte("x")); !errors.Is(err, errDeadLink) {
+		t.Errorf("Write: %v, want the dead-link error", err)
+	}
+}
+
 // roundTripPair sends msg from a to b and checks it arrives.
 func roundTripPair(t *testing.T, a, b *UDPSession, msg []byte) {
 	t.Helper()
