@@ -243,8 +243,7 @@ func (l *Listener) countBad(wireLen int, corrupt bool) {
 }
 
 func (l *Listener) publishBad() {
-	DefaultSnmp.add(&l.bad)
-	l.bad = Snmp{}
+	l.bad.commit(nil)
 }
 
 // write sends a session's batch on the shared socket.

@@ -600,9 +600,7 @@ func (s *UDPSession) publishLocked() {
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
 	}
-	s.snmp.add(&s.pend)
-	DefaultSnmp.add(&s.pend)
-	s.pend = Snmp{}
+	s.pend.commit(&s.snmp)
 }
 
 // breakLink records why the link failed and wakes every waiter. The first

@@ -1,0 +1,21 @@
+//go:build !linux
+
+package kcp
+
+import (
+	"net"
+	"net/netip"
+	"sync/atomic"
+)
+
+// batchReader is the batch receive path; this OS has none, so the reader
+// always reads one datagram per call.
+type batchReader struct{}
+
+// newBatchReader returns nil: no batch receive on this OS.
+func newBatchReader(*net.UDPConn) *batchReader { return nil }
+
+// receive is never called: newBatchReader returns nil.
+func (*batchReader) receive(func(data []byte, ap netip.AddrPort, addr net.Addr), *atomic.Uint64) error {
+	return nil
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package kcp
+
+import (
+	"net"
+	"net/netip"
+)
+
+// batchWriter is the batch send path; this OS has none, so the writer
+// always sends one datagram per call.
+type batchWriter struct{}
+
+// newBatchWriter returns nil: no batch send on this OS.
+func newBatchWriter(*net.UDPConn, bool) *batchWriter { return nil }
+
+// send is never called: newBatchWriter returns nil.
+func (*batchWriter) send([][]byte, netip.AddrPort) (int, bool, error) { return 0, false, nil }
