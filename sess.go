@@ -31,8 +31,18 @@ package kcp
 // released. A session holds no goroutine of its own except the read loop of
 // a dialled session.
 //
-// Lock order: txMu, then mu, then Listener.mu is never taken while mu is
-// held.
+// Locks: mu guards the ARQ state, the FEC codecs and the queues; txMu
+// serialises sending. Order: txMu before mu (mu is only held for moments
+// under txMu). Listener.mu is never taken while mu or txMu is held, and mu
+// is never taken while Listener.mu is held. Deadlines have their own locks,
+// taken alone.
+//
+// Close: the session keeps its schedule after Close; once its data is
+// acknowledged it sends the close signal (FIN, 0xF4) until answered
+// (FINACK) or the linger bound passes, then releases everything: update
+// stops rescheduling, the read loop ends (the socket is closed if the
+// session owns it, else its read deadline is set in the past), and the
+// listener forgets the session.
 
 import (
 	"crypto/rand"
@@ -600,7 +610,9 @@ func (s *UDPSession) publishLocked() {
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
 	}
-	s.pend.commit(&s.snmp)
+	if s.pend != (Snmp{}) { // an idle session publishes nothing
+		s.pend.commit(&s.snmp)
+	}
 }
 
 // breakLink records why the link failed and wakes every waiter. The first
