@@ -400,3 +400,33 @@ func TestParallel1024Clients(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAcceptedWindowGrowthAdvertised: a window enlarged after Accept reaches
+// the client at once, so a bulk transfer does not stall until a window probe
+// (kcp-go's accepted sessions stalled for seconds).
+func TestAcceptedWindowGrowthAdvertised(t *testing.T) {
+	leakCheck(t)
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cli, srv := acceptedPair(t, l, nil, 0, 0)
+	defer cli.Close()
+	defer srv.Close()
+	cli.SetNoDelay(1, 10, 2, 1)
+	cli.SetWindowSize(1024, 1024)
+	srv.SetNoDelay(1, 10, 2, 1)
+	srv.SetWindowSize(1024, 1024)
+	data := randBytes(27, 2<<20)
+	go cli.Write(data)
+	got := make([]byte, len(data))
+	// A stall until the first window probe would take several seconds.
+	srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadFull(srv, got); err != nil {
+		t.Fatalf("transfer stalled: %v", err)
+	}
+	if string(got) != string(data) {
+		t.Fatal("data differs")
+	}
+}
