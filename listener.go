@@ -95,7 +95,8 @@ func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards 
 
 // ServeConn serves KCP on conn, which stays the caller's: Listener.Close
 // stops using it (by setting a read deadline in the past to wake the read
-// loop) but does not close it.
+// loop) but does not close it. A conn whose SetReadDeadline fails keeps the
+// read goroutine until the caller closes it.
 func ServeConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*Listener, error) {
 	if conn == nil {
 		return nil, errInvalidOperation
