@@ -262,9 +262,16 @@ func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
 
 // kick seals and sends what is queued. It never runs with mu held and never
 // waits for another sender: if one is busy, that one sends our datagrams.
-func (s *UDPSession) kick() {
+func (s *UDPSession) kick() { s.transmit(false) }
+
+// transmit is kick; with wait it blocks until it holds txMu, so what is
+// queued now has been handed to the socket when it returns (abort needs
+// that before it releases the queue).
+func (s *UDPSession) transmit(wait bool) {
 	for {
-		if !s.txMu.TryLock() {
+		if wait {
+			s.txMu.Lock()
+		} else if !s.txMu.TryLock() {
 			return
 		}
 		s.mu.Lock()
@@ -284,8 +291,10 @@ func (s *UDPSession) kick() {
 		}
 		s.txMu.Unlock()
 
+		// Datagrams queued while we held txMu were left to us. Under a rate
+		// limit that let nothing out, the next update tries again.
 		s.mu.Lock()
-		more := len(s.txq) > 0 && s.rateAllowance() > 0
+		more := len(s.txq) > 0 && (s.rateBps == 0 || n > 0)
 		s.mu.Unlock()
 		if !more {
 			return
@@ -682,7 +691,7 @@ func (s *UDPSession) abort() {
 		s.queueCloseSignal(closeFIN, s.finSn)
 	}
 	s.mu.Unlock()
-	s.kick()
+	s.transmit(true)
 	s.release()
 }
 

@@ -768,3 +768,26 @@ func TestClientIgnoresStrangers(t *testing.T) {
 }
 
 var _ = strings.Contains
+
+// TestRateLimit: with SetRateLimit the data still arrives whole, and no
+// faster than the limit allows beyond the initial burst.
+func TestRateLimit(t *testing.T) {
+	leakCheck(t)
+	n := newMemNet(31)
+	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	defer a.Close()
+	defer b.Close()
+	fast(a)
+	fast(b)
+	const rate = 1 << 20
+	a.SetRateLimit(rate)
+	data := randBytes(32, 512<<10)
+	start := time.Now()
+	sendRecv(t, a, b, data)
+	// The bucket starts with max(rate/10, 16 datagrams) bytes.
+	if floor := time.Duration(float64(len(data)-rate/10) / rate * float64(time.Second)); time.Since(start) < floor {
+		t.Errorf("%d bytes in %v, faster than %d B/s allows (%v)", len(data), time.Since(start), rate, floor)
+	}
+	a.SetRateLimit(0)
+	sendRecv(t, a, b, data)
+}
