@@ -1,5 +1,3 @@
-//go:build interop_sess
-
 package interop
 
 import (

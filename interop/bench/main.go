@@ -1,5 +1,3 @@
-//go:build interop_sess
-
 // Command bench measures kcpx against kcp-go v5.6.72 side by side, in one
 // process, alternating the two libraries round by round, and prints one
 // table with both figures and their ratio.
