@@ -42,8 +42,8 @@ var (
 	pings     = flag.Int("pings", 2000, "64-byte round trips per latency measure")
 	sessions  = flag.Bool("sessions", true, "run the session measures")
 	micro     = flag.Bool("micro", true, "run the microbenchmarks (go test -bench)")
-	microN    = flag.Int("micro-count", 3, "go test -count for the microbenchmarks")
-	microTime = flag.String("micro-benchtime", "300ms", "go test -benchtime for the microbenchmarks")
+	microN    = flag.Int("micro-count", 5, "go test -count for the microbenchmarks")
+	microTime = flag.String("micro-benchtime", "200ms", "go test -benchtime for the paired microbenchmarks")
 	tags      = flag.String("tags", "", "build tags for go test (layers not yet merged)")
 	idle      = flag.String("idle", "1000,5000", "idle-session counts for the many-sessions measure (empty to skip)")
 	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
@@ -66,7 +66,7 @@ func main() {
 		idleMeasures()
 	}
 	if *micro {
-		printTable("Microbenchmarks (go test -bench, median of runs)", microbenchmarks())
+		printTable("Microbenchmarks (go test -bench Paired: both libraries timed in alternating ~50 µs blocks; median of runs)", microbenchmarks())
 	}
 }
 
@@ -578,57 +578,74 @@ func procRSS(pid int) float64 {
 	return 0
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)/(kcpgo|kcpx)-\d+\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ MB/s)?(?:\s+(\d+) B/op\s+(\d+) allocs/op)?`)
+var (
+	pairedLine  = regexp.MustCompile(`^BenchmarkPaired/(\S+?)-\d+\s`)
+	kcpxMetric  = regexp.MustCompile(`([\d.]+) kcpx-ns/op`)
+	kcpgoMetric = regexp.MustCompile(`([\d.]+) kcpgo-ns/op`)
+	allocsLine  = regexp.MustCompile(`^Benchmark(\S+?)/(kcpgo|kcpx)-\d+\s.*\s(\d+) allocs/op`)
+)
 
-// microbenchmarks runs this module's side-by-side benchmarks and pairs each
-// kcpx figure with its kcp-go twin.
+// microbenchmarks runs this module's BenchmarkPaired (kcpx and kcp-go timed
+// in alternating blocks) for the time figures and the per-library benchmarks
+// once for allocations, and pairs each kcpx figure with its kcp-go twin.
 func microbenchmarks() []row {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem",
-		"-count", strconv.Itoa(*microN), "-benchtime", *microTime}
+	paired := goTest("-bench", "^BenchmarkPaired$", "-count", strconv.Itoa(*microN), "-benchtime", *microTime)
+	single := goTest("-bench", "^Benchmark(Flush|Input|Cipher|SealOpen|FECEncode|FECDecode)$", "-benchmem", "-count", "1", "-benchtime", "2000x")
+	var names []string
+	x, g := map[string][]float64{}, map[string][]float64{}
+	for _, l := range paired {
+		m := pairedLine.FindStringSubmatch(l)
+		mx, mg := kcpxMetric.FindStringSubmatch(l), kcpgoMetric.FindStringSubmatch(l)
+		if m == nil || mx == nil || mg == nil {
+			continue
+		}
+		if _, seen := x[m[1]]; !seen {
+			names = append(names, m[1])
+		}
+		vx, _ := strconv.ParseFloat(mx[1], 64)
+		vg, _ := strconv.ParseFloat(mg[1], 64)
+		x[m[1]] = append(x[m[1]], vx)
+		g[m[1]] = append(g[m[1]], vg)
+	}
+	allocs := map[string]map[string]float64{}
+	for _, l := range single {
+		m := allocsLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if allocs[m[1]] == nil {
+			allocs[m[1]] = map[string]float64{}
+		}
+		allocs[m[1]][m[2]], _ = strconv.ParseFloat(m[3], 64)
+	}
+	var rows []row
+	for _, n := range names {
+		rows = append(rows, row{name: n, unit: "ns/op", kcpx: median(x[n]), kcpgo: median(g[n])})
+		if a := allocs[n]; a != nil && (a["kcpx"] != 0 || a["kcpgo"] != 0) {
+			rows = append(rows, row{name: "  " + n + " allocations", unit: "allocs/op", kcpx: a["kcpx"], kcpgo: a["kcpgo"]})
+		}
+	}
+	return rows
+}
+
+// goTest runs go test in this module with no tests, the given benchmark
+// flags and -tags, and returns its output lines.
+func goTest(flags ...string) []string {
+	args := append([]string{"test", "-run", "^$"}, flags...)
 	if *tags != "" {
 		args = append(args, "-tags", *tags)
 	}
 	args = append(args, ".")
 	cmd := exec.Command("go", args...)
 	cmd.Stderr = os.Stderr
-	outb, err := cmd.Output()
+	out, err := cmd.Output()
 	if err != nil {
-		fail("go %s: %v\n%s", strings.Join(args, " "), err, outb)
+		fail("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	type key struct{ name, lib string }
-	ns := map[key][]float64{}
-	allocs := map[key][]float64{}
-	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(outb))
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		k := key{m[1], m[2]}
-		if _, seen := ns[key{m[1], "kcpx"}]; !seen {
-			if _, seen := ns[key{m[1], "kcpgo"}]; !seen {
-				names = append(names, m[1])
-			}
-		}
-		v, _ := strconv.ParseFloat(m[3], 64)
-		ns[k] = append(ns[k], v)
-		if m[5] != "" {
-			a, _ := strconv.ParseFloat(m[5], 64)
-			allocs[k] = append(allocs[k], a)
-		}
+		lines = append(lines, sc.Text())
 	}
-	var rows []row
-	for _, n := range names {
-		x, g := ns[key{n, "kcpx"}], ns[key{n, "kcpgo"}]
-		if len(x) == 0 || len(g) == 0 {
-			continue
-		}
-		rows = append(rows, row{name: strings.TrimPrefix(n, "Benchmark"), unit: "ns/op", kcpx: median(x), kcpgo: median(g)})
-		ax, ag := median(allocs[key{n, "kcpx"}]), median(allocs[key{n, "kcpgo"}])
-		if ax != 0 || ag != 0 {
-			rows = append(rows, row{name: "  " + strings.TrimPrefix(n, "Benchmark") + " allocs", unit: "allocs/op", kcpx: ax, kcpgo: ag})
-		}
-	}
-	return rows
+	return lines
 }
