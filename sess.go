@@ -399,6 +399,9 @@ func (s *UDPSession) readLoop() {
 		}
 		s.input(payload, len(data))
 	})
+	if !s.ownConn {
+		r.release() // leave the caller's socket as we found it (GRO off)
+	}
 	s.mu.Lock()
 	released := s.released
 	s.mu.Unlock()
