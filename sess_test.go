@@ -767,7 +767,6 @@ func TestClientIgnoresStrangers(t *testing.T) {
 	}
 }
 
-
 // TestRateLimit: with SetRateLimit the data still arrives whole, and no
 // faster than the limit allows beyond the initial burst.
 func TestRateLimit(t *testing.T) {
