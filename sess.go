@@ -723,10 +723,13 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 		if len(s.rleft) > 0 {
 			n := copy(b, s.rleft)
 			s.rleft = s.rleft[n:]
-			s.afterReadLocked(n)
+			s.afterRecvLocked(n, false)
 			return n, nil
 		}
 		if size := s.kcp.PeekSize(); size >= 0 && s.kcp.recvQueued() > 0 {
+			// A full receive queue closed the peer's window; once this read
+			// opens it, tell the peer at once instead of at the next update.
+			full := s.kcp.recvQueued() >= s.kcp.recvWindow()
 			if size == 0 {
 				// A zero-length message: consume it and keep going.
 				s.kcp.Recv(b[:0])
@@ -734,20 +737,17 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 				continue
 			}
 			if len(b) >= size {
-				n := s.kcp.Recv(b)
-				s.afterReadLocked(max(n, 0))
-				return max(n, 0), nil
+				n := max(s.kcp.Recv(b), 0)
+				s.afterRecvLocked(n, full)
+				return n, nil
 			}
 			if cap(s.rbuf) < size {
 				s.rbuf = make([]byte, size)
 			}
-			m := s.kcp.Recv(s.rbuf[:size])
-			if m < 0 {
-				m = 0
-			}
+			m := max(s.kcp.Recv(s.rbuf[:size]), 0)
 			n := copy(b, s.rbuf[:m])
 			s.rleft = s.rbuf[n:m]
-			s.afterReadLocked(n)
+			s.afterRecvLocked(n, full)
 			return n, nil
 		}
 		if s.eofLocked() {
@@ -773,14 +773,21 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 	}
 }
 
-// afterReadLocked counts a read, passes the readable state on to other
-// readers and releases mu.
-func (s *UDPSession) afterReadLocked(n int) {
+// afterRecvLocked counts a read, advertises the window a read from a full
+// queue opened, passes the readable state on to other readers and releases
+// mu.
+func (s *UDPSession) afterRecvLocked(n int, wasFull bool) {
 	s.pend.BytesReceived += uint64(n)
+	if wasFull {
+		s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
+	}
 	more := s.readableLocked()
 	s.mu.Unlock()
 	if more {
 		notify(s.chRead)
+	}
+	if wasFull {
+		s.kick()
 	}
 }
 
