@@ -723,13 +723,10 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 		if len(s.rleft) > 0 {
 			n := copy(b, s.rleft)
 			s.rleft = s.rleft[n:]
-			s.afterRecvLocked(n, false)
+			s.afterRecvLocked(n)
 			return n, nil
 		}
 		if size := s.kcp.PeekSize(); size >= 0 && s.kcp.recvQueued() > 0 {
-			// A full receive queue closed the peer's window; once this read
-			// opens it, tell the peer at once instead of at the next update.
-			full := s.kcp.recvQueued() >= s.kcp.recvWindow()
 			if size == 0 {
 				// A zero-length message: consume it and keep going.
 				s.kcp.Recv(b[:0])
@@ -738,7 +735,7 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 			}
 			if len(b) >= size {
 				n := max(s.kcp.Recv(b), 0)
-				s.afterRecvLocked(n, full)
+				s.afterRecvLocked(n)
 				return n, nil
 			}
 			if cap(s.rbuf) < size {
@@ -747,7 +744,7 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 			m := max(s.kcp.Recv(s.rbuf[:size]), 0)
 			n := copy(b, s.rbuf[:m])
 			s.rleft = s.rbuf[n:m]
-			s.afterRecvLocked(n, full)
+			s.afterRecvLocked(n)
 			return n, nil
 		}
 		if s.eofLocked() {
@@ -773,21 +770,15 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 	}
 }
 
-// afterRecvLocked counts a read, advertises the window a read from a full
-// queue opened, passes the readable state on to other readers and releases
-// mu.
-func (s *UDPSession) afterRecvLocked(n int, wasFull bool) {
+// afterRecvLocked counts a read, passes the readable state on to other
+// readers and releases mu. (A read that opens a closed window needs nothing
+// more: the core reports the window to the peer at its next flush.)
+func (s *UDPSession) afterRecvLocked(n int) {
 	s.pend.BytesReceived += uint64(n)
-	if wasFull {
-		s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
-	}
 	more := s.readableLocked()
 	s.mu.Unlock()
 	if more {
 		notify(s.chRead)
-	}
-	if wasFull {
-		s.kick()
 	}
 }
 
