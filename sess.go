@@ -622,6 +622,7 @@ func (s *UDPSession) publishLocked() {
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
 	}
+	s.snmp.setQueues(s.kcp.queueLens())
 	if s.pend != (Snmp{}) { // an idle session publishes nothing
 		s.pend.commit(&s.snmp)
 	}
@@ -1055,7 +1056,10 @@ func (s *UDPSession) GetSRTTVar() int32 {
 }
 
 // GetSnmp returns a copy of this session's counters (the same fields as
-// DefaultSnmp, counting only this session), published once per update.
+// DefaultSnmp, counting only this session), published once per update. The
+// queue and FEC gauges (RingBuffer*, FECShardSet, FECShardMin) are this
+// session's; DefaultSnmp leaves them at zero rather than let thousands of
+// sessions overwrite one another's.
 func (s *UDPSession) GetSnmp() *Snmp { return s.snmp.Copy() }
 
 // ---- out of band ----

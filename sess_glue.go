@@ -12,3 +12,9 @@ func (kcp *KCP) recvNext() uint32 { return kcp.rcvNxt }
 // recvQueued returns how many segments wait in the receive queue (0: nothing
 // readable).
 func (kcp *KCP) recvQueued() int { return kcp.rcvQueue.len() }
+
+// queueLens returns the lengths of the send queue, receive queue and send
+// buffer, for the Snmp gauges.
+func (kcp *KCP) queueLens() (sndQueue, rcvQueue, sndBuf int) {
+	return kcp.sndQueue.len(), kcp.rcvQueue.len(), kcp.sndBuf.len()
+}
