@@ -37,7 +37,7 @@ package kcp
 // is never taken while Listener.mu is held. Deadlines have their own locks,
 // taken alone.
 //
-// Close: the session keeps its schedule after Close; once its data is
+// Close (close.go): the session keeps its schedule after Close; once its data is
 // acknowledged it sends the close signal (FIN, 0xF4) until answered
 // (FINACK) or the linger bound passes, then releases everything: update
 // stops rescheduling, the read loop ends (the socket is closed if the
