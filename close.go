@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	// typeClose marks the session-level close signal (see CONTRACT.md):
+	// typeClose marks the session-level close signal (README, "Wire format"):
 	// seqid 0xFFFFFFFF | type 0x00F4 | size 17 | conv | kind | finalSn.
 	// At 17 bytes it is shorter than a KCP segment, so kcp-go ignores it.
 	typeClose      = 0xf4

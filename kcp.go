@@ -1105,6 +1105,22 @@ func (kcp *KCP) maxMessageSize() int {
 	return int(kcp.mss) * min(maxFragments, int(kcp.rcvWnd))
 }
 
+// sendNext returns snd_nxt: the sn the next new segment will get.
+func (kcp *KCP) sendNext() uint32 { return kcp.sndNxt }
+
+// recvNext returns rcv_nxt: the next sn expected in order.
+func (kcp *KCP) recvNext() uint32 { return kcp.rcvNxt }
+
+// recvQueued returns how many segments wait in the receive queue (0: nothing
+// readable).
+func (kcp *KCP) recvQueued() int { return kcp.rcvQueue.len() }
+
+// queueLens returns the lengths of the send queue, receive queue and send
+// buffer, for the Snmp gauges.
+func (kcp *KCP) queueLens() (sndQueue, rcvQueue, sndBuf int) {
+	return kcp.sndQueue.len(), kcp.rcvQueue.len(), kcp.sndBuf.len()
+}
+
 // takeStats returns the counters accumulated since the last call and zeroes them.
 func (kcp *KCP) takeStats() coreStats {
 	s := kcp.stats
