@@ -312,6 +312,15 @@ func TestMessageMode(t *testing.T) {
 	}
 
 	// A write above the largest message is split into messages of that size.
+	// The limit now reflects the window b advertised (larger than the
+	// 32-segment default assumed before b had spoken).
+	a.mu.Lock()
+	maxMsg = a.kcp.maxMessageSize()
+	a.mu.Unlock()
+	if want := mss * min(255, b.kcp.recvWindow()); maxMsg != want {
+		t.Fatalf("largest message %d after traffic, want %d (mss × b's receive window)", maxMsg, want)
+	}
+	buf = make([]byte, maxMsg+100)
 	big := randBytes(100, maxMsg+10)
 	if _, err := a.Write(big); err != nil {
 		t.Fatal(err)
