@@ -7,7 +7,7 @@ import (
 	kcpx "github.com/kcpx/kcp"
 )
 
-// kcpxFlush is kcpx's internal flush (CONTRACT.md: flush(current, ft)),
+// kcpxFlush is kcpx's internal flush (flush(current, ft)),
 // reached the same way as kcp-go's so both benchmarks time the same call.
 //
 //go:linkname kcpxFlush github.com/kcpx/kcp.(*KCP).flush

@@ -6,7 +6,7 @@ import (
 	kcpx "github.com/kcpx/kcp"
 )
 
-// kcpx's packet framing (CONTRACT.md: newPacketCrypter, seal, open) is
+// kcpx's packet framing (newPacketCrypter, seal, open) is
 // internal; the known-answer tests reach it by name so that whole sealed
 // datagrams can be compared without sessions. The *packetCrypter is carried
 // as an unsafe.Pointer, which has the same shape.

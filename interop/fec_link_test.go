@@ -4,7 +4,7 @@ import "unsafe"
 
 // Neither library exports its FEC codec, so the known-answer tests and the
 // benchmarks reach both by name: kcp-go v5.6.72's as its source declares it,
-// kcpx's with the signatures of CONTRACT.md. Pointers to the unexported
+// kcpx's by its internal signatures. Pointers to the unexported
 // encoder and decoder types are carried as unsafe.Pointer.
 
 //go:linkname kcpgoNewFECEncoder github.com/xtaci/kcp-go/v5.newFECEncoder
