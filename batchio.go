@@ -27,6 +27,41 @@ import (
 // When the kernel or a sandbox refuses a batch call (ENOSYS, EPERM,
 // EOPNOTSUPP, EIO) the reader or writer switches to the plain path for good,
 // and counts the switch (fallbacks).
+//
+// On Linux the batch paths also use UDP offloads when the kernel offers them
+// (gso_linux.go): the writer sends each run of equal-sized datagrams as one
+// GSO super-datagram, the reader turns UDP_GRO on for its socket and cuts
+// coalesced runs apart. Both are probed per socket by the constructors, so
+// callers do nothing to enable them. A GSO message the kernel refuses is sent
+// again without GSO and counted (gsoFallbacks); nothing is lost.
+//
+// Counters for a session layer's statistics (all safe to read from any
+// goroutine, cumulative since construction):
+//
+//	packetWriter: fallbacks(), batching(), gsoEnabled(), gsoFallbacks(), gsoSegments()
+//	packetReader: fallbacks(), batching(), dropped(), groEnabled(), groSegments()
+//
+// UDP_GRO changes what every reader of the socket gets, so a session layer
+// that reads a caller-owned conn calls packetReader.release once its read
+// loop has returned, before handing the conn back.
+
+// ioMode selects the path of a packetReader or packetWriter. The
+// constructors pick the best the socket offers; forceMode steps down for
+// tests and benchmarks.
+type ioMode int
+
+const (
+	ioPlain   ioMode = iota // one datagram per syscall
+	ioBatch                 // recvmmsg/sendmmsg, one datagram per message
+	ioOffload               // ioBatch plus GRO (reader) or GSO (writer)
+)
+
+// offloadStats counts GSO and GRO work; the batch paths add to it.
+type offloadStats struct {
+	gsoFallbacks atomic.Uint64 // GSO messages the kernel refused, sent again without GSO
+	gsoSegments  atomic.Uint64 // datagrams sent inside GSO messages
+	groSegments  atomic.Uint64 // datagrams received inside GRO-coalesced runs
+}
 
 // errNoSockopt reports that a connection offers no way to set an option.
 var errNoSockopt = errors.New("kcp: socket option not supported by this connection")
@@ -42,17 +77,41 @@ type packetReader struct {
 
 	nfallback atomic.Uint64 // batch calls refused, then served by the plain path
 	ndropped  atomic.Uint64 // datagrams dropped (oversize, bad source) and transient errors skipped
+	offload   offloadStats
+	groOn     atomic.Bool // mirrors batch.groOn() for readers on other goroutines
 }
 
 // newPacketReader returns a reader for conn. On Linux a *net.UDPConn is read
-// with recvmmsg; any other conn one datagram per ReadFrom.
+// with recvmmsg, with UDP_GRO turned on for the socket when the kernel allows
+// it; any other conn one datagram per ReadFrom.
 func newPacketReader(conn net.PacketConn) *packetReader {
 	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1)}
 	if u, ok := conn.(*net.UDPConn); ok {
 		r.udp = u
-		r.batch = newBatchReader(u)
+		r.batch = newBatchReader(u, &r.offload)
+		r.groOn.Store(r.batch != nil && r.batch.groOn())
 	}
 	return r
+}
+
+// forceMode steps the reader down to mode m (it never steps up) and returns
+// the mode in effect. For tests and benchmarks; call it before the first
+// read.
+func (r *packetReader) forceMode(m ioMode) ioMode {
+	if r.batch != nil && m < ioOffload {
+		r.batch.disableGRO()
+		r.groOn.Store(false)
+	}
+	if m < ioBatch {
+		r.batch = nil
+	}
+	switch {
+	case r.batch == nil:
+		return ioPlain
+	case r.batch.groOn():
+		return ioOffload
+	}
+	return ioBatch
 }
 
 // read reads datagrams until the conn fails, calling handle for each in the
@@ -78,6 +137,8 @@ func (r *packetReader) readOnce(handle func(data []byte, ap netip.AddrPort, addr
 	case r.batch != nil:
 		err = r.batch.receive(handle, &r.ndropped)
 		if err != nil && batchRefused(err) {
+			r.batch.disableGRO() // plain reads cannot cut coalesced runs apart
+			r.groOn.Store(false)
 			r.batch = nil
 			r.nfallback.Add(1)
 			return nil
@@ -136,6 +197,26 @@ func (r *packetReader) fallbacks() uint64 { return r.nfallback.Load() }
 // dropped reports datagrams dropped and transient errors skipped.
 func (r *packetReader) dropped() uint64 { return r.ndropped.Load() }
 
+// groEnabled reports whether UDP_GRO is on for the reader's socket (Linux
+// 5.0 and later, batch path in use).
+func (r *packetReader) groEnabled() bool { return r.groOn.Load() }
+
+// release undoes what the reader changed on the socket: it turns UDP_GRO
+// off again, so that the conn's owner reading it later gets datagrams one by
+// one. Call it after the read loop has returned, for a conn the caller owns
+// and keeps (a listener or session the library created and closes itself
+// need not). The reader must not be used afterwards.
+func (r *packetReader) release() {
+	if r.batch != nil {
+		r.batch.stopGRO()
+	}
+	r.groOn.Store(false)
+}
+
+// groSegments reports how many datagrams arrived inside GRO-coalesced runs
+// and were cut apart (0 without GRO, or when no peer sends runs).
+func (r *packetReader) groSegments() uint64 { return r.offload.groSegments.Load() }
+
 // packetWriter sends datagrams on one conn. write is safe for concurrent use
 // by the sessions of a listener sharing the socket: the batch path holds mu
 // around its prebuilt message array (one sendmmsg at a time; the kernel
@@ -153,6 +234,8 @@ type packetWriter struct {
 	lastAddr atomic.Pointer[addrCache] // custom conns: last AddrPort converted to net.Addr
 
 	nfallback atomic.Uint64
+	offload   offloadStats
+	gsoOn     atomic.Bool // mirrors batch.gso() after each call, for readers on other goroutines
 }
 
 type addrCache struct {
@@ -161,19 +244,46 @@ type addrCache struct {
 }
 
 // newPacketWriter returns a writer for conn. On Linux a *net.UDPConn is
-// written with sendmmsg; any other conn one datagram per WriteTo.
+// written with sendmmsg, with GSO when the socket answers the UDP_SEGMENT
+// probe; any other conn one datagram per WriteTo.
 func newPacketWriter(conn net.PacketConn) *packetWriter {
 	w := &packetWriter{conn: conn}
 	if u, ok := conn.(*net.UDPConn); ok {
 		w.udp = u
 		w.connected = u.RemoteAddr() != nil
-		w.batch = newBatchWriter(u, w.connected)
+		w.batch = newBatchWriter(u, w.connected, &w.offload)
+		w.gsoOn.Store(w.batch != nil && w.batch.gso())
 	}
 	return w
 }
 
+// forceMode steps the writer down to mode m (it never steps up) and returns
+// the mode in effect. For tests and benchmarks; call it before the first
+// write.
+func (w *packetWriter) forceMode(m ioMode) ioMode {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.batch != nil && m < ioOffload {
+		w.batch.disableGSO()
+		w.gsoOn.Store(false)
+	}
+	if m < ioBatch {
+		w.batch = nil
+		w.gsoOn.Store(false)
+	}
+	switch {
+	case w.batch == nil:
+		return ioPlain
+	case w.batch.gso():
+		return ioOffload
+	}
+	return ioBatch
+}
+
 // write sends pkts in order to the peer (to, or toAddr when to is invalid;
-// both are ignored on a connected socket) and returns how many were sent. On
+// both are ignored on a connected socket) and returns how many were sent.
+// Callers gain most from GSO by passing all datagrams due for one peer in one
+// call: every run of equal-sized ones becomes one message to the kernel. On
 // the first error it stops and returns the count so far with the error. The
 // buffers stay the caller's and are not retained. A full socket buffer
 // blocks until there is room or the write deadline passes.
@@ -200,12 +310,14 @@ func (w *packetWriter) write(pkts [][]byte, to netip.AddrPort, toAddr net.Addr) 
 		w.mu.Lock()
 		if !w.batchOff.Load() {
 			n, ok, err := w.batch.send(pkts, to)
+			w.gsoOn.Store(w.batch.gso())
 			if ok && (err == nil || !batchRefused(err)) {
 				w.mu.Unlock()
 				return n, err
 			}
 			if ok { // refused: go plain for good
 				w.batchOff.Store(true)
+				w.gsoOn.Store(false)
 				w.nfallback.Add(1)
 			}
 			sent = n
@@ -255,6 +367,19 @@ func (w *packetWriter) batching() bool { return w.batch != nil && !w.batchOff.Lo
 // fallbacks reports how many times a refused batch call made the writer
 // switch to the plain path (0 or 1).
 func (w *packetWriter) fallbacks() uint64 { return w.nfallback.Load() }
+
+// gsoEnabled reports whether the writer sends runs of equal-sized datagrams
+// as GSO super-datagrams (Linux 4.18 and later, batch path in use, not
+// refused by the kernel).
+func (w *packetWriter) gsoEnabled() bool { return w.gsoOn.Load() }
+
+// gsoFallbacks reports how many GSO messages the kernel refused; each was
+// sent again without GSO, and GSO stayed off afterwards (or, after EINVAL
+// for a segment larger than GSO had carried, off for that size and above).
+func (w *packetWriter) gsoFallbacks() uint64 { return w.offload.gsoFallbacks.Load() }
+
+// gsoSegments reports how many datagrams went out inside GSO messages.
+func (w *packetWriter) gsoSegments() uint64 { return w.offload.gsoSegments.Load() }
 
 // unmapAddrPort turns ::ffff:a.b.c.d into a.b.c.d so both key one peer.
 func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {

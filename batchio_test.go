@@ -19,18 +19,35 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// ioModes are the two paths of packetReader/packetWriter. "plain" is forced
-// by clearing the batch fields (the unexported knob); on other OSes both
-// modes take the plain path.
-var ioModes = []string{"batch", "plain"}
+// ioCase is one combination of reader and writer paths.
+type ioCase struct {
+	name           string
+	reader, writer ioMode
+}
 
-func forceMode(mode string, r *packetReader, w *packetWriter) {
-	if mode == "plain" {
-		if r != nil {
-			r.batch = nil
+// ioModes are the paths of packetReader/packetWriter, forced with their
+// forceMode knobs. On Linux (kernel 5.0 or later) each is asserted to be in
+// effect; on other OSes every case takes the plain path.
+var ioModes = []ioCase{
+	{"gso+gro", ioOffload, ioOffload},
+	{"gso", ioBatch, ioOffload},
+	{"gro", ioOffload, ioBatch},
+	{"batch", ioBatch, ioBatch},
+	{"plain", ioPlain, ioPlain},
+}
+
+func (c ioCase) String() string { return c.name }
+
+func forceMode(t testing.TB, c ioCase, r *packetReader, w *packetWriter) {
+	t.Helper()
+	if r != nil {
+		if got := r.forceMode(c.reader); runtime.GOOS == "linux" && r.udp != nil && got != c.reader {
+			t.Fatalf("reader mode %d, want %d", got, c.reader)
 		}
-		if w != nil {
-			w.batch = nil
+	}
+	if w != nil {
+		if got := w.forceMode(c.writer); runtime.GOOS == "linux" && w.udp != nil && got != c.writer {
+			t.Fatalf("writer mode %d, want %d", got, c.writer)
 		}
 	}
 }
@@ -125,14 +142,11 @@ func TestPacketIORoundTrip(t *testing.T) {
 	const n = 300
 	for _, tc := range tests {
 		for _, mode := range ioModes {
-			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
 				rx := listenUDP(t, tc.rxNet, tc.rxAddr)
 				tx := listenUDP(t, tc.txNet, tc.txAddr)
 				r, w := newPacketReader(rx), newPacketWriter(tx)
-				forceMode(mode, r, w)
-				if runtime.GOOS == "linux" && mode == "batch" && (!r.batching() || !w.batching()) {
-					t.Fatal("batch path not in use on linux")
-				}
+				forceMode(t, mode, r, w)
 				dest := localAP(rx)
 				if tc.dest != nil {
 					dest = tc.dest(rx)
@@ -161,7 +175,7 @@ func TestPacketIORoundTrip(t *testing.T) {
 				// a usable destination, also an unmapped IPv4 one on a
 				// dual-stack socket.
 				rw, tr := newPacketWriter(rx), newPacketReader(tx)
-				forceMode(mode, tr, rw)
+				forceMode(t, mode, tr, rw)
 				if sent, err := rw.write(pkts[:5], got[0].ap, nil); err != nil || sent != 5 {
 					t.Fatalf("reply write = %d, %v", sent, err)
 				}
@@ -178,10 +192,10 @@ func TestPacketIORoundTrip(t *testing.T) {
 
 func TestPacketIOManySources(t *testing.T) {
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp", ":0") // dual-stack
 			r := newPacketReader(rx)
-			forceMode(mode, r, nil)
+			forceMode(t, mode, r, nil)
 			port := localAP(rx).Port()
 			type sender struct {
 				conn *net.UDPConn
@@ -196,7 +210,7 @@ func TestPacketIOManySources(t *testing.T) {
 			writers := make([]*packetWriter, len(senders))
 			for i, s := range senders {
 				writers[i] = newPacketWriter(s.conn)
-				forceMode(mode, nil, writers[i])
+				forceMode(t, mode, nil, writers[i])
 			}
 			for k := range rounds {
 				for i, s := range senders {
@@ -231,11 +245,11 @@ func TestPacketIOAddrPortEquivalence(t *testing.T) {
 	// A reply addressed with a *net.UDPAddr, or with an IPv4-mapped
 	// AddrPort, reaches the same peer as the plain AddrPort.
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp4", "127.0.0.1:0")
 			tx := listenUDP(t, "udp", ":0")
 			r, w := newPacketReader(rx), newPacketWriter(tx)
-			forceMode(mode, r, w)
+			forceMode(t, mode, r, w)
 			port := localAP(rx).Port()
 			mapped := netip.AddrPortFrom(netip.AddrFrom16(netip.MustParseAddr("127.0.0.1").As16()), port)
 			if _, err := w.write([][]byte{{1}}, mapped, nil); err != nil {
@@ -254,7 +268,7 @@ func TestPacketIOAddrPortEquivalence(t *testing.T) {
 
 func TestPacketWriterConnectedSocket(t *testing.T) {
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp4", "127.0.0.1:0")
 			c, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
 			if err != nil {
@@ -262,7 +276,7 @@ func TestPacketWriterConnectedSocket(t *testing.T) {
 			}
 			t.Cleanup(func() { c.Close() })
 			r, w := newPacketReader(rx), newPacketWriter(c)
-			forceMode(mode, r, w)
+			forceMode(t, mode, r, w)
 			pkts := [][]byte{datagram(0, 50), datagram(1, 60)}
 			if n, err := w.write(pkts, netip.AddrPort{}, nil); n != 2 || err != nil {
 				t.Fatalf("write = %d, %v", n, err)
@@ -290,11 +304,11 @@ func TestPacketWriterNoDestination(t *testing.T) {
 
 func TestPacketReaderDropsOversize(t *testing.T) {
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp4", "127.0.0.1:0")
 			tx := listenUDP(t, "udp4", "127.0.0.1:0")
 			r := newPacketReader(rx)
-			forceMode(mode, r, nil)
+			forceMode(t, mode, r, nil)
 			for _, size := range []int{mtuLimit + 1, 4000, 10} {
 				if _, err := tx.WriteTo(datagram(size, size), rx.LocalAddr()); err != nil {
 					t.Fatal(err)
@@ -331,10 +345,10 @@ func TestPacketReaderUnblocks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, mode := range ioModes {
-			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
 				rx := listenUDP(t, "udp4", "127.0.0.1:0")
 				r := newPacketReader(rx)
-				forceMode(mode, r, nil)
+				forceMode(t, mode, r, nil)
 				errc := make(chan error, 1)
 				go func() {
 					errc <- r.read(func([]byte, netip.AddrPort, net.Addr) { t.Error("unexpected datagram") })
@@ -356,10 +370,10 @@ func TestPacketReaderUnblocks(t *testing.T) {
 
 func TestPacketReaderDeadlineAlreadyPast(t *testing.T) {
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp4", "127.0.0.1:0")
 			r := newPacketReader(rx)
-			forceMode(mode, r, nil)
+			forceMode(t, mode, r, nil)
 			rx.SetReadDeadline(time.Now().Add(-time.Second))
 			err := r.read(func([]byte, netip.AddrPort, net.Addr) {})
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -371,19 +385,19 @@ func TestPacketReaderDeadlineAlreadyPast(t *testing.T) {
 
 func TestPacketWriterDeadline(t *testing.T) {
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp4", "127.0.0.1:0")
 			tx := listenUDP(t, "udp4", "127.0.0.1:0")
 			w := newPacketWriter(tx)
-			forceMode(mode, nil, w)
+			forceMode(t, mode, nil, w)
 			tx.SetWriteDeadline(time.Now().Add(-time.Second))
 			n, err := w.write([][]byte{{1}, {2}}, localAP(rx), nil)
 			var ne net.Error
 			if n != 0 || !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("write past the deadline = %d, %v", n, err)
 			}
-			if runtime.GOOS == "linux" && mode == "batch" && !w.batching() {
-				t.Fatal("a deadline disabled batching")
+			if runtime.GOOS == "linux" && (mode.writer != ioPlain) != w.batching() {
+				t.Fatal("a deadline changed the path")
 			}
 			tx.SetWriteDeadline(time.Time{})
 			if n, err := w.write([][]byte{{1}, {2}}, localAP(rx), nil); n != 2 || err != nil {
@@ -395,11 +409,11 @@ func TestPacketWriterDeadline(t *testing.T) {
 
 func TestPacketWriterConcurrentUse(t *testing.T) {
 	for _, mode := range ioModes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(mode.name, func(t *testing.T) {
 			rx := listenUDP(t, "udp6", "[::1]:0")
 			tx := listenUDP(t, "udp6", "[::1]:0")
 			r, w := newPacketReader(rx), newPacketWriter(tx)
-			forceMode(mode, r, w)
+			forceMode(t, mode, r, w)
 			const writers, rounds, per = 4, 25, 4
 			var wg sync.WaitGroup
 			for g := range writers {
@@ -512,11 +526,11 @@ func TestPacketIOZeroAllocs(t *testing.T) {
 	tests := []struct{ net, addr string }{{"udp4", "127.0.0.1:0"}, {"udp6", "[::1]:0"}}
 	for _, tc := range tests {
 		for _, mode := range ioModes {
-			t.Run(tc.net+"/"+mode, func(t *testing.T) {
+			t.Run(tc.net+"/"+mode.name, func(t *testing.T) {
 				rx := listenUDP(t, tc.net, tc.addr)
 				tx := listenUDP(t, tc.net, tc.addr)
 				r, w := newPacketReader(rx), newPacketWriter(tx)
-				forceMode(mode, r, w)
+				forceMode(t, mode, r, w)
 				pkts := make([][]byte, 32)
 				for i := range pkts {
 					pkts[i] = datagram(i, 1400)
@@ -655,26 +669,29 @@ func TestErrorClassification(t *testing.T) {
 
 // BenchmarkPacketIO moves bursts of 64 datagrams from a packetWriter to a
 // packetReader over loopback on one goroutine, so the figures compare the
-// syscall paths. cpu-ns/datagram is process CPU time (user+system), which a
+// syscall paths side by side: plain (one datagram per syscall), batch
+// (sendmmsg/recvmmsg), gso (GSO send, recvmmsg without GRO) and gso+gro.
+// cpu-ns/datagram is process CPU time (user+system) for both ends, which a
 // busy shared host distorts less than wall time.
 func BenchmarkPacketIO(b *testing.B) {
-	tests := []struct{ net, addr string }{{"udp4", "127.0.0.1:0"}, {"udp6", "[::1]:0"}}
+	tests := []struct {
+		net, addr string
+		size      int
+	}{{"udp4", "127.0.0.1:0", 1400}, {"udp6", "[::1]:0", 1400}, {"udp4", "127.0.0.1:0", 64}}
 	for _, tc := range tests {
-		for _, size := range []int{1400, 64} {
-			for _, mode := range ioModes {
-				b.Run(fmt.Sprintf("%s/%d/%s", tc.net, size, mode), func(b *testing.B) {
-					benchPacketIO(b, tc.net, tc.addr, size, mode)
-				})
-			}
+		for _, mode := range ioModes {
+			b.Run(fmt.Sprintf("%s/%d/%s", tc.net, tc.size, mode.name), func(b *testing.B) {
+				benchPacketIO(b, tc.net, tc.addr, tc.size, mode)
+			})
 		}
 	}
 }
 
-func benchPacketIO(b *testing.B, network, addr string, size int, mode string) {
+func benchPacketIO(b *testing.B, network, addr string, size int, mode ioCase) {
 	rx := listenUDP(b, network, addr)
 	tx := listenUDP(b, network, addr)
 	r, w := newPacketReader(rx), newPacketWriter(tx)
-	forceMode(mode, r, w)
+	forceMode(b, mode, r, w)
 	const burst = 64
 	pkts := make([][]byte, burst)
 	for i := range pkts {

@@ -13,7 +13,16 @@ import (
 type batchReader struct{}
 
 // newBatchReader returns nil: no batch receive on this OS.
-func newBatchReader(*net.UDPConn) *batchReader { return nil }
+func newBatchReader(*net.UDPConn, *offloadStats) *batchReader { return nil }
+
+// groOn is never called: newBatchReader returns nil.
+func (*batchReader) groOn() bool { return false }
+
+// disableGRO is never called: newBatchReader returns nil.
+func (*batchReader) disableGRO() {}
+
+// stopGRO is never called: newBatchReader returns nil.
+func (*batchReader) stopGRO() {}
 
 // receive is never called: newBatchReader returns nil.
 func (*batchReader) receive(func(data []byte, ap netip.AddrPort, addr net.Addr), *atomic.Uint64) error {

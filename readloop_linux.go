@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchSize is the number of datagrams one recvmmsg or sendmmsg call moves
-// at most. 64 datagrams of 1500 bytes fit a default 208 KiB socket buffer
+// batchSize is the number of messages one recvmmsg or sendmmsg call moves
+// at most (without GRO/GSO, one datagram each). 64 datagrams of 1500 bytes fit a default 208 KiB socket buffer
 // with room to spare; beyond that the per-call saving flattens.
 const batchSize = 64
 
@@ -35,13 +35,20 @@ type sockaddrBuf [unix.SizeofSockaddrInet6]byte
 // values are never built: sources are decoded straight into netip.AddrPort,
 // which is what x/net's ReadBatch (one *net.UDPAddr per message) cannot do
 // without allocating.
+//
+// With GRO on, each message has a 64 KiB buffer and a control buffer for the
+// UDP_GRO segment size, and a coalesced run is cut back into its datagrams.
 type batchReader struct {
-	rc    syscall.RawConn
-	laddr net.Addr
-	msgs  []mmsghdr
-	iovs  []unix.Iovec
-	names []sockaddrBuf
-	slab  []byte // batchSize buffers of mtuLimit bytes, back to back
+	rc       syscall.RawConn
+	laddr    net.Addr
+	msgs     []mmsghdr
+	iovs     []unix.Iovec
+	names    []sockaddrBuf
+	slab     []byte // len(msgs) buffers of slotSize bytes, back to back
+	slotSize int
+	gro      bool   // UDP_GRO is on for the socket
+	ctrl     []byte // with gro: cmsgGROSpace bytes per message
+	stats    *offloadStats
 
 	recvFn func(fd uintptr) bool // b.recv, bound once so Read does not allocate
 	got    int                   // messages filled by the last call
@@ -52,33 +59,69 @@ type batchReader struct {
 }
 
 // newBatchReader returns a recvmmsg reader for conn, or nil when conn has
-// no usable file descriptor.
-func newBatchReader(conn *net.UDPConn) *batchReader {
+// no usable file descriptor. It turns UDP_GRO on for the socket when the
+// kernel allows it; stats receives the GRO counts.
+func newBatchReader(conn *net.UDPConn, stats *offloadStats) *batchReader {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	b := &batchReader{
-		rc:    rc,
-		laddr: conn.LocalAddr(),
-		msgs:  make([]mmsghdr, batchSize),
-		iovs:  make([]unix.Iovec, batchSize),
-		names: make([]sockaddrBuf, batchSize),
-		slab:  make([]byte, batchSize*mtuLimit),
+	b := &batchReader{rc: rc, laddr: conn.LocalAddr(), stats: stats}
+	b.layout(setGRO(rc, true))
+	b.recvFn = b.recv
+	return b
+}
+
+// layout builds the message array for GRO on or off.
+func (b *batchReader) layout(gro bool) {
+	slots, size := batchSize, mtuLimit
+	if gro {
+		slots, size = groSlots, groSlotSize
+		b.ctrl = make([]byte, slots*cmsgGROSpace)
+	} else {
+		b.ctrl = nil
 	}
+	b.gro, b.slotSize = gro, size
+	b.msgs = make([]mmsghdr, slots)
+	b.iovs = make([]unix.Iovec, slots)
+	b.names = make([]sockaddrBuf, slots)
+	b.slab = make([]byte, slots*size)
 	for i := range b.msgs {
-		b.iovs[i].Base = &b.slab[i*mtuLimit]
-		b.iovs[i].SetLen(mtuLimit)
+		b.iovs[i].Base = &b.slab[i*size]
+		b.iovs[i].SetLen(size)
 		h := &b.msgs[i].hdr
 		h.Iov = &b.iovs[i]
 		h.SetIovlen(1)
 		h.Name = &b.names[i][0]
 		h.Namelen = uint32(len(b.names[i]))
+		if gro {
+			h.Control = &b.ctrl[i*cmsgGROSpace]
+			h.SetControllen(cmsgGROSpace)
+		}
 	}
-	b.got = batchSize // reset every header before the first call
-	b.recvFn = b.recv
-	return b
+	b.got = slots // reset every header before the next call
 }
+
+// disableGRO turns UDP_GRO off for the socket and goes back to buffers of
+// mtuLimit bytes. Used before the reader leaves the batch path, whose plain
+// reads could not cut coalesced runs apart, and by tests and benchmarks.
+func (b *batchReader) disableGRO() {
+	if b.gro {
+		setGRO(b.rc, false)
+		b.layout(false)
+	}
+}
+
+// stopGRO turns UDP_GRO off for the socket and leaves the buffers as they
+// are (they still read whole datagrams correctly).
+func (b *batchReader) stopGRO() {
+	if b.gro {
+		setGRO(b.rc, false)
+	}
+}
+
+// groOn reports whether UDP_GRO is on.
+func (b *batchReader) groOn() bool { return b.gro }
 
 // recv runs inside RawConn.Read: false asks the runtime to wait until the
 // socket is readable (or the deadline passes, or the conn closes).
@@ -108,8 +151,12 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 		return b.opError(os.NewSyscallError("recvmmsg", e))
 	}
 	for i := range b.msgs[:b.got] {
-		b.msgs[i].hdr.Namelen = uint32(len(b.names[i]))
-		b.msgs[i].hdr.Flags = 0
+		h := &b.msgs[i].hdr
+		h.Namelen = uint32(len(b.names[i]))
+		h.Flags = 0
+		if b.gro {
+			h.SetControllen(cmsgGROSpace)
+		}
 	}
 	b.got = 0
 	if err := b.rc.Read(b.recvFn); err != nil {
@@ -125,9 +172,29 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 			dropped.Add(1)
 			continue
 		}
-		off := i * mtuLimit
-		end := off + int(m.n)
-		handle(b.slab[off:end:end], ap, nil)
+		n := int(m.n)
+		off := i * b.slotSize
+		if !b.gro {
+			handle(b.slab[off:off+n:off+n], ap, nil)
+			continue
+		}
+		seg := n
+		if s := groSegmentSize(b.ctrl[i*cmsgGROSpace : i*cmsgGROSpace+int(m.hdr.Controllen)]); s > 0 && s < n {
+			seg = s
+		}
+		if seg > mtuLimit {
+			dropped.Add(uint64((n + seg - 1) / seg))
+			continue
+		}
+		if seg == n { // one datagram, possibly empty
+			handle(b.slab[off:off+n:off+n], ap, nil)
+			continue
+		}
+		b.stats.groSegments.Add(uint64((n + seg - 1) / seg))
+		for end := off + n; off < end; off += seg {
+			e := min(off+seg, end)
+			handle(b.slab[off:e:e], ap, nil)
+		}
 	}
 	return nil
 }

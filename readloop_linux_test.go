@@ -29,6 +29,7 @@ func TestBatchReaderTakesManyPerCall(t *testing.T) {
 	rx := listenUDP(t, "udp4", "127.0.0.1:0")
 	tx := listenUDP(t, "udp4", "127.0.0.1:0")
 	r, w := newPacketReader(rx), newPacketWriter(tx)
+	forceMode(t, ioCase{"batch", ioBatch, ioBatch}, r, w)
 	pkts := make([][]byte, batchSize+10)
 	for i := range pkts {
 		pkts[i] = datagram(i, 200)

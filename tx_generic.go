@@ -12,7 +12,13 @@ import (
 type batchWriter struct{}
 
 // newBatchWriter returns nil: no batch send on this OS.
-func newBatchWriter(*net.UDPConn, bool) *batchWriter { return nil }
+func newBatchWriter(*net.UDPConn, bool, *offloadStats) *batchWriter { return nil }
+
+// gso is never called: newBatchWriter returns nil.
+func (*batchWriter) gso() bool { return false }
+
+// disableGSO is never called: newBatchWriter returns nil.
+func (*batchWriter) disableGSO() {}
 
 // send is never called: newBatchWriter returns nil.
 func (*batchWriter) send([][]byte, netip.AddrPort) (int, bool, error) { return 0, false, nil }
