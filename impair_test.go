@@ -344,6 +344,7 @@ type impairStats struct {
 	Duplicated uint64 // extra copies made
 	Corrupted  uint64 // datagrams with flipped bits
 	Truncated  uint64 // datagrams cut short
+	Damaged    uint64 // datagrams corrupted, truncated or both
 	Reordered  uint64 // datagrams delivered after a later-written one
 }
 
@@ -352,7 +353,7 @@ func (s impairStats) Dropped() uint64 { return s.Lost + s.Blackout + s.OverMTU +
 
 type impairCounters struct {
 	written, delivered, lost, blackout, overMTU, queueDrops,
-	duplicated, corrupted, truncated, reordered atomic.Uint64
+	duplicated, corrupted, truncated, damaged, reordered atomic.Uint64
 }
 
 // impairConn is a net.PacketConn that impairs its writes (see impairConfig)
@@ -429,6 +430,7 @@ func (c *impairConn) stats() impairStats {
 		Duplicated: c.cnt.duplicated.Load(),
 		Corrupted:  c.cnt.corrupted.Load(),
 		Truncated:  c.cnt.truncated.Load(),
+		Damaged:    c.cnt.damaged.Load(),
 		Reordered:  c.cnt.reordered.Load(),
 	}
 }
@@ -531,6 +533,9 @@ func (c *impairConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if cfg.Truncate > 0 && c.rng.Float64() < cfg.Truncate && len(pkt) > 0 {
 		pkt, owned = append([]byte(nil), pkt[:c.rng.IntN(len(pkt))]...), true
 		c.cnt.truncated.Add(1)
+	}
+	if owned {
+		c.cnt.damaged.Add(1)
 	}
 	copies := 1
 	if cfg.Duplicate > 0 && c.rng.Float64() < cfg.Duplicate {
