@@ -1,0 +1,427 @@
+package kcp
+
+// How a datagram crosses the listener.
+//
+// One goroutine (readLoop) owns the socket's receive side:
+//
+//	packetReader ──▶ packetCrypter.open (failure: counted as InCsumErrors,
+//	dropped; no session is created or touched) ──Listener.mu──▶ look the
+//	source up (netip.AddrPort key; addr.String() only for PacketConns whose
+//	addresses are not UDP) ──▶ [unknown source with a conv, room in the
+//	backlog: create the session, queue it for Accept] ──▶ release
+//	Listener.mu ──▶ UDPSession.input (takes the session's mu).
+//
+// Lookup and creation happen under one lock, so one source never gets two
+// sessions. Sessions send through the listener's packetWriter, which is
+// safe for concurrent use. Accept takes sessions from the pending queue;
+// one not accepted within defaultPendingTTL is closed and forgotten by its own
+// update. Close closes every session, then stops the read loop and waits
+// for it.
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+const (
+	// acceptBacklog caps the sessions created but not yet accepted; a new
+	// source beyond it is ignored until Accept makes room.
+	acceptBacklog = 128
+
+	// defaultPendingTTL is how long a session may wait for Accept before it
+	// is closed and forgotten.
+	defaultPendingTTL = 5 * time.Second
+
+	// badFlush is how many rejected datagrams the read loop counts before
+	// it publishes them.
+	badFlush = 64
+)
+
+// Listener accepts KCP sessions arriving on one PacketConn, told apart by
+// their source address. All methods are safe for concurrent use.
+type Listener struct {
+	// Set at construction, then only read.
+	conn                     net.PacketConn
+	ownConn                  bool
+	crypt                    *packetCrypter
+	dataShards, parityShards int
+	writer                   *packetWriter
+	pendingTTL               time.Duration // defaultPendingTTL; tests shorten it
+	rd                       deadline      // Accept deadline
+	chAccept                 chan struct{} // capacity 1: pending may be non-empty
+	die                      chan struct{} // closed by Close
+	loopDone                 chan struct{} // closed when readLoop returns
+	closeOnce                sync.Once
+
+	bad Snmp // rejected datagrams not yet published; read loop only
+
+	mu       sync.Mutex // guards the fields below
+	sessions map[netip.AddrPort]*UDPSession
+	others   map[string]*UDPSession // sources that are not UDP addresses
+	pending  []*UDPSession          // created, not yet accepted, oldest first
+	closed   bool
+	readErr  error
+}
+
+// Listen listens on laddr ("host:port", network "udp") without a cipher and
+// without FEC.
+func Listen(laddr string) (net.Listener, error) {
+	l, err := ListenWithOptions(laddr, nil, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ListenWithOptions listens on laddr ("host:port", network "udp") on a new
+// socket the listener owns. block seals every datagram (nil: none; the peer
+// must use the same); dataShards and parityShards above zero turn FEC on for
+// what the listener's sessions send. Incoming FEC is decoded whatever the
+// local setting.
+func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards int) (*Listener, error) {
+	udpaddr, err := net.ResolveUDPAddr("udp", laddr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", udpaddr)
+	if err != nil {
+		return nil, err
+	}
+	return serveConn(block, dataShards, parityShards, conn, true), nil
+}
+
+// ServeConn serves KCP on conn, which stays the caller's: Listener.Close
+// stops using it (by setting a read deadline in the past to wake the read
+// loop) but does not close it. A conn whose SetReadDeadline fails keeps the
+// read goroutine until the caller closes it.
+func ServeConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*Listener, error) {
+	if conn == nil {
+		return nil, errInvalidOperation
+	}
+	return serveConn(block, dataShards, parityShards, conn, false), nil
+}
+
+func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketConn, ownConn bool) *Listener {
+	l := &Listener{
+		conn:         conn,
+		ownConn:      ownConn,
+		crypt:        newPacketCrypter(block),
+		dataShards:   dataShards,
+		parityShards: parityShards,
+		writer:       newPacketWriter(conn),
+		pendingTTL:   defaultPendingTTL,
+		rd:           newDeadline(),
+		chAccept:     make(chan struct{}, 1),
+		die:          make(chan struct{}),
+		loopDone:     make(chan struct{}),
+		sessions:     make(map[netip.AddrPort]*UDPSession),
+		others:       make(map[string]*UDPSession),
+	}
+	go l.readLoop()
+	return l
+}
+
+func (l *Listener) readLoop() {
+	defer close(l.loopDone)
+	r := newPacketReader(l.conn)
+	err := r.read(l.handle)
+	l.publishBad()
+	l.mu.Lock()
+	if !l.closed {
+		l.readErr = opError("read", l.conn, nil, err)
+	}
+	l.mu.Unlock()
+	notify(l.chAccept)
+}
+
+// handle takes one datagram from the read loop.
+func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
+	wireLen := len(data)
+	p, err := l.crypt.open(data)
+	if err != nil {
+		l.countBad(wireLen, true)
+		return
+	}
+	var key string
+	if ap.IsValid() {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	} else if addr != nil {
+		key = addr.String()
+	} else {
+		return
+	}
+
+	var old *UDPSession
+	l.mu.Lock()
+	s := l.lookup(ap, key)
+	if s != nil {
+		if conv, sn, cmd, ok := firstSegment(p); ok && conv != s.conv && cmd == IKCP_CMD_PUSH && sn == 0 {
+			// The peer started over with a new conv: the old session goes.
+			old = s
+			l.forgetLocked(s)
+			s = nil
+		}
+	}
+	if s == nil {
+		conv, _, _, ok := firstSegment(p)
+		if !ok || l.closed || len(l.pending) >= acceptBacklog {
+			l.mu.Unlock()
+			if old != nil {
+				old.abort()
+			}
+			l.countBad(wireLen, false)
+			return
+		}
+		var remote net.Addr
+		if key == "" {
+			remote = net.UDPAddrFromAddrPort(ap)
+		} else {
+			remote = addr
+		}
+		s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.writer)
+		if key == "" {
+			l.sessions[ap] = s
+		} else {
+			l.others[key] = s
+		}
+		l.pending = append(l.pending, s)
+		notify(l.chAccept)
+	}
+	l.mu.Unlock()
+	if old != nil {
+		old.abort()
+	}
+	s.input(p, wireLen)
+}
+
+// firstSegment reads the conv, sn and cmd of the first KCP segment an opened
+// datagram carries, raw or as FEC data. Parity, OOB, close signals and
+// anything that is not a plausible segment report ok false.
+func firstSegment(p []byte) (conv, sn uint32, cmd byte, ok bool) {
+	if len(p) >= 6 {
+		switch binary.LittleEndian.Uint16(p[4:]) {
+		case typeData:
+			kb, good := fecDataPayload(p)
+			if !good {
+				return 0, 0, 0, false
+			}
+			p = kb
+		case typeParity, typeOOB, typeClose:
+			return 0, 0, 0, false
+		}
+	}
+	if len(p) < IKCP_OVERHEAD {
+		return 0, 0, 0, false
+	}
+	cmd = p[4]
+	if cmd < IKCP_CMD_PUSH || cmd > IKCP_CMD_WINS {
+		return 0, 0, 0, false
+	}
+	return binary.LittleEndian.Uint32(p), binary.LittleEndian.Uint32(p[IKCP_SN_OFFSET:]), cmd, true
+}
+
+func (l *Listener) lookup(ap netip.AddrPort, key string) *UDPSession {
+	if key == "" {
+		return l.sessions[ap]
+	}
+	return l.others[key]
+}
+
+// countBad counts a datagram the listener dropped (corrupt when it failed
+// to open), publishing in batches.
+func (l *Listener) countBad(wireLen int, corrupt bool) {
+	l.bad.InPkts++
+	l.bad.InBytes += uint64(wireLen)
+	if corrupt {
+		l.bad.InCsumErrors++
+	}
+	if l.bad.InPkts >= badFlush {
+		l.publishBad()
+	}
+}
+
+func (l *Listener) publishBad() {
+	l.bad.commit(nil)
+}
+
+// write sends a session's batch on the shared socket.
+func (l *Listener) write(pkts [][]byte, ap netip.AddrPort, addr net.Addr) (int, error) {
+	if ap.IsValid() {
+		return l.writer.write(pkts, ap, nil)
+	}
+	return l.writer.write(pkts, netip.AddrPort{}, addr)
+}
+
+// forget drops a released session from the maps and the pending queue.
+func (l *Listener) forget(s *UDPSession) {
+	l.mu.Lock()
+	l.forgetLocked(s)
+	l.mu.Unlock()
+}
+
+func (l *Listener) forgetLocked(s *UDPSession) {
+	if s.remoteAP.IsValid() {
+		if l.sessions[s.remoteAP] == s {
+			delete(l.sessions, s.remoteAP)
+		}
+	} else if l.others[s.remoteS] == s {
+		delete(l.others, s.remoteS)
+	}
+	for i, p := range l.pending {
+		if p == s {
+			l.pending = append(l.pending[:i], l.pending[i+1:]...)
+			l.pending = l.pending[:len(l.pending):cap(l.pending)]
+			break
+		}
+	}
+}
+
+// expire takes a session nobody accepted out of the listener; it reports
+// false when Accept took it first.
+func (l *Listener) expire(s *UDPSession) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.accepted.Load() {
+		return false
+	}
+	l.forgetLocked(s)
+	return true
+}
+
+// Accept waits for the next session and returns it as a net.Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	s, err := l.AcceptKCP()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// AcceptKCP waits for the next session. It returns os.ErrDeadlineExceeded
+// (a net.Error with Timeout true) once the deadline set with SetDeadline or
+// SetReadDeadline passes, including a deadline changed while it waits, an
+// error matching net.ErrClosed and io.ErrClosedPipe after Close, and the
+// socket's *net.OpError if reading the socket failed.
+func (l *Listener) AcceptKCP() (*UDPSession, error) {
+	if l.rd.expired() {
+		return nil, errTimeout
+	}
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return nil, errClosed
+		}
+		if len(l.pending) > 0 {
+			s := l.pending[0]
+			n := copy(l.pending, l.pending[1:])
+			l.pending[n] = nil
+			l.pending = l.pending[:n]
+			s.accepted.Store(true)
+			l.mu.Unlock()
+			if n > 0 {
+				notify(l.chAccept)
+			}
+			return s, nil
+		}
+		if err := l.readErr; err != nil {
+			l.mu.Unlock()
+			notify(l.chAccept)
+			return nil, err
+		}
+		l.mu.Unlock()
+
+		select {
+		case <-l.chAccept:
+		case <-l.rd.wait():
+			return nil, errTimeout
+		case <-l.die:
+			return nil, errClosed
+		}
+	}
+}
+
+// SetDeadline sets the Accept deadline; a zero time clears it, a time in the
+// past makes Accept fail at once, and a change wakes a waiting Accept.
+func (l *Listener) SetDeadline(t time.Time) error {
+	l.rd.set(t)
+	return nil
+}
+
+// SetReadDeadline is SetDeadline: the only read a Listener does is Accept.
+func (l *Listener) SetReadDeadline(t time.Time) error {
+	l.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline does not apply to a Listener and returns an error, as in
+// kcp-go. Set write deadlines on the sessions.
+func (l *Listener) SetWriteDeadline(t time.Time) error { return errInvalidOperation }
+
+// SetDSCP sets the DSCP field of every datagram the listener's sessions
+// send (IPv4 TOS = dscp<<2, IPv6 traffic class = dscp), through the conn's own
+// SetDSCP(int) error when it has one.
+func (l *Listener) SetDSCP(dscp int) error { return setDSCP(l.conn, dscp) }
+
+// SetReadBuffer sets the socket receive buffer in bytes, when the conn
+// supports it.
+func (l *Listener) SetReadBuffer(bytes int) error {
+	return setReadBuffer(l.conn, bytes)
+}
+
+// SetWriteBuffer sets the socket send buffer in bytes, when the conn
+// supports it.
+func (l *Listener) SetWriteBuffer(bytes int) error {
+	return setWriteBuffer(l.conn, bytes)
+}
+
+// Control calls f with the underlying PacketConn and returns its error.
+// Changing its deadlines or closing it stops the listener.
+func (l *Listener) Control(f func(conn net.PacketConn) error) error { return f(l.conn) }
+
+// Addr returns the local address of the underlying PacketConn.
+func (l *Listener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// Close stops the listener: every session it created is closed at once
+// (accepted or not; one FIN is sent for each with nothing outstanding,
+// queued data is dropped), the socket is closed if the listener opened it,
+// and the read goroutine has ended when Close returns. A conn given to
+// ServeConn is not closed; its read deadline is set in the past to stop the
+// read loop. Closing twice returns an error matching net.ErrClosed.
+func (l *Listener) Close() error {
+	first := false
+	l.closeOnce.Do(func() {
+		first = true
+		close(l.die)
+		l.mu.Lock()
+		l.closed = true
+		all := make([]*UDPSession, 0, len(l.sessions)+len(l.others))
+		for _, s := range l.sessions {
+			all = append(all, s)
+		}
+		for _, s := range l.others {
+			all = append(all, s)
+		}
+		l.mu.Unlock()
+		for _, s := range all {
+			s.abort()
+		}
+		l.rd.stop()
+		var err error
+		if l.ownConn {
+			err = l.conn.Close()
+		} else {
+			err = l.conn.SetReadDeadline(time.Unix(1, 0))
+		}
+		if err == nil {
+			<-l.loopDone
+		}
+	})
+	if !first {
+		return errClosed
+	}
+	return nil
+}

@@ -1,0 +1,1223 @@
+package kcp
+
+// How a datagram crosses a session.
+//
+// Send (any goroutine calling Write, plus the scheduler goroutine running
+// update):
+//
+//	Write ──mu──▶ KCP.Send, KCP.flush ──▶ output: copy into a pooled buffer,
+//	leaving room for the cipher header and the FEC header; FEC encode; append
+//	to txq (data and parity alike). Nothing here blocks or touches the socket.
+//	kick ──txMu──▶ take txq (mu for a moment) ──▶ seal each datagram ──▶
+//	packetWriter (one batch) ──▶ buffers back to the pool.
+//
+// kick runs after every call that may have produced output, with the
+// session lock released: only one goroutine sends for a session at a time
+// (txMu, taken with TryLock), and one that finds it busy leaves its
+// datagrams to the holder, which looks at txq again before it leaves.
+//
+// Receive (the session's read goroutine for a dialled session, the
+// listener's read goroutine for an accepted one):
+//
+//	packetReader ──▶ [listener: demux by source] ──▶ packetCrypter.open
+//	(failure: InCsumErrors, dropped) ──mu──▶ dispatch on the u16 at offset 4:
+//	0xF1/0xF2 FEC decoder ──▶ KCP.input; 0xF3 OOB handler (called after mu
+//	is released); 0xF4 close signal; anything else KCP.input ──▶ wake
+//	readers and writers, kick (ACKs).
+//
+// Timers: SystemTimedSched runs update once per flush interval. update
+// flushes, publishes counters, detects a dead link or idle timeout, drives
+// the close handshake, and schedules itself again until the session is
+// released. A session holds no goroutine of its own except the read loop of
+// a dialled session.
+//
+// Locks: mu guards the ARQ state, the FEC codecs and the queues; txMu
+// serialises sending. Order: txMu before mu (mu is only held for moments
+// under txMu). Listener.mu is never taken while mu or txMu is held, and mu
+// is never taken while Listener.mu is held. Deadlines have their own locks,
+// taken alone.
+//
+// Close: the session keeps its schedule after Close; once its data is
+// acknowledged it sends the close signal (FIN, 0xF4) until answered
+// (FINACK) or the linger bound passes, then releases everything: update
+// stops rescheduling, the read loop ends (the socket is closed if the
+// session owns it, else its read deadline is set in the past), and the
+// listener forgets the session.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// typeClose marks the session-level close signal (see CONTRACT.md):
+	// seqid 0xFFFFFFFF | type 0x00F4 | size 17 | conv | kind | finalSn.
+	typeClose      = 0xf4
+	closeSignalLen = 17
+	closeFIN       = 1
+	closeFINACK    = 2
+
+	// defaultLinger bounds how long a closed session keeps retransmitting
+	// its queued data and its FIN.
+	defaultLinger = 5 * time.Second
+
+	// maxTxQueue bounds the datagrams waiting for kick; beyond it output is
+	// dropped and ARQ retransmits.
+	maxTxQueue = 8192
+
+	// finBackoffMin and finBackoffMax bound the FIN retransmission period.
+	finBackoffMin = 100
+	finBackoffMax = 1000
+)
+
+// peerFinGrace is how long (ms) a closed session whose peer closed too
+// stays to answer a retransmitted FIN, unless its own FIN is answered first:
+// long enough for the peer's first FIN retransmission (its back-off starts
+// at about one RTO, at least finBackoffMin), within 200..1000 ms. Caller
+// holds mu.
+func (s *UDPSession) peerFinGrace() uint32 {
+	return min(max(3*max(s.kcp.rtoMs(), finBackoffMin), 200), 1000)
+}
+
+// OOBCallBackType is the handler SetOOBHandler installs. It receives the
+// payload of one out-of-band datagram; the slice is only valid during the
+// call, so copy what must outlive it.
+type OOBCallBackType func([]byte)
+
+// UDPSession is a KCP session over a net.PacketConn: a reliable, ordered
+// net.Conn. All methods are safe for concurrent use.
+type UDPSession struct {
+	// Set at construction, then only read.
+	conv     uint32
+	conn     net.PacketConn
+	ownConn  bool      // Close closes conn (Dial, NewConn4 with ownConn)
+	l        *Listener // nil for a dialled session
+	crypt    *packetCrypter
+	writer   *packetWriter
+	remote   net.Addr
+	remoteAP netip.AddrPort // the peer as a UDP address (unmapped), when it is one
+	remoteS  string         // remote.String() for peers that are not UDP addresses
+	cryptHdr int            // cipher header bytes in front of the FEC/KCP bytes
+	cryptTag int            // AEAD tag bytes at the end
+	fecHdr   int            // 8 with FEC on, else 0
+	ds, ps   int
+	updateFn func() // s.update, bound once so rescheduling allocates nothing
+	snmp     Snmp   // this session's published counters (atomic adds)
+
+	rd, wd   deadline
+	chRead   chan struct{} // capacity 1: something may be readable
+	chWrite  chan struct{} // capacity 1: the send window may have room
+	die      chan struct{} // closed once the session is closed (Close, listener, replacement)
+	broken   chan struct{} // closed once the link failed; brokenErr says why
+	dieOnce  sync.Once
+	brkOnce  sync.Once
+	accepted atomic.Bool // listener sessions: taken by Accept
+	loopDone chan struct{}
+
+	// txMu serialises sealing and sending; held without mu. The slices are
+	// the batch being sent.
+	txMu     sync.Mutex
+	txOut    [][]byte
+	txOutBuf []*[]byte
+	txSend   [][]byte
+
+	// mu guards everything below and every call into kcp and the FEC codecs.
+	mu          sync.Mutex
+	kcp         *KCP
+	fecEnc      *fecEncoder
+	fecDec      *fecDecoder
+	kcpMtu      int
+	txq         [][]byte  // datagrams waiting for kick, unsealed
+	txqBuf      []*[]byte // their pooled buffers
+	rbuf        []byte    // holds a message larger than the reader's buffer
+	rleft       []byte    // the unread rest of it
+	ackNoDelay  bool
+	writeDelay  bool
+	dup         int
+	oob         OOBCallBackType
+	rateBps     uint32
+	rateTokens  float64
+	rateLast    time.Time
+	linger      time.Duration
+	idleTimeout time.Duration
+	lastRecv    uint32 // kcp clock of the last datagram from the peer
+	created     uint32
+	pend        Snmp // counted but not yet published to snmp and DefaultSnmp
+	brokenErr   error
+	closing     bool   // Close was called; draining
+	lingerEnd   uint32 // kcp clock at which draining gives up
+	finNext     uint32 // kcp clock of the next FIN (re)transmission
+	finBackoff  uint32
+	finSn       uint32
+	finSent     bool
+	finAcked    bool
+	peerFin     bool
+	peerFinSn   uint32
+	peerFinAt   uint32 // kcp clock of the peer's first FIN
+	released    bool
+}
+
+// newUDPSession builds a session and schedules its first update. For a
+// dialled session (l == nil) it also starts the read loop on conn.
+func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ownConn bool,
+	remote net.Addr, crypt *packetCrypter, writer *packetWriter) *UDPSession {
+	s := &UDPSession{
+		conv:     conv,
+		conn:     conn,
+		ownConn:  ownConn,
+		l:        l,
+		crypt:    crypt,
+		writer:   writer,
+		remote:   remote,
+		ds:       ds,
+		ps:       ps,
+		rd:       newDeadline(),
+		wd:       newDeadline(),
+		chRead:   make(chan struct{}, 1),
+		chWrite:  make(chan struct{}, 1),
+		die:      make(chan struct{}),
+		broken:   make(chan struct{}),
+		linger:   defaultLinger,
+		loopDone: make(chan struct{}),
+	}
+	if ua, ok := remote.(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		s.remoteAP = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	} else {
+		s.remoteS = remote.String()
+	}
+	s.cryptHdr = crypt.headerSize()
+	s.cryptTag = crypt.overhead() - s.cryptHdr
+	s.fecEnc = newFECEncoder(ds, ps, s.cryptHdr)
+	if s.fecEnc != nil {
+		s.fecHdr = fecHeaderSizePlus2
+		s.fecDec = newFECDecoder(ds, ps)
+	}
+	s.kcp = NewKCP(conv, s.output)
+	s.kcpMtu = s.kcpMtuFor(IKCP_MTU_DEF)
+	s.kcp.SetMtu(s.kcpMtu)
+	s.created = s.kcp.clock()
+	s.lastRecv = s.created
+	s.updateFn = s.update
+
+	DefaultSnmp.connOpened(l != nil)
+
+	SystemTimedSched.Put(s.updateFn, time.Now())
+	if l == nil {
+		go s.readLoop()
+	} else {
+		close(s.loopDone)
+	}
+	return s
+}
+
+// kcpMtuFor is the KCP mtu left by a datagram of mtu bytes once the cipher
+// header, FEC header and AEAD tag are taken off.
+func (s *UDPSession) kcpMtuFor(mtu int) int {
+	return min(mtu, mtuLimit) - s.cryptHdr - s.fecHdr - s.cryptTag
+}
+
+// ---- send path ----
+
+// output is the KCP output callback; it runs under mu, inside flush.
+func (s *UDPSession) output(buf []byte, size int) {
+	if size <= 0 || s.released {
+		return
+	}
+	p := getBuffer()
+	b := *p
+	if s.fecEnc == nil {
+		n := copy(b[s.cryptHdr:], buf[:size])
+		s.enqueue(p, b[:s.cryptHdr+n])
+		return
+	}
+	n := copy(b[s.cryptHdr+fecHeaderSizePlus2:], buf[:size])
+	pkt := b[:s.cryptHdr+fecHeaderSizePlus2+n]
+	parity := s.fecEnc.encode(pkt, s.kcp.clock())
+	s.enqueue(p, pkt)
+	for _, par := range parity {
+		q := getBuffer()
+		m := copy(*q, par)
+		s.enqueue(q, (*q)[:m])
+	}
+}
+
+// enqueue hands a datagram (cipher header room included, unsealed) to kick.
+// Caller holds mu. When the queue is full the datagram is dropped.
+func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
+	if len(s.txq) >= maxTxQueue || s.released {
+		putBuffer(p)
+		return
+	}
+	s.txq = append(s.txq, pkt)
+	s.txqBuf = append(s.txqBuf, p)
+}
+
+// kick seals and sends what is queued. It never runs with mu held and never
+// waits for another sender: if one is busy, that one sends our datagrams.
+func (s *UDPSession) kick() { s.transmit(false) }
+
+// transmit is kick; with wait it blocks until it holds txMu, so what is
+// queued now has been handed to the socket when it returns (abort needs
+// that before it releases the queue).
+func (s *UDPSession) transmit(wait bool) {
+	for {
+		if wait {
+			s.txMu.Lock()
+		} else if !s.txMu.TryLock() {
+			return
+		}
+		s.mu.Lock()
+		n := s.rateAllowance()
+		s.txOut = append(s.txOut[:0], s.txq[:n]...)
+		s.txOutBuf = append(s.txOutBuf[:0], s.txqBuf[:n]...)
+		rest := copy(s.txq, s.txq[n:])
+		copy(s.txqBuf, s.txqBuf[n:])
+		clear(s.txq[rest:])
+		clear(s.txqBuf[rest:])
+		s.txq, s.txqBuf = s.txq[:rest], s.txqBuf[:rest]
+		dup := s.dup
+		s.mu.Unlock()
+
+		if n > 0 {
+			s.sendBatch(dup)
+		}
+		s.txMu.Unlock()
+
+		// Datagrams queued while we held txMu were left to us. Under a rate
+		// limit that let nothing out, the next update tries again.
+		s.mu.Lock()
+		more := len(s.txq) > 0 && (s.rateBps == 0 || n > 0)
+		s.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+}
+
+// sendBatch seals and writes txOut. Caller holds txMu.
+func (s *UDPSession) sendBatch(dup int) {
+	send := s.txSend[:0]
+	var bytes uint64
+	for _, pkt := range s.txOut {
+		d := s.crypt.seal(pkt)
+		for range dup + 1 {
+			send = append(send, d)
+			bytes += uint64(len(d))
+		}
+	}
+	sent, err := s.writeTo(send)
+	for i, p := range s.txOutBuf {
+		putBuffer(p)
+		s.txOut[i] = nil
+		s.txOutBuf[i] = nil
+	}
+	clear(send)
+	s.txSend = send[:0]
+	s.mu.Lock()
+	s.pend.OutPkts += uint64(sent)
+	if sent == len(send) {
+		s.pend.OutBytes += bytes
+	}
+	s.mu.Unlock()
+	if err != nil && errors.Is(err, net.ErrClosed) && s.l == nil {
+		s.breakLink(opError("write", s.conn, s.remote, err))
+	}
+}
+
+func (s *UDPSession) writeTo(pkts [][]byte) (int, error) {
+	if s.l != nil {
+		return s.l.write(pkts, s.remoteAP, s.remote)
+	}
+	if s.remoteAP.IsValid() {
+		return s.writer.write(pkts, s.remoteAP, nil)
+	}
+	return s.writer.write(pkts, netip.AddrPort{}, s.remote)
+}
+
+// rateAllowance is how many queued datagrams the rate limit lets out now.
+// Caller holds mu.
+func (s *UDPSession) rateAllowance() int {
+	if s.rateBps == 0 {
+		return len(s.txq)
+	}
+	now := time.Now()
+	burst := max(float64(s.rateBps)/10, 16*mtuLimit)
+	s.rateTokens = min(burst, s.rateTokens+now.Sub(s.rateLast).Seconds()*float64(s.rateBps))
+	s.rateLast = now
+	n := 0
+	for n < len(s.txq) && s.rateTokens >= float64(len(s.txq[n])) {
+		s.rateTokens -= float64(len(s.txq[n]))
+		n++
+	}
+	return n
+}
+
+// queueCloseSignal queues a FIN or FINACK. Caller holds mu.
+func (s *UDPSession) queueCloseSignal(kind byte, sn uint32) {
+	p := getBuffer()
+	b := (*p)[s.cryptHdr:]
+	binary.LittleEndian.PutUint32(b, 0xFFFFFFFF)
+	binary.LittleEndian.PutUint16(b[4:], typeClose)
+	binary.LittleEndian.PutUint16(b[6:], closeSignalLen)
+	binary.LittleEndian.PutUint32(b[8:], s.conv)
+	b[12] = kind
+	binary.LittleEndian.PutUint32(b[13:], sn)
+	s.enqueue(p, (*p)[:s.cryptHdr+closeSignalLen])
+}
+
+// ---- receive path ----
+
+// readLoop feeds a dialled session from its own socket until the socket
+// fails or the session is released.
+func (s *UDPSession) readLoop() {
+	defer close(s.loopDone)
+	r := newPacketReader(s.conn)
+	err := r.read(func(data []byte, ap netip.AddrPort, addr net.Addr) {
+		if ap.IsValid() {
+			if netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != s.remoteAP {
+				return
+			}
+		} else if addr == nil || (addr != s.remote && addr.String() != s.remoteS) {
+			return
+		}
+		payload, err := s.crypt.open(data)
+		if err != nil {
+			s.mu.Lock()
+			s.pend.InPkts++
+			s.pend.InBytes += uint64(len(data))
+			s.pend.InCsumErrors++
+			s.mu.Unlock()
+			return
+		}
+		s.input(payload, len(data))
+	})
+	s.mu.Lock()
+	released := s.released
+	s.mu.Unlock()
+	if !released {
+		s.mu.Lock()
+		s.pend.InErrs++
+		s.mu.Unlock()
+		s.breakLink(opError("read", s.conn, s.remote, err))
+	}
+}
+
+// input takes one opened datagram (the bytes after the cipher header) that
+// arrived as wireLen bytes.
+func (s *UDPSession) input(p []byte, wireLen int) {
+	var (
+		oob     OOBCallBackType
+		oobData []byte
+	)
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return
+	}
+	now := s.kcp.clock()
+	s.lastRecv = now
+	s.pend.InPkts++
+	s.pend.InBytes += uint64(wireLen)
+	var typ uint16
+	if len(p) >= 6 {
+		typ = binary.LittleEndian.Uint16(p[4:])
+	}
+	switch typ {
+	case typeData, typeParity:
+		if len(p) < fecHeaderSizePlus2 {
+			s.pend.FECErrs++
+			break
+		}
+		if s.fecDec == nil {
+			s.fecDec = newFECDecoder(s.ds, s.ps) // hints only: it infers the peer's layout
+		}
+		if typ == typeData {
+			if kb, ok := fecDataPayload(p); ok {
+				s.kcpInput(now, kb, IKCP_PACKET_REGULAR)
+			} else {
+				s.pend.FECErrs++
+			}
+		}
+		for _, r := range s.fecDec.decode(p, now) {
+			s.kcpInput(now, r, IKCP_PACKET_FEC)
+		}
+	case typeOOB:
+		if conv, payload, ok := parseOOB(p); ok && conv == s.conv {
+			s.pend.OOBPackets++
+			oob, oobData = s.oob, payload
+		}
+	case typeClose:
+		s.closeSignalInput(p)
+	default:
+		s.kcpInput(now, p, IKCP_PACKET_REGULAR)
+	}
+	readable := s.readableLocked()
+	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
+	s.mu.Unlock()
+
+	if readable {
+		notify(s.chRead)
+	}
+	if writable {
+		notify(s.chWrite)
+	}
+	s.kick()
+	if oob != nil {
+		oob(oobData)
+	}
+}
+
+func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
+	if s.kcp.input(now, data, pt, s.ackNoDelay) != 0 {
+		s.pend.KCPInErrors++
+	}
+}
+
+// closeSignalInput handles a FIN or FINACK. Caller holds mu.
+func (s *UDPSession) closeSignalInput(p []byte) {
+	if len(p) < closeSignalLen ||
+		binary.LittleEndian.Uint16(p[6:]) != closeSignalLen ||
+		binary.LittleEndian.Uint32(p[8:]) != s.conv {
+		return
+	}
+	sn := binary.LittleEndian.Uint32(p[13:])
+	switch p[12] {
+	case closeFIN:
+		if int32(sn-s.kcp.recvNext()) < 0 {
+			return // says the data ended before what we already hold
+		}
+		if !s.peerFin {
+			s.peerFin, s.peerFinSn, s.peerFinAt = true, sn, s.kcp.clock()
+		}
+		s.queueCloseSignal(closeFINACK, sn)
+	case closeFINACK:
+		if s.finSent && sn == s.finSn {
+			s.finAcked = true
+		}
+	}
+}
+
+// readableLocked reports whether Read would return without waiting for
+// the network. Caller holds mu.
+func (s *UDPSession) readableLocked() bool {
+	return len(s.rleft) > 0 || s.kcp.recvQueued() > 0 || s.eofLocked()
+}
+
+// eofLocked reports that the peer closed and every byte it sent was read.
+func (s *UDPSession) eofLocked() bool {
+	return s.peerFin && len(s.rleft) == 0 && s.kcp.recvQueued() == 0 &&
+		int32(s.kcp.recvNext()-s.peerFinSn) >= 0
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// ---- timers ----
+
+// update runs on SystemTimedSched once per flush interval until the session
+// is released.
+func (s *UDPSession) update() {
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return
+	}
+	now := s.kcp.clock()
+	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
+	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
+
+	var fail error
+	switch {
+	case s.kcp.dead():
+		fail = errDeadLink
+	case s.idleTimeout > 0 && time.Duration(now-s.lastRecv)*time.Millisecond > s.idleTimeout:
+		fail = errIdle
+	}
+
+	release := false
+	if s.closing {
+		// A FIN goes out once our data is acknowledged, or at once when the
+		// peer closed too (it reads nothing more, but its session waits for
+		// a FIN or FINACK from us).
+		idle := s.kcp.WaitSnd() == 0
+		finDue := idle || s.peerFin
+		switch {
+		case fail != nil || s.brokenErr != nil || int32(now-s.lingerEnd) >= 0:
+			release = true
+		case s.finAcked && finDue:
+			release = true
+		case s.peerFin && int32(now-s.peerFinAt) >= int32(s.peerFinGrace()):
+			// Our FIN went unanswered; we stayed long enough to answer a
+			// retransmitted FIN of the peer.
+			release = true
+		case finDue && int32(now-s.finNext) >= 0:
+			if !s.finSent {
+				s.finSent, s.finSn = true, s.kcp.sendNext()
+			}
+			s.queueCloseSignal(closeFIN, s.finSn)
+			s.finNext = now + s.finBackoff
+			s.finBackoff = min(s.finBackoff*2, finBackoffMax)
+		}
+		if finDue && !release {
+			next = min(next, max(1, s.finNext-now))
+		}
+	}
+	expire := s.l != nil && !s.closing && !s.accepted.Load() &&
+		time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
+	s.publishLocked()
+	s.mu.Unlock()
+
+	if writable {
+		notify(s.chWrite)
+	}
+	if fail != nil {
+		s.breakLink(fail)
+	}
+	s.kick()
+	if expire && s.l.expire(s) {
+		release = true
+	}
+	if release {
+		s.release()
+		return
+	}
+	SystemTimedSched.Put(s.updateFn, time.Now().Add(time.Duration(next)*time.Millisecond))
+}
+
+// publishLocked moves the counters gathered since the last call into this
+// session's Snmp and DefaultSnmp: one atomic add per non-zero counter per
+// update, not one per packet. Caller holds mu.
+func (s *UDPSession) publishLocked() {
+	cs := s.kcp.takeStats()
+	s.pend.InSegs += cs.InSegs
+	s.pend.OutSegs += cs.OutSegs
+	s.pend.RetransSegs += cs.RetransSegs
+	s.pend.FastRetransSegs += cs.FastRetransSegs
+	s.pend.EarlyRetransSegs += cs.EarlyRetransSegs
+	s.pend.LostSegs += cs.LostSegs
+	s.pend.RepeatSegs += cs.RepeatSegs
+	if s.fecDec != nil {
+		st := s.fecDec.stats.take()
+		s.pend.FECRecovered += st.Recovered
+		s.pend.FECErrs += st.Errs
+		s.pend.FECParityShards += st.ParityShards
+		s.pend.FECFullShardSet += st.FullShardSet
+		s.snmp.setFECShards(st.ShardSet, st.ShardMin)
+	}
+	if s.fecEnc != nil {
+		s.pend.FECErrs += s.fecEnc.stats.take().Errs
+	}
+	if s.pend != (Snmp{}) { // an idle session publishes nothing
+		s.pend.commit(&s.snmp)
+	}
+}
+
+// breakLink records why the link failed and wakes every waiter. The first
+// reason wins.
+func (s *UDPSession) breakLink(err error) {
+	s.brkOnce.Do(func() {
+		s.mu.Lock()
+		s.brokenErr = err
+		s.mu.Unlock()
+		close(s.broken)
+	})
+}
+
+// closeDie marks the session closed for its user.
+func (s *UDPSession) closeDie() bool {
+	first := false
+	s.dieOnce.Do(func() {
+		first = true
+		close(s.die)
+	})
+	return first
+}
+
+// release frees everything the session holds: it is unscheduled, forgotten
+// by its listener, its read loop stops and its pooled buffers go back.
+func (s *UDPSession) release() {
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return
+	}
+	s.released = true
+	for i, p := range s.txqBuf {
+		putBuffer(p)
+		s.txqBuf[i] = nil
+		s.txq[i] = nil
+	}
+	s.txq, s.txqBuf = s.txq[:0], s.txqBuf[:0]
+	s.publishLocked()
+	s.mu.Unlock()
+
+	s.closeDie()
+	s.rd.stop()
+	s.wd.stop()
+	DefaultSnmp.connClosed()
+	if s.l != nil {
+		s.l.forget(s)
+		return
+	}
+	if s.ownConn {
+		s.conn.Close()
+	} else {
+		// The conn is the caller's: wake our read loop with a deadline in the
+		// past instead of closing it.
+		s.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// abort closes the session at once, without draining: for Listener.Close
+// and a session replaced by a new conv. A FIN still goes out, once, so the
+// peer stops waiting for us when it closes; it carries the sn we stopped at,
+// so the peer's Read reports io.EOF only if nothing was lost on the way.
+func (s *UDPSession) abort() {
+	s.mu.Lock()
+	if !s.released {
+		s.finSent, s.finSn = true, s.kcp.sendNext()
+		s.queueCloseSignal(closeFIN, s.finSn)
+	}
+	s.mu.Unlock()
+	s.transmit(true)
+	s.release()
+}
+
+// ---- net.Conn ----
+
+// Read reads the next bytes the peer sent. In message mode (the default) it
+// returns one message per call; a message longer than b is returned over
+// several calls, in order, as kcp-go does. In stream mode it returns what is
+// available, up to len(b).
+//
+// Read blocks until data arrives, the read deadline passes (the error is
+// os.ErrDeadlineExceeded, a net.Error with Timeout true), the session is
+// closed (an error matching net.ErrClosed and io.ErrClosedPipe) or the link
+// fails (dead peer, idle timeout, socket error). Once the peer has closed and
+// every byte it sent has been read, Read returns io.EOF.
+func (s *UDPSession) Read(b []byte) (int, error) {
+	if s.rd.expired() {
+		return 0, errTimeout
+	}
+	for {
+		s.mu.Lock()
+		if closedChan(s.die) {
+			s.mu.Unlock()
+			return 0, errClosed
+		}
+		if len(s.rleft) > 0 {
+			n := copy(b, s.rleft)
+			s.rleft = s.rleft[n:]
+			s.afterReadLocked(n)
+			return n, nil
+		}
+		if size := s.kcp.PeekSize(); size >= 0 && s.kcp.recvQueued() > 0 {
+			if size == 0 {
+				// A zero-length message: consume it and keep going.
+				s.kcp.Recv(b[:0])
+				s.mu.Unlock()
+				continue
+			}
+			if len(b) >= size {
+				n := s.kcp.Recv(b)
+				s.afterReadLocked(max(n, 0))
+				return max(n, 0), nil
+			}
+			if cap(s.rbuf) < size {
+				s.rbuf = make([]byte, size)
+			}
+			m := s.kcp.Recv(s.rbuf[:size])
+			if m < 0 {
+				m = 0
+			}
+			n := copy(b, s.rbuf[:m])
+			s.rleft = s.rbuf[n:m]
+			s.afterReadLocked(n)
+			return n, nil
+		}
+		if s.eofLocked() {
+			s.mu.Unlock()
+			notify(s.chRead) // other readers see EOF too
+			return 0, io.EOF
+		}
+		if s.brokenErr != nil {
+			err := s.brokenErr
+			s.mu.Unlock()
+			return 0, err
+		}
+		s.mu.Unlock()
+
+		select {
+		case <-s.chRead:
+		case <-s.rd.wait():
+			return 0, errTimeout
+		case <-s.die:
+			return 0, errClosed
+		case <-s.broken:
+		}
+	}
+}
+
+// afterReadLocked counts a read, passes the readable state on to other
+// readers and releases mu.
+func (s *UDPSession) afterReadLocked(n int) {
+	s.pend.BytesReceived += uint64(n)
+	more := s.readableLocked()
+	s.mu.Unlock()
+	if more {
+		notify(s.chRead)
+	}
+}
+
+// Write queues b for reliable delivery and returns len(b), or an error with
+// nothing queued. It blocks while the segments waiting to be sent or
+// acknowledged reach the send window, until ACKs make room, the write
+// deadline passes (os.ErrDeadlineExceeded), the session is closed or the link
+// fails.
+//
+// In message mode a b of up to the largest message the peer can reassemble
+// (the segment size times the smaller of 255 and the receive window) arrives
+// as one message; a larger b is split into messages of that size. In stream
+// mode the bytes carry no boundaries.
+func (s *UDPSession) Write(b []byte) (int, error) {
+	return s.WriteBuffers([][]byte{b})
+}
+
+// WriteBuffers is Write for a vector of buffers: each buffer is queued as
+// Write would queue it, all at once. It returns the total length queued.
+func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
+	if s.wd.expired() {
+		return 0, errTimeout
+	}
+	for {
+		s.mu.Lock()
+		if closedChan(s.die) || s.closing {
+			s.mu.Unlock()
+			return 0, errClosed
+		}
+		if s.brokenErr != nil {
+			err := s.brokenErr
+			s.mu.Unlock()
+			return 0, err
+		}
+		if s.kcp.WaitSnd() < s.kcp.sendWindow() {
+			n := 0
+			chunk := s.kcp.maxMessageSize()
+			if chunk <= 0 {
+				chunk = s.kcp.segmentSize()
+			}
+			for _, b := range v {
+				n += len(b)
+				for len(b) > 0 {
+					c := min(len(b), chunk)
+					s.kcp.Send(b[:c])
+					b = b[c:]
+				}
+			}
+			s.pend.BytesSent += uint64(n)
+			if !s.writeDelay {
+				s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_FULL)
+			}
+			writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
+			s.mu.Unlock()
+			if writable {
+				notify(s.chWrite)
+			}
+			s.kick()
+			return n, nil
+		}
+		s.mu.Unlock()
+
+		select {
+		case <-s.chWrite:
+		case <-s.wd.wait():
+			return 0, errTimeout
+		case <-s.die:
+			return 0, errClosed
+		case <-s.broken:
+		}
+	}
+}
+
+// Close closes the session and returns at once. Data already written keeps
+// being sent in the background until the peer acknowledged it, then a close
+// signal (FIN) is sent until the peer answers, so the peer's Read returns
+// every byte and then io.EOF. The background work gives up after the linger
+// bound (SetLinger) or when the link fails; then every resource is released.
+// Blocked and later Read and Write calls return an error matching
+// net.ErrClosed and io.ErrClosedPipe. A conn passed in by the caller is never
+// closed. Closing twice returns that error too.
+func (s *UDPSession) Close() error {
+	if !s.closeDie() {
+		return errClosed
+	}
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return nil
+	}
+	now := s.kcp.clock()
+	s.publishLocked()
+	s.closing = true
+	s.lingerEnd = now + uint32(s.linger/time.Millisecond)
+	s.finNext = now
+	s.finBackoff = max(finBackoffMin, min(s.kcp.rtoMs(), finBackoffMax))
+	if s.kcp.WaitSnd() == 0 {
+		s.finSent, s.finSn = true, s.kcp.sendNext()
+		s.queueCloseSignal(closeFIN, s.finSn)
+		s.finNext = now + s.finBackoff
+	} else {
+		s.kcp.flush(now, IKCP_FLUSH_FULL)
+	}
+	s.mu.Unlock()
+	s.kick()
+	return nil
+}
+
+// LocalAddr returns the local address of the underlying PacketConn.
+func (s *UDPSession) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// RemoteAddr returns the peer's address. The value is shared; do not modify
+// it.
+func (s *UDPSession) RemoteAddr() net.Addr { return s.remote }
+
+// SetDeadline sets both the read and the write deadline. A zero time clears
+// them; a time in the past makes Read and Write fail at once. A new deadline
+// takes effect on calls already blocked.
+func (s *UDPSession) SetDeadline(t time.Time) error {
+	s.rd.set(t)
+	s.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline, as SetDeadline does for both.
+func (s *UDPSession) SetReadDeadline(t time.Time) error {
+	s.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline, as SetDeadline does for both.
+func (s *UDPSession) SetWriteDeadline(t time.Time) error {
+	s.wd.set(t)
+	return nil
+}
+
+// ---- settings ----
+
+// SetWriteDelay, when true, leaves written data for the next scheduled
+// flush instead of flushing inside Write, so small writes coalesce. Default
+// false.
+func (s *UDPSession) SetWriteDelay(delay bool) {
+	s.mu.Lock()
+	s.writeDelay = delay
+	s.mu.Unlock()
+}
+
+// SetWindowSize sets the send and receive windows in segments (default 32
+// and 32; values below 1 leave a window unchanged). The new receive window is
+// advertised at once.
+func (s *UDPSession) SetWindowSize(sndwnd, rcvwnd int) {
+	s.mu.Lock()
+	s.kcp.WndSize(sndwnd, rcvwnd)
+	s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
+	s.mu.Unlock()
+	notify(s.chWrite)
+	s.kick()
+}
+
+// SetMtu sets the largest datagram the session sends, in bytes of UDP
+// payload (default 1400, at most 1500). It returns false, changing nothing,
+// when the cipher header, FEC header and AEAD tag leave no room for a KCP
+// segment with data (KCP mtu = min(1500, mtu) - overhead must exceed 24).
+func (s *UDPSession) SetMtu(mtu int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.kcpMtuFor(mtu)
+	if k <= IKCP_OVERHEAD || s.kcp.SetMtu(k) < 0 {
+		return false
+	}
+	s.kcpMtu = k
+	return true
+}
+
+// SetStreamMode switches between message mode (false, the default: message
+// boundaries kept) and stream mode (true: bytes coalesce into full segments,
+// as a TCP stream). Set it on both ends before the first Write.
+//
+// Deprecated: kept for kcp-go compatibility; it works, set it before use.
+func (s *UDPSession) SetStreamMode(enable bool) {
+	s.mu.Lock()
+	s.kcp.setStream(enable)
+	s.mu.Unlock()
+}
+
+// SetACKNoDelay, when true, sends ACKs right after each input instead of
+// at the next flush. Default false.
+func (s *UDPSession) SetACKNoDelay(nodelay bool) {
+	s.mu.Lock()
+	s.ackNoDelay = nodelay
+	s.mu.Unlock()
+}
+
+// SetDUP sends every datagram dup extra times (default 0).
+//
+// Deprecated: duplication wastes bandwidth; FEC recovers losses better.
+func (s *UDPSession) SetDUP(dup int) {
+	s.mu.Lock()
+	s.dup = max(dup, 0)
+	s.mu.Unlock()
+}
+
+// SetNoDelay tunes the core as ikcp_nodelay does: nodelay 1 lowers the
+// minimum RTO to 30 ms and backs off by half an RTO; interval is the flush
+// period in ms (10..5000, default 100); resend > 0 enables fast retransmit
+// after that many skipping ACKs; nc 1 turns congestion control off. kcptun's
+// presets: normal 0,40,2,1; fast 0,30,2,1; fast2 1,20,2,1; fast3 1,10,2,1.
+func (s *UDPSession) SetNoDelay(nodelay, interval, resend, nc int) {
+	s.mu.Lock()
+	s.kcp.NoDelay(nodelay, interval, resend, nc)
+	s.mu.Unlock()
+}
+
+// SetLogger installs a trace logger for the KCP events in mask.
+func (s *UDPSession) SetLogger(mask KCPLogType, logger logoutput_callback) {
+	s.mu.Lock()
+	s.kcp.SetLogger(mask, logger)
+	s.mu.Unlock()
+}
+
+// SetRateLimit caps the session's outgoing datagrams at bytesPerSecond
+// bytes per second (cipher and FEC overhead included); 0, the default,
+// removes the cap. Datagrams above the rate wait in the session's queue;
+// beyond its bound they are dropped and retransmitted by ARQ.
+func (s *UDPSession) SetRateLimit(bytesPerSecond uint32) {
+	s.mu.Lock()
+	s.rateBps = bytesPerSecond
+	s.rateTokens = max(float64(bytesPerSecond)/10, 16*mtuLimit)
+	s.rateLast = time.Now()
+	s.mu.Unlock()
+}
+
+// SetLinger bounds how long a closed session keeps sending its queued data
+// and close signal in the background (default 5 s; 0 gives up at the next
+// update). It applies to a Close that comes after it.
+func (s *UDPSession) SetLinger(d time.Duration) {
+	s.mu.Lock()
+	s.linger = max(d, 0)
+	s.mu.Unlock()
+}
+
+// SetIdleTimeout makes Read and Write fail once nothing arrived from the
+// peer for d (checked once per flush interval); 0, the default, disables it.
+// A peer that stops acknowledging is reported without it, after the dead
+// link limit (20 retransmissions of one segment).
+func (s *UDPSession) SetIdleTimeout(d time.Duration) {
+	s.mu.Lock()
+	s.idleTimeout = max(d, 0)
+	s.mu.Unlock()
+}
+
+// GetConv returns the conversation id.
+func (s *UDPSession) GetConv() uint32 { return s.conv }
+
+// GetRTO returns the current retransmission timeout in ms.
+func (s *UDPSession) GetRTO() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kcp.rtoMs()
+}
+
+// GetSRTT returns the smoothed round-trip time in ms.
+func (s *UDPSession) GetSRTT() int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kcp.srttMs()
+}
+
+// GetSRTTVar returns the round-trip time variation in ms.
+func (s *UDPSession) GetSRTTVar() int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kcp.rttVarMs()
+}
+
+// GetSnmp returns a copy of this session's counters (the same fields as
+// DefaultSnmp, counting only this session), published once per update.
+func (s *UDPSession) GetSnmp() *Snmp { return s.snmp.Copy() }
+
+// ---- out of band ----
+
+// SetOOBHandler installs the handler for out-of-band datagrams; nil removes
+// it. The handler runs on the session's read goroutine after the session lock
+// is released; it must return quickly. OOB needs FEC on this session (as in
+// kcp-go); without it the error says so.
+func (s *UDPSession) SetOOBHandler(callback OOBCallBackType) error {
+	if s.fecEnc == nil {
+		return errNoFEC
+	}
+	s.mu.Lock()
+	s.oob = callback
+	s.mu.Unlock()
+	return nil
+}
+
+// GetOOBMaxSize returns the largest payload SendOOB accepts: the KCP mtu
+// minus 4. It is 0 without FEC.
+func (s *UDPSession) GetOOBMaxSize() int {
+	if s.fecEnc == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kcpMtu - 4
+}
+
+// SendOOB sends data in one out-of-band datagram: unreliable, unordered,
+// outside KCP and FEC parity, sealed like every datagram. It needs FEC and a
+// payload of at most GetOOBMaxSize bytes. When the send queue is full the
+// datagram is dropped silently.
+func (s *UDPSession) SendOOB(data []byte) error {
+	if s.fecEnc == nil {
+		return errNoFEC
+	}
+	s.mu.Lock()
+	if closedChan(s.die) {
+		s.mu.Unlock()
+		return errClosed
+	}
+	if len(data) > s.kcpMtu-4 {
+		s.mu.Unlock()
+		return errOOBTooLarge
+	}
+	p := getBuffer()
+	b := (*p)[s.cryptHdr:]
+	putOOBHeader(b, s.conv, len(data))
+	copy(b[12:], data)
+	s.enqueue(p, (*p)[:s.cryptHdr+12+len(data)])
+	s.mu.Unlock()
+	s.kick()
+	return nil
+}
+
+// ---- socket options ----
+
+// SetDSCP sets the DSCP field of outgoing datagrams (IPv4 TOS = dscp<<2,
+// IPv6 traffic class = dscp), through the conn's own SetDSCP(int) error when
+// it has one. A session accepted from a Listener shares its socket: use
+// Listener.SetDSCP; here it returns an error.
+func (s *UDPSession) SetDSCP(dscp int) error {
+	if s.l != nil {
+		return errInvalidOperation
+	}
+	return setDSCP(s.conn, dscp)
+}
+
+// SetReadBuffer sets the socket receive buffer in bytes, when the conn
+// supports it. Not for a session accepted from a Listener (error).
+func (s *UDPSession) SetReadBuffer(bytes int) error {
+	if s.l != nil {
+		return errInvalidOperation
+	}
+	return setReadBuffer(s.conn, bytes)
+}
+
+// SetWriteBuffer sets the socket send buffer in bytes, when the conn
+// supports it. Not for a session accepted from a Listener (error).
+func (s *UDPSession) SetWriteBuffer(bytes int) error {
+	if s.l != nil {
+		return errInvalidOperation
+	}
+	return setWriteBuffer(s.conn, bytes)
+}
+
+// Control calls f with the underlying PacketConn (shared with the listener
+// for an accepted session) and returns its error. Changing the conn's
+// deadlines or closing it breaks the session.
+func (s *UDPSession) Control(f func(conn net.PacketConn) error) error {
+	return f(s.conn)
+}
+
+// ---- constructors ----
+
+// Dial connects to raddr ("host:port", network "udp") without a cipher
+// and without FEC.
+func Dial(raddr string) (net.Conn, error) {
+	s, err := DialWithOptions(raddr, nil, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DialWithOptions connects to raddr ("host:port", network "udp") from a new
+// socket that the session owns. block seals every datagram (nil: none);
+// dataShards and parityShards above zero turn FEC on (kcptun uses 10 and 3).
+// No packet is sent until the first Write.
+func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards int) (*UDPSession, error) {
+	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
+	if err != nil {
+		return nil, err
+	}
+	network := "udp"
+	if udpaddr.IP.To4() != nil {
+		network = "udp4"
+	}
+	conn, err := net.ListenUDP(network, nil)
+	if err != nil {
+		return nil, err
+	}
+	return NewConn4(randomConv(), udpaddr, block, dataShards, parityShards, true, conn)
+}
+
+// NewConn starts a session with raddr over conn, which stays the caller's
+// (never closed by the session). The conv is random.
+func NewConn(raddr string, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
+	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
+	if err != nil {
+		return nil, err
+	}
+	return NewConn2(udpaddr, block, dataShards, parityShards, conn)
+}
+
+// NewConn2 is NewConn with a resolved address.
+func NewConn2(raddr net.Addr, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
+	return NewConn3(randomConv(), raddr, block, dataShards, parityShards, conn)
+}
+
+// NewConn3 is NewConn2 with a chosen conv: both ends must use the same.
+func NewConn3(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
+	return NewConn4(convid, raddr, block, dataShards, parityShards, false, conn)
+}
+
+// NewConn4 starts a session with raddr over conn. With ownConn the session
+// closes conn when it is released; otherwise conn stays the caller's, and the
+// session stops reading it by setting a read deadline in the past when it is
+// released (reset it before reusing the conn). The session only accepts
+// datagrams from raddr. It reads conn on a goroutine of its own.
+func NewConn4(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parityShards int, ownConn bool, conn net.PacketConn) (*UDPSession, error) {
+	if conn == nil || raddr == nil {
+		return nil, errInvalidOperation
+	}
+	s := newUDPSession(convid, dataShards, parityShards, nil, conn, ownConn, raddr,
+		newPacketCrypter(block), newPacketWriter(conn))
+	return s, nil
+}
+
+// randomConv draws a conv from crypto/rand.
+func randomConv() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:])
+}
