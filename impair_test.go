@@ -840,6 +840,11 @@ func impRun(t *testing.T, cfg impairConfig, seed uint64, n, size int) ([][]byte,
 	if extra := impDrain(t, b, 1, 20*time.Millisecond); len(extra) != 0 {
 		t.Fatalf("more than the %d expected datagrams arrived", want)
 	}
+	// Delivered is counted once the inner WriteTo returned, which may be
+	// just after the reader saw the datagram.
+	for deadline := time.Now().Add(2 * time.Second); int(c.stats().Delivered) < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // polling a counter with a bound
+	}
 	st := c.stats()
 	if len(got) != want || int(st.Delivered) != want {
 		t.Fatalf("received %d datagrams, conn delivered %d, expected %d", len(got), st.Delivered, want)
@@ -1068,8 +1073,8 @@ func TestImpairLinkModel(t *testing.T) {
 	}
 	got := impDrain(t, b, c.expected(), 2*time.Second)
 	st := c.stats()
-	if uint64(len(got)) != st.Delivered || st.QueueDrops == 0 {
-		t.Fatalf("received %d, delivered %d, queue drops %d", len(got), st.Delivered, st.QueueDrops)
+	if len(got) != c.expected() || st.QueueDrops == 0 {
+		t.Fatalf("received %d, expected %d, queue drops %d", len(got), c.expected(), st.QueueDrops)
 	}
 	// What passed is the rate over the offer period plus at most the queue
 	// and one datagram.
@@ -1131,9 +1136,10 @@ func TestImpairOverUDP(t *testing.T) {
 			for i := range n {
 				c.WriteTo(impNumbered(i, 200), ub.LocalAddr())
 			}
-			got := impDrain(t, ub, c.expected(), 2*time.Second)
+			want := c.expected()
+			got := impDrain(t, ub, want, 2*time.Second)
 			st := c.stats()
-			if uint64(len(got)) != st.Delivered || st.Lost == 0 || st.Duplicated == 0 {
+			if len(got) != want || st.Lost == 0 || st.Duplicated == 0 {
 				t.Fatalf("received %d, %+v", len(got), st)
 			}
 			if rate := float64(st.Lost) / n; math.Abs(rate-0.2) > impBinomialTol(0.2, n, 4) {

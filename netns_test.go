@@ -22,6 +22,7 @@ package kcp
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -335,4 +336,91 @@ func TestNetnsKernelImpairment(t *testing.T) {
 		}
 		t.Logf("tbf: %.2f Mbit/s through an 8 Mbit/s limit", got/1e6)
 	})
+}
+
+// TestNetnsKCPTransfer runs sessions across the kernel-impaired veth: random
+// drop both ways, duplication on the data path, and a tbf rate limit.
+// Every byte must arrive once, in order, followed by io.EOF.
+func TestNetnsKCPTransfer(t *testing.T) {
+	cases := []struct {
+		name              string
+		dropPct, dupPct   int
+		rateBits          int
+		cipher            relCipher
+		ds, ps            int
+		minGoodputOfLimit float64
+	}{
+		{"drop10-dup30", 10, 30, 0, relAEAD, 10, 3, 0},
+		{"drop5-tbf20M", 5, 0, 20_000_000, relCFB, 0, 0, 0},
+		{"tbf20M", 0, 0, 20_000_000, relCFB, 0, 0, 0.7},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newNetnsLink(t)
+			if tc.dropPct > 0 || tc.dupPct > 0 {
+				l.impair(t, true, tc.dropPct, tc.dupPct)
+			}
+			if tc.dropPct > 0 {
+				l.impair(t, false, tc.dropPct, 0)
+			}
+			if tc.rateBits > 0 {
+				l.rateLimit(t, l.nsA, l.devA, tc.rateBits, 32<<10, 50*time.Millisecond)
+			}
+			var (
+				lis *Listener
+				cli *UDPSession
+				err error
+			)
+			inNetns(t, l.nsB, func() {
+				lis, err = ListenWithOptions(netip.AddrPortFrom(l.ipB, 0).String(), tc.cipher.block(t), tc.ds, tc.ps)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { lis.Close() })
+			inNetns(t, l.nsA, func() {
+				cli, err = DialWithOptions(lis.Addr().String(), tc.cipher.block(t), tc.ds, tc.ps)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cli.Close() })
+			tune := func(s *UDPSession) { s.SetNoDelay(1, 10, 2, 1); s.SetWindowSize(256, 256) }
+			tune(cli)
+			if tc.rateBits > 0 {
+				cli.SetRateLimit(uint32(tc.rateBits / 8))
+			}
+			size := relPick(2<<20, 32<<20)
+			data := relData(impSeed(t), size)
+			deadline := time.Now().Add(60 * time.Second)
+			cli.SetDeadline(deadline)
+			start := time.Now()
+			go func() {
+				for off := 0; off < size; off += 16 << 10 {
+					if _, err := cli.Write(data[off:min(off+16<<10, size)]); err != nil {
+						return
+					}
+				}
+				cli.Close()
+			}()
+			lis.SetDeadline(deadline)
+			srv, err := lis.AcceptKCP()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			tune(srv)
+			srv.SetDeadline(deadline)
+			got, err := io.ReadAll(srv)
+			elapsed := time.Since(start)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("received %d of %d bytes (equal %t), err %v; server %s", len(got), size, bytes.Equal(got, data), err, relSnmp(srv))
+			}
+			goodput := float64(size) * 8 / elapsed.Seconds()
+			t.Logf("%d B byte-exact then EOF in %v (%.1f Mbit/s); server %s", size, elapsed.Round(time.Millisecond), goodput/1e6, relSnmp(srv))
+			if tc.minGoodputOfLimit > 0 && goodput < tc.minGoodputOfLimit*float64(tc.rateBits) {
+				t.Errorf("goodput %.1f Mbit/s, below %.0f%% of the %d Mbit/s limit", goodput/1e6, 100*tc.minGoodputOfLimit, tc.rateBits/1_000_000)
+			}
+		})
+	}
 }
