@@ -299,23 +299,48 @@ func TestHostileGarbageFloodNoCipher(t *testing.T) {
 	}
 }
 
-// relCapture returns a Drop hook that keeps a copy of every datagram.
+// relCapture is a Drop hook that keeps a copy of the last relCaptureMax
+// datagrams (the first one is kept for good).
 type relCapture struct {
-	mu   sync.Mutex
-	pkts [][]byte
+	mu    sync.Mutex
+	first []byte
+	ring  [][]byte
+	next  int
 }
 
+const relCaptureMax = 4096
+
 func (c *relCapture) hook(_ uint64, b []byte) bool {
+	cp := append([]byte(nil), b...)
 	c.mu.Lock()
-	c.pkts = append(c.pkts, append([]byte(nil), b...))
+	if c.first == nil {
+		c.first = cp
+	}
+	if len(c.ring) < relCaptureMax {
+		c.ring = append(c.ring, cp)
+	} else {
+		c.ring[c.next] = cp
+		c.next = (c.next + 1) % relCaptureMax
+	}
 	c.mu.Unlock()
 	return false
 }
 
-func (c *relCapture) all() [][]byte {
+// pick returns a random captured datagram, or nil.
+func (c *relCapture) pick(r *rand.Rand) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([][]byte(nil), c.pkts...)
+	if len(c.ring) == 0 {
+		return nil
+	}
+	return c.ring[r.IntN(len(c.ring))]
+}
+
+// firstOne returns the first datagram captured, or nil.
+func (c *relCapture) firstOne() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.first
 }
 
 // relEndpoint is the in-memory endpoint under an impairConn.
@@ -345,12 +370,11 @@ func TestHostileForgedAndReplayed(t *testing.T) {
 						return
 					default:
 					}
-					pk := capt.all()
-					if len(pk) == 0 {
+					orig := capt.pick(r)
+					if orig == nil {
 						runtime.Gosched()
 						continue
 					}
-					orig := pk[r.IntN(len(pk))]
 					var b []byte
 					switch r.IntN(3) {
 					case 0:
@@ -443,7 +467,7 @@ func TestHostileReplayFromOtherSessionKeepsLiveSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { oSrv.Close() })
-	first := capt.all()[0]
+	first := capt.firstOne()
 
 	relEndpoint(victim.down).inject(victim.cli.LocalAddr(), first)
 	// The replay is handled by the listener's read loop; a round trip on the
