@@ -804,7 +804,15 @@ func TestReliabilityCorruption(t *testing.T) {
 				r.check(t, p, x)
 				// The client counts what it rejects in its own counters; the
 				// listener publishes its rejects to DefaultSnmp in batches
-				// and when it stops, so stop it first.
+				// and when it stops. Let the client finish its close
+				// handshake and the listener read what was sent, then stop
+				// the listener.
+				relEventually(10*time.Second, func() bool {
+					p.cli.mu.Lock()
+					defer p.cli.mu.Unlock()
+					return p.cli.released
+				})
+				relEventually(5*time.Second, func() bool { return len(relEndpoint(p.down).in) == 0 })
 				p.l.Close()
 				up, down := p.up.stats(), p.down.stats()
 				cli := p.cli.GetSnmp().InCsumErrors
@@ -814,9 +822,15 @@ func TestReliabilityCorruption(t *testing.T) {
 				// once closed): those are not counted. DefaultSnmp is
 				// global: a previous case's lingering session may still
 				// publish a count or two into it.
+				// And a flip inside the 16-byte nonce is harmless where the
+				// checksum does not cover it (none, xor, and the 8-byte
+				// block CFB ciphers, whose garbled next block is still
+				// nonce): the payload arrives intact and nothing is
+				// counted. That is about 1% of the flips; allow 3%.
 				const tail = 3
-				if up.Damaged == 0 || lis > up.Damaged+tail || lis+tail < up.Damaged ||
-					cli > down.Damaged || cli+tail < down.Damaged {
+				benign := func(d uint64) uint64 { return tail + d*3/100 }
+				if up.Damaged == 0 || lis > up.Damaged+tail || lis+benign(up.Damaged) < up.Damaged ||
+					cli > down.Damaged || cli+benign(down.Damaged) < down.Damaged {
 					t.Fatalf("damaged up %d, down %d; listener counted %d checksum failures, client %d",
 						up.Damaged, down.Damaged, lis, cli)
 				}
