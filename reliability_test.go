@@ -88,8 +88,6 @@ type relOpts struct {
 	qlen     int               // receive queue of each endpoint, datagrams (default 4096)
 	tune     func(*UDPSession) // applied to both sessions (default relFast)
 	srvTune  func(*UDPSession) // applied to the server session after tune
-	cliConn  func(*impairConn) // sees the client's conn before use
-	listener func(l *Listener) // sees the listener before use
 	label    string            // salts the seeds
 	hello    bool              // exchange a byte each way before returning: both ends tuned, windows advertised
 }
@@ -132,17 +130,11 @@ func newRelPair(t testing.TB, o relOpts) *relPair {
 	p := &relPair{o: o}
 	p.down = newImpairConn(t, sEP, o.down)
 	p.up = newImpairConn(t, cEP, o.up)
-	if o.cliConn != nil {
-		o.cliConn(p.up)
-	}
 	l, err := ServeConn(o.cipher.block(t), o.ds, o.ps, p.down)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.l = l
-	if o.listener != nil {
-		o.listener(l)
-	}
 	t.Cleanup(func() { l.Close() })
 	cli, err := NewConn2(sEP.LocalAddr(), o.cipher.block(t), o.ds, o.ps, p.up)
 	if err != nil {
