@@ -236,8 +236,12 @@ type KCP struct {
 	rttSampled             bool
 	rxRto, rxMinrto        uint32
 	sndWnd, rcvWnd, rmtWnd uint32
-	cwnd, ssthresh, incr   uint32
-	lastWnd                uint32 // window carried by the last segment sent
+	// rmtWndMax is the largest window the peer ever advertised: the best
+	// estimate of its receive window, which bounds the messages it can
+	// reassemble (IKCP_WND_RCV until the peer has spoken).
+	rmtWndMax            uint32
+	cwnd, ssthresh, incr uint32
+	lastWnd              uint32 // window carried by the last segment sent
 
 	// window probing
 	probe, tsProbe, probeWait uint32
@@ -276,21 +280,22 @@ type KCP struct {
 // with every datagram to send; it must not call back into the KCP.
 func NewKCP(conv uint32, output output_callback) *KCP {
 	kcp := &KCP{
-		conv:     conv,
-		mtu:      IKCP_MTU_DEF,
-		mss:      IKCP_MTU_DEF - IKCP_OVERHEAD,
-		rxRto:    IKCP_RTO_DEF,
-		rxMinrto: IKCP_RTO_MIN,
-		sndWnd:   IKCP_WND_SND,
-		rcvWnd:   IKCP_WND_RCV,
-		rmtWnd:   IKCP_WND_RCV,
-		lastWnd:  IKCP_WND_RCV,
-		cwnd:     1,
-		ssthresh: IKCP_THRESH_INIT,
-		interval: IKCP_INTERVAL,
-		tsFlush:  IKCP_INTERVAL,
-		deadLink: IKCP_DEADLINK,
-		output:   output,
+		conv:      conv,
+		mtu:       IKCP_MTU_DEF,
+		mss:       IKCP_MTU_DEF - IKCP_OVERHEAD,
+		rxRto:     IKCP_RTO_DEF,
+		rxMinrto:  IKCP_RTO_MIN,
+		sndWnd:    IKCP_WND_SND,
+		rcvWnd:    IKCP_WND_RCV,
+		rmtWnd:    IKCP_WND_RCV,
+		rmtWndMax: IKCP_WND_RCV,
+		lastWnd:   IKCP_WND_RCV,
+		cwnd:      1,
+		ssthresh:  IKCP_THRESH_INIT,
+		interval:  IKCP_INTERVAL,
+		tsFlush:   IKCP_INTERVAL,
+		deadLink:  IKCP_DEADLINK,
+		output:    output,
 	}
 	kcp.incr = kcp.mss
 	kcp.buffer = make([]byte, kcp.mtu)
@@ -625,6 +630,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 
 		if regular {
 			kcp.rmtWnd = uint32(wnd)
+			kcp.rmtWndMax = max(kcp.rmtWndMax, uint32(wnd))
 		}
 		advanced := kcp.parseUna(una) > 0
 		if advanced {
@@ -1099,10 +1105,29 @@ func (kcp *KCP) segmentSize() int { return int(kcp.mss) }
 // setStream switches between stream mode (on) and message mode.
 func (kcp *KCP) setStream(on bool) { kcp.stream = on }
 
-// maxMessageSize returns the largest buffer Send accepts as one message in
-// message mode: mss * min(255, receive window).
+// maxMessageSize returns the largest message, in bytes, that both ends can
+// reassemble in message mode: mss * min(255, our receive window, the largest
+// window the peer advertised). Send itself checks only the first two (as C
+// KCP does); a kcp-go peer with a 32-segment window could never complete a
+// message of more fragments, so the session splits writes at this size.
 func (kcp *KCP) maxMessageSize() int {
-	return int(kcp.mss) * min(maxFragments, int(kcp.rcvWnd))
+	return int(kcp.mss) * min(maxFragments, int(kcp.rcvWnd), int(kcp.rmtWndMax))
+}
+
+// sendNext returns snd_nxt: the sn the next new segment will get.
+func (kcp *KCP) sendNext() uint32 { return kcp.sndNxt }
+
+// recvNext returns rcv_nxt: the next sn expected in order.
+func (kcp *KCP) recvNext() uint32 { return kcp.rcvNxt }
+
+// recvQueued returns how many segments wait in the receive queue (0: nothing
+// readable).
+func (kcp *KCP) recvQueued() int { return kcp.rcvQueue.len() }
+
+// queueLens returns the lengths of the send queue, receive queue and send
+// buffer, for the Snmp gauges.
+func (kcp *KCP) queueLens() (sndQueue, rcvQueue, sndBuf int) {
+	return kcp.sndQueue.len(), kcp.rcvQueue.len(), kcp.sndBuf.len()
 }
 
 // takeStats returns the counters accumulated since the last call and zeroes them.

@@ -275,8 +275,11 @@ func TestSendLimits(t *testing.T) {
 			k := NewKCP(testConv, func([]byte, int) {})
 			k.setStream(tt.stream)
 			k.WndSize(0, tt.rcvwnd)
-			if !tt.stream && tt.want == 0 && tt.size(k.segmentSize()) > k.maxMessageSize() {
-				t.Fatalf("maxMessageSize %d below an accepted size", k.maxMessageSize())
+			if probe := NewKCP(testConv, func([]byte, int) {}); !tt.stream {
+				probe.WndSize(0, tt.rcvwnd)
+				if probe.Send(make([]byte, probe.maxMessageSize())) != 0 {
+					t.Fatalf("Send refused maxMessageSize %d", probe.maxMessageSize())
+				}
 			}
 			got := k.Send(make([]byte, tt.size(k.segmentSize())))
 			if got != tt.want {
@@ -761,5 +764,34 @@ func BenchmarkSlidingWindow(b *testing.B) {
 		una++
 		binary.LittleEndian.PutUint32(ack[16:], una)
 		k.Input(ack, IKCP_PACKET_REGULAR, false)
+	}
+}
+
+// TestMessageLimitFollowsPeerWindow: the largest message the session may
+// send is bounded by the peer's advertised window as well as ours, so a
+// kcp-go peer with a 32-segment receive window is never sent a message it
+// cannot reassemble; a larger advertisement (regular packets only) raises it.
+func TestMessageLimitFollowsPeerWindow(t *testing.T) {
+	k := NewKCP(testConv, func([]byte, int) {})
+	k.WndSize(1024, 1024)
+	mss := k.segmentSize()
+	if got := k.maxMessageSize(); got != 32*mss {
+		t.Fatalf("before the peer spoke: %d, want %d (its assumed 32-segment window)", got, 32*mss)
+	}
+	k.input(0, ackSeg(0, 0, 0, 200), IKCP_PACKET_FEC, false)
+	if got := k.maxMessageSize(); got != 32*mss {
+		t.Fatalf("after an FEC-recovered packet: %d, want %d", got, 32*mss)
+	}
+	k.input(0, ackSeg(0, 0, 0, 200), IKCP_PACKET_REGULAR, false)
+	if got := k.maxMessageSize(); got != 200*mss {
+		t.Fatalf("after the peer advertised 200: %d, want %d", got, 200*mss)
+	}
+	k.input(0, ackSeg(0, 0, 0, 10), IKCP_PACKET_REGULAR, false)
+	if got := k.maxMessageSize(); got != 200*mss {
+		t.Fatalf("a busy peer's smaller window lowered the limit to %d", got)
+	}
+	k.input(0, ackSeg(0, 0, 0, 4000), IKCP_PACKET_REGULAR, false)
+	if got := k.maxMessageSize(); got != 255*mss {
+		t.Fatalf("limit %d above 255 fragments", got)
 	}
 }

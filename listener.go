@@ -128,6 +128,9 @@ func (l *Listener) readLoop() {
 	defer close(l.loopDone)
 	r := newPacketReader(l.conn)
 	err := r.read(l.handle)
+	if !l.ownConn {
+		r.release() // leave the caller's socket as we found it (GRO off)
+	}
 	l.publishBad()
 	l.mu.Lock()
 	if !l.closed {

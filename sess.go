@@ -37,7 +37,7 @@ package kcp
 // is never taken while Listener.mu is held. Deadlines have their own locks,
 // taken alone.
 //
-// Close: the session keeps its schedule after Close; once its data is
+// Close (close.go): the session keeps its schedule after Close; once its data is
 // acknowledged it sends the close signal (FIN, 0xF4) until answered
 // (FINACK) or the linger bound passes, then releases everything: update
 // stops rescheduling, the read loop ends (the socket is closed if the
@@ -45,7 +45,6 @@ package kcp
 // listener forgets the session.
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -57,34 +56,10 @@ import (
 )
 
 const (
-	// typeClose marks the session-level close signal (see CONTRACT.md):
-	// seqid 0xFFFFFFFF | type 0x00F4 | size 17 | conv | kind | finalSn.
-	typeClose      = 0xf4
-	closeSignalLen = 17
-	closeFIN       = 1
-	closeFINACK    = 2
-
-	// defaultLinger bounds how long a closed session keeps retransmitting
-	// its queued data and its FIN.
-	defaultLinger = 5 * time.Second
-
 	// maxTxQueue bounds the datagrams waiting for kick; beyond it output is
 	// dropped and ARQ retransmits.
 	maxTxQueue = 8192
-
-	// finBackoffMin and finBackoffMax bound the FIN retransmission period.
-	finBackoffMin = 100
-	finBackoffMax = 1000
 )
-
-// peerFinGrace is how long (ms) a closed session whose peer closed too
-// stays to answer a retransmitted FIN, unless its own FIN is answered first:
-// long enough for the peer's first FIN retransmission (its back-off starts
-// at about one RTO, at least finBackoffMin), within 200..1000 ms. Caller
-// holds mu.
-func (s *UDPSession) peerFinGrace() uint32 {
-	return min(max(3*max(s.kcp.rtoMs(), finBackoffMin), 200), 1000)
-}
 
 // OOBCallBackType is the handler SetOOBHandler installs. It receives the
 // payload of one out-of-band datagram; the slice is only valid during the
@@ -360,19 +335,6 @@ func (s *UDPSession) rateAllowance() int {
 	return n
 }
 
-// queueCloseSignal queues a FIN or FINACK. Caller holds mu.
-func (s *UDPSession) queueCloseSignal(kind byte, sn uint32) {
-	p := getBuffer()
-	b := (*p)[s.cryptHdr:]
-	binary.LittleEndian.PutUint32(b, 0xFFFFFFFF)
-	binary.LittleEndian.PutUint16(b[4:], typeClose)
-	binary.LittleEndian.PutUint16(b[6:], closeSignalLen)
-	binary.LittleEndian.PutUint32(b[8:], s.conv)
-	b[12] = kind
-	binary.LittleEndian.PutUint32(b[13:], sn)
-	s.enqueue(p, (*p)[:s.cryptHdr+closeSignalLen])
-}
-
 // ---- receive path ----
 
 // readLoop feeds a dialled session from its own socket until the socket
@@ -399,6 +361,9 @@ func (s *UDPSession) readLoop() {
 		}
 		s.input(payload, len(data))
 	})
+	if !s.ownConn {
+		r.release() // leave the caller's socket as we found it (GRO off)
+	}
 	s.mu.Lock()
 	released := s.released
 	s.mu.Unlock()
@@ -478,30 +443,6 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 	if s.kcp.input(now, data, pt, s.ackNoDelay) != 0 {
 		s.pend.KCPInErrors++
-	}
-}
-
-// closeSignalInput handles a FIN or FINACK. Caller holds mu.
-func (s *UDPSession) closeSignalInput(p []byte) {
-	if len(p) < closeSignalLen ||
-		binary.LittleEndian.Uint16(p[6:]) != closeSignalLen ||
-		binary.LittleEndian.Uint32(p[8:]) != s.conv {
-		return
-	}
-	sn := binary.LittleEndian.Uint32(p[13:])
-	switch p[12] {
-	case closeFIN:
-		if int32(sn-s.kcp.recvNext()) < 0 {
-			return // says the data ended before what we already hold
-		}
-		if !s.peerFin {
-			s.peerFin, s.peerFinSn, s.peerFinAt = true, sn, s.kcp.clock()
-		}
-		s.queueCloseSignal(closeFINACK, sn)
-	case closeFINACK:
-		if s.finSent && sn == s.finSn {
-			s.finAcked = true
-		}
 	}
 }
 
@@ -619,6 +560,7 @@ func (s *UDPSession) publishLocked() {
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
 	}
+	s.snmp.setQueues(s.kcp.queueLens())
 	if s.pend != (Snmp{}) { // an idle session publishes nothing
 		s.pend.commit(&s.snmp)
 	}
@@ -633,66 +575,6 @@ func (s *UDPSession) breakLink(err error) {
 		s.mu.Unlock()
 		close(s.broken)
 	})
-}
-
-// closeDie marks the session closed for its user.
-func (s *UDPSession) closeDie() bool {
-	first := false
-	s.dieOnce.Do(func() {
-		first = true
-		close(s.die)
-	})
-	return first
-}
-
-// release frees everything the session holds: it is unscheduled, forgotten
-// by its listener, its read loop stops and its pooled buffers go back.
-func (s *UDPSession) release() {
-	s.mu.Lock()
-	if s.released {
-		s.mu.Unlock()
-		return
-	}
-	s.released = true
-	for i, p := range s.txqBuf {
-		putBuffer(p)
-		s.txqBuf[i] = nil
-		s.txq[i] = nil
-	}
-	s.txq, s.txqBuf = s.txq[:0], s.txqBuf[:0]
-	s.publishLocked()
-	s.mu.Unlock()
-
-	s.closeDie()
-	s.rd.stop()
-	s.wd.stop()
-	DefaultSnmp.connClosed()
-	if s.l != nil {
-		s.l.forget(s)
-		return
-	}
-	if s.ownConn {
-		s.conn.Close()
-	} else {
-		// The conn is the caller's: wake our read loop with a deadline in the
-		// past instead of closing it.
-		s.conn.SetReadDeadline(time.Unix(1, 0))
-	}
-}
-
-// abort closes the session at once, without draining: for Listener.Close
-// and a session replaced by a new conv. A FIN still goes out, once, so the
-// peer stops waiting for us when it closes; it carries the sn we stopped at,
-// so the peer's Read reports io.EOF only if nothing was lost on the way.
-func (s *UDPSession) abort() {
-	s.mu.Lock()
-	if !s.released {
-		s.finSent, s.finSn = true, s.kcp.sendNext()
-		s.queueCloseSignal(closeFIN, s.finSn)
-	}
-	s.mu.Unlock()
-	s.transmit(true)
-	s.release()
 }
 
 // ---- net.Conn ----
@@ -720,7 +602,7 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 		if len(s.rleft) > 0 {
 			n := copy(b, s.rleft)
 			s.rleft = s.rleft[n:]
-			s.afterReadLocked(n)
+			s.afterRecvLocked(n)
 			return n, nil
 		}
 		if size := s.kcp.PeekSize(); size >= 0 && s.kcp.recvQueued() > 0 {
@@ -731,20 +613,17 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 				continue
 			}
 			if len(b) >= size {
-				n := s.kcp.Recv(b)
-				s.afterReadLocked(max(n, 0))
-				return max(n, 0), nil
+				n := max(s.kcp.Recv(b), 0)
+				s.afterRecvLocked(n)
+				return n, nil
 			}
 			if cap(s.rbuf) < size {
 				s.rbuf = make([]byte, size)
 			}
-			m := s.kcp.Recv(s.rbuf[:size])
-			if m < 0 {
-				m = 0
-			}
+			m := max(s.kcp.Recv(s.rbuf[:size]), 0)
 			n := copy(b, s.rbuf[:m])
 			s.rleft = s.rbuf[n:m]
-			s.afterReadLocked(n)
+			s.afterRecvLocked(n)
 			return n, nil
 		}
 		if s.eofLocked() {
@@ -770,9 +649,10 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 	}
 }
 
-// afterReadLocked counts a read, passes the readable state on to other
-// readers and releases mu.
-func (s *UDPSession) afterReadLocked(n int) {
+// afterRecvLocked counts a read, passes the readable state on to other
+// readers and releases mu. (A read that opens a closed window needs nothing
+// more: the core reports the window to the peer at its next flush.)
+func (s *UDPSession) afterRecvLocked(n int) {
 	s.pend.BytesReceived += uint64(n)
 	more := s.readableLocked()
 	s.mu.Unlock()
@@ -851,41 +731,6 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 	}
 }
 
-// Close closes the session and returns at once. Data already written keeps
-// being sent in the background until the peer acknowledged it, then a close
-// signal (FIN) is sent until the peer answers, so the peer's Read returns
-// every byte and then io.EOF. The background work gives up after the linger
-// bound (SetLinger) or when the link fails; then every resource is released.
-// Blocked and later Read and Write calls return an error matching
-// net.ErrClosed and io.ErrClosedPipe. A conn passed in by the caller is never
-// closed. Closing twice returns that error too.
-func (s *UDPSession) Close() error {
-	if !s.closeDie() {
-		return errClosed
-	}
-	s.mu.Lock()
-	if s.released {
-		s.mu.Unlock()
-		return nil
-	}
-	now := s.kcp.clock()
-	s.publishLocked()
-	s.closing = true
-	s.lingerEnd = now + uint32(s.linger/time.Millisecond)
-	s.finNext = now
-	s.finBackoff = max(finBackoffMin, min(s.kcp.rtoMs(), finBackoffMax))
-	if s.kcp.WaitSnd() == 0 {
-		s.finSent, s.finSn = true, s.kcp.sendNext()
-		s.queueCloseSignal(closeFIN, s.finSn)
-		s.finNext = now + s.finBackoff
-	} else {
-		s.kcp.flush(now, IKCP_FLUSH_FULL)
-	}
-	s.mu.Unlock()
-	s.kick()
-	return nil
-}
-
 // LocalAddr returns the local address of the underlying PacketConn.
 func (s *UDPSession) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 
@@ -912,312 +757,4 @@ func (s *UDPSession) SetReadDeadline(t time.Time) error {
 func (s *UDPSession) SetWriteDeadline(t time.Time) error {
 	s.wd.set(t)
 	return nil
-}
-
-// ---- settings ----
-
-// SetWriteDelay, when true, leaves written data for the next scheduled
-// flush instead of flushing inside Write, so small writes coalesce. Default
-// false.
-func (s *UDPSession) SetWriteDelay(delay bool) {
-	s.mu.Lock()
-	s.writeDelay = delay
-	s.mu.Unlock()
-}
-
-// SetWindowSize sets the send and receive windows in segments (default 32
-// and 32; values below 1 leave a window unchanged). The new receive window is
-// advertised at once.
-func (s *UDPSession) SetWindowSize(sndwnd, rcvwnd int) {
-	s.mu.Lock()
-	s.kcp.WndSize(sndwnd, rcvwnd)
-	s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
-	s.mu.Unlock()
-	notify(s.chWrite)
-	s.kick()
-}
-
-// SetMtu sets the largest datagram the session sends, in bytes of UDP
-// payload (default 1400, at most 1500). It returns false, changing nothing,
-// when the cipher header, FEC header and AEAD tag leave no room for a KCP
-// segment with data (KCP mtu = min(1500, mtu) - overhead must exceed 24).
-func (s *UDPSession) SetMtu(mtu int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := s.kcpMtuFor(mtu)
-	if k <= IKCP_OVERHEAD || s.kcp.SetMtu(k) < 0 {
-		return false
-	}
-	s.kcpMtu = k
-	return true
-}
-
-// SetStreamMode switches between message mode (false, the default: message
-// boundaries kept) and stream mode (true: bytes coalesce into full segments,
-// as a TCP stream). Set it on both ends before the first Write.
-//
-// Deprecated: kept for kcp-go compatibility; it works, set it before use.
-func (s *UDPSession) SetStreamMode(enable bool) {
-	s.mu.Lock()
-	s.kcp.setStream(enable)
-	s.mu.Unlock()
-}
-
-// SetACKNoDelay, when true, sends ACKs right after each input instead of
-// at the next flush. Default false.
-func (s *UDPSession) SetACKNoDelay(nodelay bool) {
-	s.mu.Lock()
-	s.ackNoDelay = nodelay
-	s.mu.Unlock()
-}
-
-// SetDUP sends every datagram dup extra times (default 0).
-//
-// Deprecated: duplication wastes bandwidth; FEC recovers losses better.
-func (s *UDPSession) SetDUP(dup int) {
-	s.mu.Lock()
-	s.dup = max(dup, 0)
-	s.mu.Unlock()
-}
-
-// SetNoDelay tunes the core as ikcp_nodelay does: nodelay 1 lowers the
-// minimum RTO to 30 ms and backs off by half an RTO; interval is the flush
-// period in ms (10..5000, default 100); resend > 0 enables fast retransmit
-// after that many skipping ACKs; nc 1 turns congestion control off. kcptun's
-// presets: normal 0,40,2,1; fast 0,30,2,1; fast2 1,20,2,1; fast3 1,10,2,1.
-func (s *UDPSession) SetNoDelay(nodelay, interval, resend, nc int) {
-	s.mu.Lock()
-	s.kcp.NoDelay(nodelay, interval, resend, nc)
-	s.mu.Unlock()
-}
-
-// SetLogger installs a trace logger for the KCP events in mask.
-func (s *UDPSession) SetLogger(mask KCPLogType, logger logoutput_callback) {
-	s.mu.Lock()
-	s.kcp.SetLogger(mask, logger)
-	s.mu.Unlock()
-}
-
-// SetRateLimit caps the session's outgoing datagrams at bytesPerSecond
-// bytes per second (cipher and FEC overhead included); 0, the default,
-// removes the cap. Datagrams above the rate wait in the session's queue;
-// beyond its bound they are dropped and retransmitted by ARQ.
-func (s *UDPSession) SetRateLimit(bytesPerSecond uint32) {
-	s.mu.Lock()
-	s.rateBps = bytesPerSecond
-	s.rateTokens = max(float64(bytesPerSecond)/10, 16*mtuLimit)
-	s.rateLast = time.Now()
-	s.mu.Unlock()
-}
-
-// SetLinger bounds how long a closed session keeps sending its queued data
-// and close signal in the background (default 5 s; 0 gives up at the next
-// update). It applies to a Close that comes after it.
-func (s *UDPSession) SetLinger(d time.Duration) {
-	s.mu.Lock()
-	s.linger = max(d, 0)
-	s.mu.Unlock()
-}
-
-// SetIdleTimeout makes Read and Write fail once nothing arrived from the
-// peer for d (checked once per flush interval); 0, the default, disables it.
-// A peer that stops acknowledging is reported without it, after the dead
-// link limit (20 retransmissions of one segment).
-func (s *UDPSession) SetIdleTimeout(d time.Duration) {
-	s.mu.Lock()
-	s.idleTimeout = max(d, 0)
-	s.mu.Unlock()
-}
-
-// GetConv returns the conversation id.
-func (s *UDPSession) GetConv() uint32 { return s.conv }
-
-// GetRTO returns the current retransmission timeout in ms.
-func (s *UDPSession) GetRTO() uint32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kcp.rtoMs()
-}
-
-// GetSRTT returns the smoothed round-trip time in ms.
-func (s *UDPSession) GetSRTT() int32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kcp.srttMs()
-}
-
-// GetSRTTVar returns the round-trip time variation in ms.
-func (s *UDPSession) GetSRTTVar() int32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kcp.rttVarMs()
-}
-
-// GetSnmp returns a copy of this session's counters (the same fields as
-// DefaultSnmp, counting only this session), published once per update.
-func (s *UDPSession) GetSnmp() *Snmp { return s.snmp.Copy() }
-
-// ---- out of band ----
-
-// SetOOBHandler installs the handler for out-of-band datagrams; nil removes
-// it. The handler runs on the session's read goroutine after the session lock
-// is released; it must return quickly. OOB needs FEC on this session (as in
-// kcp-go); without it the error says so.
-func (s *UDPSession) SetOOBHandler(callback OOBCallBackType) error {
-	if s.fecEnc == nil {
-		return errNoFEC
-	}
-	s.mu.Lock()
-	s.oob = callback
-	s.mu.Unlock()
-	return nil
-}
-
-// GetOOBMaxSize returns the largest payload SendOOB accepts: the KCP mtu
-// minus 4. It is 0 without FEC.
-func (s *UDPSession) GetOOBMaxSize() int {
-	if s.fecEnc == nil {
-		return 0
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kcpMtu - 4
-}
-
-// SendOOB sends data in one out-of-band datagram: unreliable, unordered,
-// outside KCP and FEC parity, sealed like every datagram. It needs FEC and a
-// payload of at most GetOOBMaxSize bytes. When the send queue is full the
-// datagram is dropped silently.
-func (s *UDPSession) SendOOB(data []byte) error {
-	if s.fecEnc == nil {
-		return errNoFEC
-	}
-	s.mu.Lock()
-	if closedChan(s.die) {
-		s.mu.Unlock()
-		return errClosed
-	}
-	if len(data) > s.kcpMtu-4 {
-		s.mu.Unlock()
-		return errOOBTooLarge
-	}
-	p := getBuffer()
-	b := (*p)[s.cryptHdr:]
-	putOOBHeader(b, s.conv, len(data))
-	copy(b[12:], data)
-	s.enqueue(p, (*p)[:s.cryptHdr+12+len(data)])
-	s.mu.Unlock()
-	s.kick()
-	return nil
-}
-
-// ---- socket options ----
-
-// SetDSCP sets the DSCP field of outgoing datagrams (IPv4 TOS = dscp<<2,
-// IPv6 traffic class = dscp), through the conn's own SetDSCP(int) error when
-// it has one. A session accepted from a Listener shares its socket: use
-// Listener.SetDSCP; here it returns an error.
-func (s *UDPSession) SetDSCP(dscp int) error {
-	if s.l != nil {
-		return errInvalidOperation
-	}
-	return setDSCP(s.conn, dscp)
-}
-
-// SetReadBuffer sets the socket receive buffer in bytes, when the conn
-// supports it. Not for a session accepted from a Listener (error).
-func (s *UDPSession) SetReadBuffer(bytes int) error {
-	if s.l != nil {
-		return errInvalidOperation
-	}
-	return setReadBuffer(s.conn, bytes)
-}
-
-// SetWriteBuffer sets the socket send buffer in bytes, when the conn
-// supports it. Not for a session accepted from a Listener (error).
-func (s *UDPSession) SetWriteBuffer(bytes int) error {
-	if s.l != nil {
-		return errInvalidOperation
-	}
-	return setWriteBuffer(s.conn, bytes)
-}
-
-// Control calls f with the underlying PacketConn (shared with the listener
-// for an accepted session) and returns its error. Changing the conn's
-// deadlines or closing it breaks the session.
-func (s *UDPSession) Control(f func(conn net.PacketConn) error) error {
-	return f(s.conn)
-}
-
-// ---- constructors ----
-
-// Dial connects to raddr ("host:port", network "udp") without a cipher
-// and without FEC.
-func Dial(raddr string) (net.Conn, error) {
-	s, err := DialWithOptions(raddr, nil, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// DialWithOptions connects to raddr ("host:port", network "udp") from a new
-// socket that the session owns. block seals every datagram (nil: none);
-// dataShards and parityShards above zero turn FEC on (kcptun uses 10 and 3).
-// No packet is sent until the first Write.
-func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards int) (*UDPSession, error) {
-	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
-	if err != nil {
-		return nil, err
-	}
-	network := "udp"
-	if udpaddr.IP.To4() != nil {
-		network = "udp4"
-	}
-	conn, err := net.ListenUDP(network, nil)
-	if err != nil {
-		return nil, err
-	}
-	return NewConn4(randomConv(), udpaddr, block, dataShards, parityShards, true, conn)
-}
-
-// NewConn starts a session with raddr over conn, which stays the caller's
-// (never closed by the session). The conv is random.
-func NewConn(raddr string, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
-	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
-	if err != nil {
-		return nil, err
-	}
-	return NewConn2(udpaddr, block, dataShards, parityShards, conn)
-}
-
-// NewConn2 is NewConn with a resolved address.
-func NewConn2(raddr net.Addr, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
-	return NewConn3(randomConv(), raddr, block, dataShards, parityShards, conn)
-}
-
-// NewConn3 is NewConn2 with a chosen conv: both ends must use the same.
-func NewConn3(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
-	return NewConn4(convid, raddr, block, dataShards, parityShards, false, conn)
-}
-
-// NewConn4 starts a session with raddr over conn. With ownConn the session
-// closes conn when it is released; otherwise conn stays the caller's, and the
-// session stops reading it by setting a read deadline in the past when it is
-// released (reset it before reusing the conn). The session only accepts
-// datagrams from raddr. It reads conn on a goroutine of its own.
-func NewConn4(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parityShards int, ownConn bool, conn net.PacketConn) (*UDPSession, error) {
-	if conn == nil || raddr == nil {
-		return nil, errInvalidOperation
-	}
-	s := newUDPSession(convid, dataShards, parityShards, nil, conn, ownConn, raddr,
-		newPacketCrypter(block), newPacketWriter(conn))
-	return s, nil
-}
-
-// randomConv draws a conv from crypto/rand.
-func randomConv() uint32 {
-	var b [4]byte
-	rand.Read(b[:])
-	return binary.LittleEndian.Uint32(b[:])
 }

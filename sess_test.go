@@ -312,6 +312,15 @@ func TestMessageMode(t *testing.T) {
 	}
 
 	// A write above the largest message is split into messages of that size.
+	// The limit now reflects the window b advertised (larger than the
+	// 32-segment default assumed before b had spoken).
+	a.mu.Lock()
+	maxMsg = a.kcp.maxMessageSize()
+	a.mu.Unlock()
+	if want := mss * min(255, b.kcp.recvWindow()); maxMsg != want {
+		t.Fatalf("largest message %d after traffic, want %d (mss × b's receive window)", maxMsg, want)
+	}
+	buf = make([]byte, maxMsg+100)
 	big := randBytes(100, maxMsg+10)
 	if _, err := a.Write(big); err != nil {
 		t.Fatal(err)
@@ -767,8 +776,6 @@ func TestClientIgnoresStrangers(t *testing.T) {
 	}
 }
 
-var _ = strings.Contains
-
 // TestRateLimit: with SetRateLimit the data still arrives whole, and no
 // faster than the limit allows beyond the initial burst.
 func TestRateLimit(t *testing.T) {
@@ -790,4 +797,52 @@ func TestRateLimit(t *testing.T) {
 	}
 	a.SetRateLimit(0)
 	sendRecv(t, a, b, data)
+}
+
+// TestCallerUDPConnReusable: after a session on a caller's *net.UDPConn is
+// done, the caller resets the read deadline and reads plain datagrams from
+// the same socket again, one per read.
+func TestCallerUDPConnReusable(t *testing.T) {
+	leakCheck(t)
+	ca, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	cb, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	a, _ := NewConn3(9, cb.LocalAddr(), nil, 0, 0, ca)
+	b, _ := NewConn3(9, ca.LocalAddr(), nil, 0, 0, cb)
+	roundTripPair(t, a, b, []byte("over kcp"))
+	a.Close()
+	b.Close()
+	<-a.loopDone
+	<-b.loopDone
+	ca.SetReadDeadline(time.Time{})
+	for _, m := range []string{"plain one", "plain two"} {
+		if _, err := cb.WriteTo([]byte(m), ca.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1500)
+	ca.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, want := range []string{"plain one", "plain two"} {
+		for {
+			n, _, err := ca.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Skip the sessions' last datagrams, if any are late.
+			if !strings.HasPrefix(string(buf[:n]), "plain") {
+				continue
+			}
+			if string(buf[:n]) != want {
+				t.Fatalf("read %q, want %q", buf[:n], want)
+			}
+			break
+		}
+	}
 }

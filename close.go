@@ -1,0 +1,174 @@
+package kcp
+
+// The end of a session: Close, the close signal (FIN/FINACK) that lets the
+// peer's Read return io.EOF once every byte arrived, and the release of
+// everything a session holds. update (sess.go) drives the handshake: it
+// sends the FIN once the data is acknowledged (or at once when the peer
+// closed too), resends it with back-off, and releases the session when the
+// FIN is answered, the peer's FIN was answered and a short grace passed, the
+// link failed, or the linger bound passed.
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+const (
+	// typeClose marks the session-level close signal (README, "Wire format"):
+	// seqid 0xFFFFFFFF | type 0x00F4 | size 17 | conv | kind | finalSn.
+	// At 17 bytes it is shorter than a KCP segment, so kcp-go ignores it.
+	typeClose      = 0xf4
+	closeSignalLen = 17
+	closeFIN       = 1
+	closeFINACK    = 2
+
+	// defaultLinger bounds how long a closed session keeps retransmitting
+	// its queued data and its FIN.
+	defaultLinger = 5 * time.Second
+
+	// finBackoffMin and finBackoffMax bound the FIN retransmission period
+	// (ms).
+	finBackoffMin = 100
+	finBackoffMax = 1000
+)
+
+// Close closes the session and returns at once. Data already written keeps
+// being sent in the background until the peer acknowledged it, then a close
+// signal (FIN) is sent until the peer answers, so the peer's Read returns
+// every byte and then io.EOF. The background work gives up after the linger
+// bound (SetLinger) or when the link fails; then every resource is released.
+// Blocked and later Read and Write calls return an error matching
+// net.ErrClosed and io.ErrClosedPipe. A conn passed in by the caller is never
+// closed. Closing twice returns that error too.
+func (s *UDPSession) Close() error {
+	if !s.closeDie() {
+		return errClosed
+	}
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return nil
+	}
+	now := s.kcp.clock()
+	s.publishLocked()
+	s.closing = true
+	s.lingerEnd = now + uint32(s.linger/time.Millisecond)
+	s.finNext = now
+	s.finBackoff = max(finBackoffMin, min(s.kcp.rtoMs(), finBackoffMax))
+	if s.kcp.WaitSnd() == 0 {
+		s.finSent, s.finSn = true, s.kcp.sendNext()
+		s.queueCloseSignal(closeFIN, s.finSn)
+		s.finNext = now + s.finBackoff
+	} else {
+		s.kcp.flush(now, IKCP_FLUSH_FULL)
+	}
+	s.mu.Unlock()
+	s.kick()
+	return nil
+}
+
+// queueCloseSignal queues a FIN or FINACK. Caller holds mu.
+func (s *UDPSession) queueCloseSignal(kind byte, sn uint32) {
+	p := getBuffer()
+	b := (*p)[s.cryptHdr:]
+	binary.LittleEndian.PutUint32(b, 0xFFFFFFFF)
+	binary.LittleEndian.PutUint16(b[4:], typeClose)
+	binary.LittleEndian.PutUint16(b[6:], closeSignalLen)
+	binary.LittleEndian.PutUint32(b[8:], s.conv)
+	b[12] = kind
+	binary.LittleEndian.PutUint32(b[13:], sn)
+	s.enqueue(p, (*p)[:s.cryptHdr+closeSignalLen])
+}
+
+// closeSignalInput handles a FIN or FINACK. Caller holds mu.
+func (s *UDPSession) closeSignalInput(p []byte) {
+	if len(p) < closeSignalLen ||
+		binary.LittleEndian.Uint16(p[6:]) != closeSignalLen ||
+		binary.LittleEndian.Uint32(p[8:]) != s.conv {
+		return
+	}
+	sn := binary.LittleEndian.Uint32(p[13:])
+	switch p[12] {
+	case closeFIN:
+		if int32(sn-s.kcp.recvNext()) < 0 {
+			return // says the data ended before what we already hold
+		}
+		if !s.peerFin {
+			s.peerFin, s.peerFinSn, s.peerFinAt = true, sn, s.kcp.clock()
+		}
+		s.queueCloseSignal(closeFINACK, sn)
+	case closeFINACK:
+		if s.finSent && sn == s.finSn {
+			s.finAcked = true
+		}
+	}
+}
+
+// peerFinGrace is how long (ms) a closed session whose peer closed too
+// stays to answer a retransmitted FIN, unless its own FIN is answered first:
+// long enough for the peer's first FIN retransmission (its back-off starts
+// at about one RTO, at least finBackoffMin), within 200..1000 ms. Caller
+// holds mu.
+func (s *UDPSession) peerFinGrace() uint32 {
+	return min(max(3*max(s.kcp.rtoMs(), finBackoffMin), 200), 1000)
+}
+
+// closeDie marks the session closed for its user.
+func (s *UDPSession) closeDie() bool {
+	first := false
+	s.dieOnce.Do(func() {
+		first = true
+		close(s.die)
+	})
+	return first
+}
+
+// release frees everything the session holds: it is unscheduled, forgotten
+// by its listener, its read loop stops and its pooled buffers go back.
+func (s *UDPSession) release() {
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return
+	}
+	s.released = true
+	for i, p := range s.txqBuf {
+		putBuffer(p)
+		s.txqBuf[i] = nil
+		s.txq[i] = nil
+	}
+	s.txq, s.txqBuf = s.txq[:0], s.txqBuf[:0]
+	s.publishLocked()
+	s.mu.Unlock()
+
+	s.closeDie()
+	s.rd.stop()
+	s.wd.stop()
+	DefaultSnmp.connClosed()
+	if s.l != nil {
+		s.l.forget(s)
+		return
+	}
+	if s.ownConn {
+		s.conn.Close()
+	} else {
+		// The conn is the caller's: wake our read loop with a deadline in the
+		// past instead of closing it.
+		s.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// abort closes the session at once, without draining: for Listener.Close
+// and a session replaced by a new conv. A FIN still goes out, once, so the
+// peer stops waiting for us when it closes; it carries the sn we stopped at,
+// so the peer's Read reports io.EOF only if nothing was lost on the way.
+func (s *UDPSession) abort() {
+	s.mu.Lock()
+	if !s.released {
+		s.finSent, s.finSn = true, s.kcp.sendNext()
+		s.queueCloseSignal(closeFIN, s.finSn)
+	}
+	s.mu.Unlock()
+	s.transmit(true)
+	s.release()
+}
