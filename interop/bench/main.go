@@ -1,0 +1,636 @@
+//go:build interop_sess
+
+// Command bench measures kcpx against kcp-go v5.6.72 side by side, in one
+// process, alternating the two libraries round by round, and prints one
+// table with both figures and their ratio.
+//
+// Run it from the interop directory:
+//
+//	go run ./bench
+//
+// Every session measure uses the same library at both ends (kcpx to kcpx,
+// kcp-go to kcp-go) over loopback, with both windows 1024, nodelay 1,10,2,1,
+// stream mode and 4 MiB socket buffers, and starts its clock at the first
+// byte delivered, so kcp-go's 32-segment initial window on listener sessions
+// costs neither library. Allocation and CPU figures cover the whole process,
+// so both ends of the transfer. Microbenchmarks come from `go test -bench`
+// in this module, medians of -count runs.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kcpx/kcp/interop"
+)
+
+var (
+	rounds    = flag.Int("rounds", 3, "rounds per session measure; each round runs both libraries, order alternating")
+	sinkMiB   = flag.Int("sink-mib", 64, "MiB per sink transfer")
+	echoMiB   = flag.Int("echo-mib", 32, "MiB per echo transfer")
+	pings     = flag.Int("pings", 2000, "64-byte round trips per latency measure")
+	sessions  = flag.Bool("sessions", true, "run the session measures")
+	micro     = flag.Bool("micro", true, "run the microbenchmarks (go test -bench)")
+	microN    = flag.Int("micro-count", 3, "go test -count for the microbenchmarks")
+	microTime = flag.String("micro-benchtime", "300ms", "go test -benchtime for the microbenchmarks")
+	tags      = flag.String("tags", "", "build tags for go test (layers not yet merged)")
+	idle      = flag.String("idle", "1000,5000", "idle-session counts for the many-sessions measure (empty to skip)")
+	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
+	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx or kcp-go)")
+)
+
+var pass = interop.KcptunPass("kcpx interop bench")
+
+func main() {
+	flag.Parse()
+	if *role != "" {
+		idleServer(*role)
+		return
+	}
+	machine()
+	if *sessions {
+		sessionMeasures()
+	}
+	if *idle != "" {
+		idleMeasures()
+	}
+	if *micro {
+		printTable("Microbenchmarks (go test -bench, median of runs)", microbenchmarks())
+	}
+}
+
+var impls = []interop.Impl{interop.KCPX, interop.KCPGo}
+
+func sessionMeasures() {
+	var rows []row
+
+	null, _ := interop.CipherByName("null")
+	aes, _ := interop.CipherByName("aes")
+	salsa, _ := interop.CipherByName("salsa20")
+	sinks := []struct {
+		name   string
+		c      interop.Cipher
+		ds, ps int
+	}{
+		{"plain", null, 0, 0},
+		{"AES + FEC 10/3", aes, 10, 3},
+		{"Salsa20 + FEC 10/3", salsa, 10, 3},
+	}
+	for _, s := range sinks {
+		res := alternate(impls, func(impl interop.Impl) transfer {
+			return sink(impl, s.c, s.ds, s.ps, *sinkMiB<<20)
+		})
+		rows = append(rows,
+			pick(res, "sink throughput, "+s.name, "MB/s", true, func(t transfer) float64 { return t.mbps }),
+			pick(res, "  allocations per MiB delivered, "+s.name, "allocs", false, func(t transfer) float64 { return t.allocsPerMiB }),
+			pick(res, "  bytes allocated per MiB delivered, "+s.name, "KB", false, func(t transfer) float64 { return t.bytesPerMiB / 1e3 }),
+			pick(res, "  CPU seconds per GiB (both ends), "+s.name, "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
+		)
+	}
+	res := alternate(impls, func(impl interop.Impl) transfer { return echoSpeed(impl, *echoMiB<<20) })
+	rows = append(rows,
+		pick(res, "echo throughput (Salsa20, FEC 10/3 dialer, 10/1 listener)", "MB/s", true, func(t transfer) float64 { return t.mbps }),
+		pick(res, "  allocations per MiB echoed", "allocs", false, func(t transfer) float64 { return t.allocsPerMiB }),
+		pick(res, "  CPU seconds per GiB echoed", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
+	)
+	lat := alternate(impls, func(impl interop.Impl) transfer { return latency(impl, *pings) })
+	rows = append(rows,
+		pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
+		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
+		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
+	)
+	printTable("Sessions over loopback", rows)
+}
+
+func idleMeasures() {
+	var idleRows []row
+	for _, f := range strings.Split(*idle, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fail("bad -idle %q", *idle)
+		}
+		r := map[string][]transfer{}
+		for _, impl := range impls {
+			r[impl.Name] = append(r[impl.Name], idleSessions(impl, n, *idleFor))
+		}
+		idleRows = append(idleRows,
+			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server CPU", n), "% core", false, func(t transfer) float64 { return t.cpuShare }),
+			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server RSS", n), "MiB", false, func(t transfer) float64 { return t.rssMiB }),
+		)
+	}
+	printTable("Many idle sessions on one listener (server in its own process)", idleRows)
+}
+
+// transfer is what one run of a measure found.
+type transfer struct {
+	mbps, allocsPerMiB, bytesPerMiB, cpuPerGiB float64
+	p50, p99, allocsPerOp                      float64
+	cpuShare, rssMiB                           float64
+}
+
+// row is one line of the table: a figure for each library.
+type row struct {
+	name, unit   string
+	higherBetter bool
+	kcpx, kcpgo  float64
+}
+
+func alternate(impls []interop.Impl, run func(interop.Impl) transfer) map[string][]transfer {
+	out := map[string][]transfer{}
+	for r := range *rounds {
+		order := slices.Clone(impls)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, impl := range order {
+			out[impl.Name] = append(out[impl.Name], run(impl))
+		}
+	}
+	return out
+}
+
+func pick(res map[string][]transfer, name, unit string, higherBetter bool, f func(transfer) float64) row {
+	med := func(ts []transfer) float64 {
+		v := make([]float64, len(ts))
+		for i, t := range ts {
+			v[i] = f(t)
+		}
+		return median(v)
+	}
+	return row{name: name, unit: unit, higherBetter: higherBetter, kcpx: med(res["kcpx"]), kcpgo: med(res["kcp-go"])}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func printTable(title string, rows []row) {
+	fmt.Printf("\n### %s\n\n", title)
+	fmt.Println("| measure | unit | kcpx | kcp-go | kcpx / kcp-go |")
+	fmt.Println("|---|---|---:|---:|---:|")
+	for _, r := range rows {
+		ratio := "–"
+		if r.kcpgo != 0 {
+			q := r.kcpx / r.kcpgo
+			better := "better"
+			if (q > 1) != r.higherBetter {
+				better = "worse"
+			}
+			if q > 0.97 && q < 1.03 {
+				better = "same"
+			}
+			if q < 0.1 {
+				ratio = fmt.Sprintf("%.3f× (%s)", q, better)
+			} else {
+				ratio = fmt.Sprintf("%.2f× (%s)", q, better)
+			}
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.name, r.unit, num(r.kcpx), num(r.kcpgo), ratio)
+	}
+}
+
+func num(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func machine() {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = " " + strings.TrimSpace(string(b))
+	}
+	fmt.Printf("Machine: %s, %d CPUs, %s%s, %s; kcp-go v5.6.72; %s\n",
+		model, runtime.NumCPU(), runtime.GOOS, kernel, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("Settings: windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers; medians of %d rounds, libraries alternating\n", *rounds)
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func fast(s interop.Session) {
+	s.SetNoDelay(1, 10, 2, 1)
+	s.SetWindowSize(1024, 1024)
+	s.SetStreamMode(true)
+	s.SetReadBuffer(4 << 20)
+	s.SetWriteBuffer(4 << 20)
+}
+
+// pair opens a listener and a client of impl and returns both ends.
+func pair(impl interop.Impl, c interop.Cipher, cds, cps, sds, sps int) (cli, srv interop.Session, closeAll func()) {
+	l, err := impl.Listen("127.0.0.1:0", c, pass, sds, sps)
+	if err != nil {
+		fail("%s Listen: %v", impl.Name, err)
+	}
+	l.SetReadBuffer(4 << 20)
+	l.SetWriteBuffer(4 << 20)
+	cli, err = impl.Dial(l.Addr().String(), c, pass, cds, cps)
+	if err != nil {
+		fail("%s Dial: %v", impl.Name, err)
+	}
+	fast(cli)
+	// The listener creates the session on the first datagram.
+	if _, err := cli.Write([]byte{0}); err != nil {
+		fail("%s Write: %v", impl.Name, err)
+	}
+	srv, err = l.AcceptSession()
+	if err != nil {
+		fail("%s Accept: %v", impl.Name, err)
+	}
+	fast(srv)
+	one := make([]byte, 1)
+	if _, err := io.ReadFull(srv, one); err != nil {
+		fail("%s Read: %v", impl.Name, err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	cli.SetDeadline(deadline)
+	srv.SetDeadline(deadline)
+	return cli, srv, func() { cli.Close(); srv.Close(); l.Close() }
+}
+
+// usage samples process CPU time and allocation counters.
+type usage struct {
+	cpu            time.Duration
+	mallocs, bytes uint64
+	at             time.Time
+}
+
+func sample() usage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return usage{
+		cpu:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		mallocs: ms.Mallocs, bytes: ms.TotalAlloc, at: time.Now(),
+	}
+}
+
+func (t *transfer) fill(from, to usage, delivered int) {
+	mib := float64(delivered) / (1 << 20)
+	secs := to.at.Sub(from.at).Seconds()
+	t.mbps = float64(delivered) / secs / 1e6
+	t.allocsPerMiB = float64(to.mallocs-from.mallocs) / mib
+	t.bytesPerMiB = float64(to.bytes-from.bytes) / mib
+	t.cpuPerGiB = (to.cpu - from.cpu).Seconds() / (mib / 1024)
+}
+
+// sink sends total bytes one way and times them from the first byte in.
+func sink(impl interop.Impl, c interop.Cipher, ds, ps, total int) transfer {
+	runtime.GC()
+	cli, srv, closeAll := pair(impl, c, ds, ps, ds, ps)
+	defer closeAll()
+	done := make(chan transfer)
+	go func() {
+		buf := make([]byte, 1<<20)
+		n, err := srv.Read(buf)
+		if err != nil {
+			fail("%s sink Read: %v", impl.Name, err)
+		}
+		from := sample()
+		got := n
+		for got < total {
+			n, err := srv.Read(buf)
+			if err != nil {
+				fail("%s sink Read after %d bytes: %v", impl.Name, got, err)
+			}
+			got += n
+		}
+		var t transfer
+		t.fill(from, sample(), got-n)
+		done <- t
+	}()
+	chunk := make([]byte, 64<<10)
+	for sent := 0; sent < total; sent += len(chunk) {
+		if _, err := cli.Write(chunk[:min(len(chunk), total-sent)]); err != nil {
+			fail("%s sink Write: %v", impl.Name, err)
+		}
+	}
+	return <-done
+}
+
+// echoSpeed is kcp-go's BenchmarkEchoSpeed setup: Salsa20, FEC 10/3 on the
+// dialer and 10/1 on the listener; 1 MiB writes echoed back.
+func echoSpeed(impl interop.Impl, total int) transfer {
+	runtime.GC()
+	salsa, _ := interop.CipherByName("salsa20")
+	cli, srv, closeAll := pair(impl, salsa, 10, 3, 10, 1)
+	defer closeAll()
+	go func() {
+		buf := make([]byte, 512<<10)
+		for {
+			n, err := srv.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := srv.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		msg := make([]byte, 1<<20)
+		for sent := 0; sent < total; sent += len(msg) {
+			if _, err := cli.Write(msg); err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 1<<20)
+	n, err := cli.Read(buf)
+	if err != nil {
+		fail("%s echo Read: %v", impl.Name, err)
+	}
+	from := sample()
+	got := n
+	for got < total {
+		m, err := cli.Read(buf)
+		if err != nil {
+			fail("%s echo Read after %d bytes: %v", impl.Name, got, err)
+		}
+		got += m
+	}
+	var t transfer
+	t.fill(from, sample(), got-n)
+	return t
+}
+
+// latency measures 64-byte round trips with no cipher and no FEC.
+func latency(impl interop.Impl, count int) transfer {
+	runtime.GC()
+	null, _ := interop.CipherByName("null")
+	cli, srv, closeAll := pair(impl, null, 0, 0, 0, 0)
+	defer closeAll()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(srv, buf); err != nil {
+				return
+			}
+			if _, err := srv.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	rtt := func() time.Duration {
+		start := time.Now()
+		if _, err := cli.Write(msg); err != nil {
+			fail("%s ping Write: %v", impl.Name, err)
+		}
+		if _, err := io.ReadFull(cli, buf); err != nil {
+			fail("%s ping Read: %v", impl.Name, err)
+		}
+		return time.Since(start)
+	}
+	for range 200 {
+		rtt()
+	}
+	samples := make([]float64, count)
+	from := sample()
+	for i := range samples {
+		samples[i] = float64(rtt().Microseconds())
+	}
+	to := sample()
+	sort.Float64s(samples)
+	return transfer{
+		p50:         samples[len(samples)/2],
+		p99:         samples[len(samples)*99/100],
+		allocsPerOp: float64(to.mallocs-from.mallocs) / float64(count),
+	}
+}
+
+// idleSessions starts a server process of impl, opens n client sessions to
+// it, sends a 64-byte ping per second on each for d, and reports the
+// server's CPU share over d and its resident set at the end.
+func idleSessions(impl interop.Impl, n int, d time.Duration) transfer {
+	self, err := os.Executable()
+	if err != nil {
+		fail("%v", err)
+	}
+	cmd := exec.Command(self, "-role", impl.Name)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		fail("%v", err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		fail("%v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		fail("start server: %v", err)
+	}
+	rd := bufio.NewReader(out)
+	addrLine, err := rd.ReadString('\n')
+	if err != nil {
+		fail("server address: %v", err)
+	}
+	addr := strings.TrimSpace(addrLine)
+	null, _ := interop.CipherByName("null")
+	sessions := make([]interop.Session, 0, n)
+	for range n {
+		s, err := impl.Dial(addr, null, pass, 0, 0)
+		if err != nil {
+			fail("%s Dial: %v", impl.Name, err)
+		}
+		sessions = append(sessions, s)
+	}
+	stop := make(chan struct{})
+	ping := make([]byte, 64)
+	for i, s := range sessions {
+		go func() {
+			// Spread the pings over the second.
+			time.Sleep(time.Duration(i) * time.Second / time.Duration(n))
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			buf := make([]byte, 64)
+			for {
+				if _, err := s.Write(ping); err != nil {
+					return
+				}
+				s.SetReadDeadline(time.Now().Add(5 * time.Second))
+				io.ReadFull(s, buf)
+				select {
+				case <-tick.C:
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	// Let every session open and settle, then measure.
+	time.Sleep(3 * time.Second)
+	cpu0 := procCPU(cmd.Process.Pid)
+	t0 := time.Now()
+	time.Sleep(d)
+	cpu1 := procCPU(cmd.Process.Pid)
+	rss := procRSS(cmd.Process.Pid)
+	share := (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds() * 100
+	close(stop)
+	for _, s := range sessions {
+		s.Close()
+	}
+	in.Close()
+	cmd.Wait()
+	return transfer{cpuShare: share, rssMiB: rss}
+}
+
+// idleServer is the many-sessions server: an echo listener that prints its
+// address and runs until stdin closes.
+func idleServer(name string) {
+	impl := interop.KCPX
+	if name == interop.KCPGo.Name {
+		impl = interop.KCPGo
+	}
+	null, _ := interop.CipherByName("null")
+	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
+	if err != nil {
+		fail("%v", err)
+	}
+	l.SetReadBuffer(4 << 20)
+	l.SetWriteBuffer(4 << 20)
+	fmt.Println(l.Addr().String())
+	go func() {
+		for {
+			s, err := l.AcceptSession()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					if _, err := io.ReadFull(s, buf); err != nil {
+						return
+					}
+					if _, err := s.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	io.Copy(io.Discard, os.Stdin)
+	l.Close()
+}
+
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): utime is the
+	// 14th field overall, stime the 15th, in clock ticks (100 per second).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return time.Duration((ut + st) * float64(time.Second) / 100)
+}
+
+func procRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)/(kcpgo|kcpx)-\d+\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ MB/s)?(?:\s+(\d+) B/op\s+(\d+) allocs/op)?`)
+
+// microbenchmarks runs this module's side-by-side benchmarks and pairs each
+// kcpx figure with its kcp-go twin.
+func microbenchmarks() []row {
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem",
+		"-count", strconv.Itoa(*microN), "-benchtime", *microTime}
+	if *tags != "" {
+		args = append(args, "-tags", *tags)
+	}
+	args = append(args, ".")
+	cmd := exec.Command("go", args...)
+	cmd.Stderr = os.Stderr
+	outb, err := cmd.Output()
+	if err != nil {
+		fail("go %s: %v\n%s", strings.Join(args, " "), err, outb)
+	}
+	type key struct{ name, lib string }
+	ns := map[key][]float64{}
+	allocs := map[key][]float64{}
+	var names []string
+	sc := bufio.NewScanner(bytes.NewReader(outb))
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		k := key{m[1], m[2]}
+		if _, seen := ns[key{m[1], "kcpx"}]; !seen {
+			if _, seen := ns[key{m[1], "kcpgo"}]; !seen {
+				names = append(names, m[1])
+			}
+		}
+		v, _ := strconv.ParseFloat(m[3], 64)
+		ns[k] = append(ns[k], v)
+		if m[5] != "" {
+			a, _ := strconv.ParseFloat(m[5], 64)
+			allocs[k] = append(allocs[k], a)
+		}
+	}
+	var rows []row
+	for _, n := range names {
+		x, g := ns[key{n, "kcpx"}], ns[key{n, "kcpgo"}]
+		if len(x) == 0 || len(g) == 0 {
+			continue
+		}
+		rows = append(rows, row{name: strings.TrimPrefix(n, "Benchmark"), unit: "ns/op", kcpx: median(x), kcpgo: median(g)})
+		ax, ag := median(allocs[key{n, "kcpx"}]), median(allocs[key{n, "kcpgo"}])
+		if ax != 0 || ag != 0 {
+			rows = append(rows, row{name: "  " + strings.TrimPrefix(n, "Benchmark") + " allocs", unit: "allocs/op", kcpx: ax, kcpgo: ag})
+		}
+	}
+	return rows
+}
