@@ -731,7 +731,7 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 				continue
 			}
 			if len(b) >= size {
-				n := s.kcp.Recv(b)
+				n := s.kcp.recvStream(b)
 				s.afterReadLocked(max(n, 0))
 				return max(n, 0), nil
 			}
@@ -775,9 +775,18 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 func (s *UDPSession) afterReadLocked(n int) {
 	s.pend.BytesReceived += uint64(n)
 	more := s.readableLocked()
+	// The read opened the window far enough that the peer, limited by what
+	// we last advertised, should hear of it now rather than at the next update.
+	tell := s.kcp.windowReportDue()
+	if tell {
+		s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
+	}
 	s.mu.Unlock()
 	if more {
 		notify(s.chRead)
+	}
+	if tell {
+		s.kick()
 	}
 }
 
