@@ -1134,3 +1134,13 @@ func (kcp *KCP) takeStats() coreStats {
 	kcp.stats = coreStats{}
 	return s
 }
+
+// quiet reports that the core has nothing to do until the next Send or
+// Input: nothing queued or in flight, no ACK and no window probe pending.
+// A session may then stop flushing on every interval.
+func (kcp *KCP) quiet() bool {
+	return kcp.sndQueue.len() == 0 && kcp.sndBuf.len() == 0 && len(kcp.acklist) == 0 && kcp.probe == 0
+}
+
+// intervalMs is the flush interval in ms.
+func (kcp *KCP) intervalMs() uint32 { return kcp.interval }
