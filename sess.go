@@ -119,6 +119,7 @@ type UDPSession struct {
 	dieOnce  sync.Once
 	brkOnce  sync.Once
 	accepted atomic.Bool // listener sessions: taken by Accept
+	parked   atomic.Bool // update sleeps for long (sess_park.go); set under mu
 	loopDone chan struct{}
 
 	// txMu serialises sealing and sending; held without mu. The slices are
@@ -162,6 +163,7 @@ type UDPSession struct {
 	peerFinSn   uint32
 	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
+	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
 }
 
 // newUDPSession builds a session and schedules its first update. For a
@@ -262,7 +264,12 @@ func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
 
 // kick seals and sends what is queued. It never runs with mu held and never
 // waits for another sender: if one is busy, that one sends our datagrams.
-func (s *UDPSession) kick() { s.transmit(false) }
+func (s *UDPSession) kick() {
+	if s.parked.Load() {
+		s.unpark()
+	}
+	s.transmit(false)
+}
 
 // transmit is kick; with wait it blocks until it holds txMu, so what is
 // queued now has been handed to the socket when it returns (abort needs
@@ -530,11 +537,11 @@ func notify(c chan struct{}) {
 // is released.
 func (s *UDPSession) update() {
 	s.mu.Lock()
-	if s.released {
+	now := s.kcp.clock()
+	if s.released || s.staleLocked(now) {
 		s.mu.Unlock()
 		return
 	}
-	now := s.kcp.clock()
 	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
 	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
 
@@ -574,9 +581,10 @@ func (s *UDPSession) update() {
 			next = min(next, max(1, s.finNext-now))
 		}
 	}
-	expire := s.l != nil && !s.closing && !s.accepted.Load() &&
-		time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
+	expirable := s.l != nil && !s.closing && !s.accepted.Load()
+	expire := expirable && time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
 	s.publishLocked()
+	next = s.parkLocked(now, next, expirable)
 	s.mu.Unlock()
 
 	if writable {
@@ -585,7 +593,7 @@ func (s *UDPSession) update() {
 	if fail != nil {
 		s.breakLink(fail)
 	}
-	s.kick()
+	s.transmit(false) // not kick: that would unpark what we just parked
 	if expire && s.l.expire(s) {
 		release = true
 	}
