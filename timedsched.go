@@ -15,12 +15,15 @@ import (
 var SystemTimedSched = NewTimedSched(max(runtime.NumCPU(), 2))
 
 // TimedSched runs functions at or after a deadline on a fixed set of worker
-// goroutines. Each worker keeps a min-heap of its tasks ordered by deadline
-// (ties in the order they were put) and one reusable timer, so a pending task
-// costs one heap entry: no goroutine and no timer of its own. Tasks are
-// spread over the workers in turn; a worker runs its due tasks one after
-// another in deadline order, so a slow task delays the others on its worker.
-// Tasks on different workers run concurrently.
+// goroutines. Each worker keeps a min-heap of its tasks ordered by due time,
+// then deadline (ties in the order they were put), and one reusable timer, so
+// a pending task costs one heap entry: no goroutine and no timer of its own.
+// The due time is the deadline, or for a task put 16 ms or more ahead the
+// deadline rounded up by at most 1/16 of that lead (1 or 4 ms), so that
+// tasks falling due together share one wake-up. Tasks are spread over the
+// workers in turn; a worker runs its due tasks one after another in that
+// order, so a slow task delays the others on its worker. Tasks on different
+// workers run concurrently.
 //
 // A TimedSched is safe for concurrent use. Its goroutines start at the first
 // Put. After Close, Put does nothing and tasks not yet run are dropped.
@@ -42,22 +45,60 @@ type schedWorker struct {
 	wake chan struct{} // buffered 1: a task became the earliest one
 
 	mu     sync.Mutex
-	tasks  []timedTask // min-heap by (deadline, seq)
+	tasks  []timedTask // min-heap by (due, deadline, seq)
 	seq    uint64      // order of arrival, to keep equal deadlines FIFO
 	closed bool        // the worker has exited; Put drops tasks
 }
 
 type timedTask struct {
+	due      time.Time // when the worker runs it: deadline plus slack
 	deadline time.Time
 	seq      uint64
 	f        func()
 }
 
+// before orders tasks by due time, then deadline, then arrival.
 func (a *timedTask) before(b *timedTask) bool {
-	if a.deadline.Equal(b.deadline) {
-		return a.seq < b.seq
+	if !a.due.Equal(b.due) {
+		return a.due.Before(b.due)
 	}
-	return a.deadline.Before(b.deadline)
+	if !a.deadline.Equal(b.deadline) {
+		return a.deadline.Before(b.deadline)
+	}
+	return a.seq < b.seq
+}
+
+// Timer slack. A task put far ahead may run a little after its deadline: its
+// due time is the deadline rounded up to a grid, so tasks due in one grid
+// step share one wake-up of the worker instead of one each. Sessions put
+// their updates 10 ms to 1 s ahead; a thousand of them spread over a second
+// otherwise wake a worker a thousand times a second or more. The slack is
+// at most 1/16 of how far ahead the task was put, so ARQ timers keep their
+// precision: nothing below 16 ms ahead gets any.
+const (
+	slackFine   = time.Millisecond     // for tasks put 16..64 ms ahead
+	slackCoarse = 4 * time.Millisecond // for tasks put 64 ms or more ahead
+)
+
+// dueTime is deadline plus the slack allowed for a task put ahead by ahead.
+// It keeps deadline's monotonic reading (rounding works on the wall-clock
+// phase only).
+func dueTime(deadline time.Time, ahead time.Duration) time.Time {
+	var g time.Duration
+	switch {
+	case ahead >= 64*time.Millisecond:
+		g = slackCoarse
+	case ahead >= 16*time.Millisecond:
+		g = slackFine
+	default:
+		return deadline
+	}
+	if r := time.Duration(deadline.UnixNano() % int64(g)); r > 0 {
+		return deadline.Add(g - r)
+	} else if r < 0 {
+		return deadline.Add(-r)
+	}
+	return deadline
 }
 
 // NewTimedSched returns a scheduler with parallel worker goroutines (values
@@ -75,8 +116,9 @@ func NewTimedSched(parallel int) *TimedSched {
 	return ts
 }
 
-// Put schedules f to run once at or after deadline; a deadline already
-// passed runs f as soon as its worker is free. f runs on a worker goroutine
+// Put schedules f to run once at or after deadline (up to 1/16 of the
+// wait later, at most 4 ms, to share wake-ups); a deadline already passed
+// runs f as soon as its worker is free. f runs on a worker goroutine
 // and may call Put itself. Put never blocks on f. A nil f is ignored, and
 // after Close Put does nothing.
 func (ts *TimedSched) Put(f func(), deadline time.Time) {
@@ -90,7 +132,7 @@ func (ts *TimedSched) Put(f func(), deadline time.Time) {
 		return
 	}
 	w.seq++
-	w.push(timedTask{deadline: deadline, seq: w.seq, f: f})
+	w.push(timedTask{due: dueTime(deadline, time.Until(deadline)), deadline: deadline, seq: w.seq, f: f})
 	earliest := w.tasks[0].seq == w.seq
 	w.mu.Unlock()
 	if earliest {
@@ -147,10 +189,10 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 		// Take one due task at a time, so a task put while another runs
 		// still goes in deadline order.
 		w.mu.Lock()
-		if len(w.tasks) > 0 && w.tasks[0].deadline.After(now) {
+		if len(w.tasks) > 0 && w.tasks[0].due.After(now) {
 			now = time.Now()
 		}
-		if len(w.tasks) > 0 && !w.tasks[0].deadline.After(now) {
+		if len(w.tasks) > 0 && !w.tasks[0].due.After(now) {
 			t := w.pop()
 			w.mu.Unlock()
 			select {
@@ -164,7 +206,7 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 		}
 		wait := time.Duration(-1)
 		if len(w.tasks) > 0 {
-			wait = w.tasks[0].deadline.Sub(now)
+			wait = w.tasks[0].due.Sub(now)
 		}
 		w.mu.Unlock()
 
