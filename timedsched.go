@@ -1,6 +1,7 @@
 package kcp
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -50,20 +51,29 @@ type schedWorker struct {
 	closed bool        // the worker has exited; Put drops tasks
 }
 
+// Times inside the scheduler are monotonic nanoseconds since schedEpoch:
+// comparing two int64 keys is far cheaper than comparing time.Time values,
+// and a heap of thousands of session updates compares a lot.
+var schedEpoch = time.Now()
+
+// schedClock turns t into the scheduler's clock (saturating for times far
+// in the past or future; the zero Time is far in the past).
+func schedClock(t time.Time) time.Duration { return t.Sub(schedEpoch) }
+
 type timedTask struct {
-	due      time.Time // when the worker runs it: deadline plus slack
-	deadline time.Time
+	due      time.Duration // when the worker runs it: deadline plus slack (schedClock)
+	deadline time.Duration // schedClock
 	seq      uint64
 	f        func()
 }
 
 // before orders tasks by due time, then deadline, then arrival.
 func (a *timedTask) before(b *timedTask) bool {
-	if !a.due.Equal(b.due) {
-		return a.due.Before(b.due)
+	if a.due != b.due {
+		return a.due < b.due
 	}
-	if !a.deadline.Equal(b.deadline) {
-		return a.deadline.Before(b.deadline)
+	if a.deadline != b.deadline {
+		return a.deadline < b.deadline
 	}
 	return a.seq < b.seq
 }
@@ -80,10 +90,10 @@ const (
 	slackCoarse = 4 * time.Millisecond // for tasks put 64 ms or more ahead
 )
 
-// dueTime is deadline plus the slack allowed for a task put ahead by ahead.
-// It keeps deadline's monotonic reading (rounding works on the wall-clock
-// phase only).
-func dueTime(deadline time.Time, ahead time.Duration) time.Time {
+// dueTime is deadline (schedClock) plus the slack allowed for a task put
+// ahead by ahead: deadline rounded up to the slack grid of schedClock, which
+// every worker shares.
+func dueTime(deadline, ahead time.Duration) time.Duration {
 	var g time.Duration
 	switch {
 	case ahead >= 64*time.Millisecond:
@@ -93,10 +103,13 @@ func dueTime(deadline time.Time, ahead time.Duration) time.Time {
 	default:
 		return deadline
 	}
-	if r := time.Duration(deadline.UnixNano() % int64(g)); r > 0 {
-		return deadline.Add(g - r)
+	if deadline > math.MaxInt64-g { // saturated: centuries ahead
+		return deadline
+	}
+	if r := deadline % g; r > 0 {
+		return deadline + g - r
 	} else if r < 0 {
-		return deadline.Add(-r)
+		return deadline - r
 	}
 	return deadline
 }
@@ -132,7 +145,8 @@ func (ts *TimedSched) Put(f func(), deadline time.Time) {
 		return
 	}
 	w.seq++
-	w.push(timedTask{due: dueTime(deadline, time.Until(deadline)), deadline: deadline, seq: w.seq, f: f})
+	d := schedClock(deadline)
+	w.push(timedTask{due: dueTime(d, d-schedClock(time.Now())), deadline: d, seq: w.seq, f: f})
 	earliest := w.tasks[0].seq == w.seq
 	w.mu.Unlock()
 	if earliest {
@@ -184,15 +198,15 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	now := time.Now()
+	now := schedClock(time.Now())
 	for {
 		// Take one due task at a time, so a task put while another runs
 		// still goes in deadline order.
 		w.mu.Lock()
-		if len(w.tasks) > 0 && w.tasks[0].due.After(now) {
-			now = time.Now()
+		if len(w.tasks) > 0 && w.tasks[0].due > now {
+			now = schedClock(time.Now())
 		}
-		if len(w.tasks) > 0 && !w.tasks[0].due.After(now) {
+		if len(w.tasks) > 0 && w.tasks[0].due <= now {
 			t := w.pop()
 			w.mu.Unlock()
 			select {
@@ -206,7 +220,7 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 		}
 		wait := time.Duration(-1)
 		if len(w.tasks) > 0 {
-			wait = w.tasks[0].due.Sub(now)
+			wait = w.tasks[0].due - now
 		}
 		w.mu.Unlock()
 
@@ -221,7 +235,7 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 			return
 		}
 		timer.Stop()
-		now = time.Now()
+		now = schedClock(time.Now())
 	}
 }
 

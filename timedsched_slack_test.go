@@ -1,15 +1,16 @@
 package kcp
 
 import (
+	"math"
 	"testing"
 	"time"
 )
 
 // TestDueTime: no slack below 16 ms ahead; then the deadline rounded up to
-// a 1 ms grid (16..64 ms ahead) or a 4 ms grid (64 ms and more), never
-// earlier than the deadline, keeping the monotonic clock reading.
+// a 1 ms grid (16..64 ms ahead) or a 4 ms grid (64 ms and more) of the
+// scheduler's clock, never earlier than the deadline.
 func TestDueTime(t *testing.T) {
-	base := time.Now()
+	base := schedClock(time.Now())
 	tests := []struct {
 		name  string
 		ahead time.Duration
@@ -26,7 +27,7 @@ func TestDueTime(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for off := range time.Duration(40) {
-				deadline := base.Add(tc.ahead + off*137*time.Microsecond)
+				deadline := base + tc.ahead + off*137*time.Microsecond
 				due := dueTime(deadline, tc.ahead)
 				if tc.grid == 0 {
 					if due != deadline {
@@ -34,31 +35,33 @@ func TestDueTime(t *testing.T) {
 					}
 					continue
 				}
-				if due.Before(deadline) || due.Sub(deadline) >= tc.grid {
-					t.Fatalf("due %v is %v after the deadline, want [0, %v)", due, due.Sub(deadline), tc.grid)
+				if due < deadline || due-deadline >= tc.grid {
+					t.Fatalf("due is %v after the deadline, want [0, %v)", due-deadline, tc.grid)
 				}
-				if due.UnixNano()%int64(tc.grid) != 0 {
+				if due%tc.grid != 0 {
 					t.Fatalf("due %v is off the %v grid", due, tc.grid)
-				}
-				if due.Round(0) == due {
-					t.Fatal("due lost the monotonic clock reading")
 				}
 			}
 		})
 	}
+	t.Run("saturated far future", func(t *testing.T) {
+		if d := dueTime(math.MaxInt64, time.Hour); d != math.MaxInt64 {
+			t.Fatalf("due %v, want the deadline unchanged", d)
+		}
+	})
 }
 
 // TestTimedSchedSharesWakeups: tasks put 100 ms ahead with deadlines a few
 // hundred microseconds apart inside one 4 ms grid step run back to back, in
-// deadline order, none before its deadline.
+// deadline order, none before its deadline and none before the step's end.
 func TestTimedSchedSharesWakeups(t *testing.T) {
 	ts := NewTimedSched(1)
 	defer closeAndWait(t, ts)
-	start := time.Now()
-	// The first 4 ms grid point at least 100 ms ahead, and tasks due in
-	// the 4 ms before it.
-	cell := start.Add(100*time.Millisecond + 4*time.Millisecond)
-	cell = cell.Add(-time.Duration(cell.UnixNano() % int64(4*time.Millisecond)))
+	// The first 4 ms grid point of the scheduler's clock at least 100 ms
+	// ahead, and tasks due in the 4 ms before it.
+	const g = 4 * time.Millisecond
+	c := schedClock(time.Now()) + 100*time.Millisecond + g
+	cell := schedEpoch.Add(c - c%g)
 	const n = 8
 	ran := make([]time.Time, n)
 	done := make(chan struct{})
