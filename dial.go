@@ -33,6 +33,7 @@ func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards in
 	if err != nil {
 		return nil, err
 	}
+	tuneOwnSocket(conn)
 	return NewConn4(randomConv(), udpaddr, block, dataShards, parityShards, true, conn)
 }
 

@@ -408,12 +408,35 @@ func (kcp *KCP) Recv(buffer []byte) (n int) {
 	return n
 }
 
-// noteWindowOpen schedules a window report when the peer was last told our
-// window is zero and it has opened since, so the sender need not wait for
-// its next probe.
+// noteWindowOpen schedules a window report (WINS) when the window has
+// opened since the peer was last told it: from zero, or by at least half the
+// receive window. A sender that saw a nearly full window otherwise keeps only
+// that much in flight until our next ACK, which may wait a whole interval.
 func (kcp *KCP) noteWindowOpen() {
-	if kcp.lastWnd == 0 && kcp.wndUnused() > 0 {
+	free := kcp.wndUnused()
+	if (kcp.lastWnd == 0 && free > 0) || free >= kcp.lastWnd+kcp.rcvWnd/2 {
 		kcp.probe |= IKCP_ASK_TELL
+	}
+}
+
+// windowReportDue reports that a window report waits for the next flush;
+// the session layer then flushes at once instead of at the next update.
+func (kcp *KCP) windowReportDue() bool { return kcp.probe&IKCP_ASK_TELL != 0 }
+
+// recvStream is Recv that, in stream mode, goes on copying whole segments
+// while the next one fits in buffer, so one call drains up to len(buffer)
+// bytes instead of one segment. In message mode it is Recv.
+func (kcp *KCP) recvStream(buffer []byte) int {
+	n := kcp.Recv(buffer)
+	if n < 0 || !kcp.stream {
+		return n
+	}
+	for {
+		size := kcp.PeekSize()
+		if size <= 0 || size > len(buffer)-n {
+			return n
+		}
+		n += kcp.Recv(buffer[n:])
 	}
 }
 
@@ -1136,3 +1159,13 @@ func (kcp *KCP) takeStats() coreStats {
 	kcp.stats = coreStats{}
 	return s
 }
+
+// quiet reports that the core has nothing to do until the next Send or
+// Input: nothing queued or in flight, no ACK and no window probe pending.
+// A session may then stop flushing on every interval.
+func (kcp *KCP) quiet() bool {
+	return kcp.sndQueue.len() == 0 && kcp.sndBuf.len() == 0 && len(kcp.acklist) == 0 && kcp.probe == 0
+}
+
+// intervalMs is the flush interval in ms.
+func (kcp *KCP) intervalMs() uint32 { return kcp.interval }

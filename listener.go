@@ -90,6 +90,7 @@ func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards 
 	if err != nil {
 		return nil, err
 	}
+	tuneOwnSocket(conn)
 	return serveConn(block, dataShards, parityShards, conn, true), nil
 }
 

@@ -127,7 +127,7 @@ func (b *batchReader) groOn() bool { return b.gro }
 // socket is readable (or the deadline passes, or the conn closes).
 func (b *batchReader) recv(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), 0, 0, 0)
 		switch e {
 		case unix.EINTR:

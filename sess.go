@@ -94,6 +94,7 @@ type UDPSession struct {
 	dieOnce  sync.Once
 	brkOnce  sync.Once
 	accepted atomic.Bool // listener sessions: taken by Accept
+	parked   atomic.Bool // update sleeps for long (sess_park.go); set under mu
 	loopDone chan struct{}
 
 	// txMu serialises sealing and sending; held without mu. The slices are
@@ -137,6 +138,7 @@ type UDPSession struct {
 	peerFinSn   uint32
 	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
+	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
 }
 
 // newUDPSession builds a session and schedules its first update. For a
@@ -237,7 +239,12 @@ func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
 
 // kick seals and sends what is queued. It never runs with mu held and never
 // waits for another sender: if one is busy, that one sends our datagrams.
-func (s *UDPSession) kick() { s.transmit(false) }
+func (s *UDPSession) kick() {
+	if s.parked.Load() {
+		s.unpark()
+	}
+	s.transmit(false)
+}
 
 // transmit is kick; with wait it blocks until it holds txMu, so what is
 // queued now has been handed to the socket when it returns (abort needs
@@ -471,11 +478,11 @@ func notify(c chan struct{}) {
 // is released.
 func (s *UDPSession) update() {
 	s.mu.Lock()
-	if s.released {
+	now := s.kcp.clock()
+	if s.released || s.staleLocked(now) {
 		s.mu.Unlock()
 		return
 	}
-	now := s.kcp.clock()
 	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
 	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
 
@@ -515,9 +522,10 @@ func (s *UDPSession) update() {
 			next = min(next, max(1, s.finNext-now))
 		}
 	}
-	expire := s.l != nil && !s.closing && !s.accepted.Load() &&
-		time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
+	expirable := s.l != nil && !s.closing && !s.accepted.Load()
+	expire := expirable && time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
 	s.publishLocked()
+	next = s.parkLocked(now, next, expirable)
 	s.mu.Unlock()
 
 	if writable {
@@ -526,7 +534,7 @@ func (s *UDPSession) update() {
 	if fail != nil {
 		s.breakLink(fail)
 	}
-	s.kick()
+	s.transmit(false) // not kick: that would unpark what we just parked
 	if expire && s.l.expire(s) {
 		release = true
 	}
@@ -613,7 +621,7 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 				continue
 			}
 			if len(b) >= size {
-				n := max(s.kcp.Recv(b), 0)
+				n := max(s.kcp.recvStream(b), 0)
 				s.afterRecvLocked(n)
 				return n, nil
 			}
@@ -655,9 +663,18 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 func (s *UDPSession) afterRecvLocked(n int) {
 	s.pend.BytesReceived += uint64(n)
 	more := s.readableLocked()
+	// The read opened the window far enough that the peer, limited by what
+	// we last advertised, should hear of it now rather than at the next update.
+	tell := s.kcp.windowReportDue()
+	if tell {
+		s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
+	}
 	s.mu.Unlock()
 	if more {
 		notify(s.chRead)
+	}
+	if tell {
+		s.kick()
 	}
 }
 

@@ -1,6 +1,7 @@
 package kcp
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -15,12 +16,15 @@ import (
 var SystemTimedSched = NewTimedSched(max(runtime.NumCPU(), 2))
 
 // TimedSched runs functions at or after a deadline on a fixed set of worker
-// goroutines. Each worker keeps a min-heap of its tasks ordered by deadline
-// (ties in the order they were put) and one reusable timer, so a pending task
-// costs one heap entry: no goroutine and no timer of its own. Tasks are
-// spread over the workers in turn; a worker runs its due tasks one after
-// another in deadline order, so a slow task delays the others on its worker.
-// Tasks on different workers run concurrently.
+// goroutines. Each worker keeps a min-heap of its tasks ordered by due time,
+// then deadline (ties in the order they were put), and one reusable timer, so
+// a pending task costs one heap entry: no goroutine and no timer of its own.
+// The due time is the deadline, or for a task put 16 ms or more ahead the
+// deadline rounded up by at most 1/16 of that lead (1 or 4 ms), so that
+// tasks falling due together share one wake-up. Tasks are spread over the
+// workers in turn; a worker runs its due tasks one after another in that
+// order, so a slow task delays the others on its worker. Tasks on different
+// workers run concurrently.
 //
 // A TimedSched is safe for concurrent use. Its goroutines start at the first
 // Put. After Close, Put does nothing and tasks not yet run are dropped.
@@ -42,22 +46,72 @@ type schedWorker struct {
 	wake chan struct{} // buffered 1: a task became the earliest one
 
 	mu     sync.Mutex
-	tasks  []timedTask // min-heap by (deadline, seq)
+	tasks  []timedTask // min-heap by (due, deadline, seq)
 	seq    uint64      // order of arrival, to keep equal deadlines FIFO
 	closed bool        // the worker has exited; Put drops tasks
 }
 
+// Times inside the scheduler are monotonic nanoseconds since schedEpoch:
+// comparing two int64 keys is far cheaper than comparing time.Time values,
+// and a heap of thousands of session updates compares a lot.
+var schedEpoch = time.Now()
+
+// schedClock turns t into the scheduler's clock (saturating for times far
+// in the past or future; the zero Time is far in the past).
+func schedClock(t time.Time) time.Duration { return t.Sub(schedEpoch) }
+
 type timedTask struct {
-	deadline time.Time
+	due      time.Duration // when the worker runs it: deadline plus slack (schedClock)
+	deadline time.Duration // schedClock
 	seq      uint64
 	f        func()
 }
 
+// before orders tasks by due time, then deadline, then arrival.
 func (a *timedTask) before(b *timedTask) bool {
-	if a.deadline.Equal(b.deadline) {
-		return a.seq < b.seq
+	if a.due != b.due {
+		return a.due < b.due
 	}
-	return a.deadline.Before(b.deadline)
+	if a.deadline != b.deadline {
+		return a.deadline < b.deadline
+	}
+	return a.seq < b.seq
+}
+
+// Timer slack. A task put far ahead may run a little after its deadline: its
+// due time is the deadline rounded up to a grid, so tasks due in one grid
+// step share one wake-up of the worker instead of one each. Sessions put
+// their updates 10 ms to 1 s ahead; a thousand of them spread over a second
+// otherwise wake a worker a thousand times a second or more. The slack is
+// at most 1/16 of how far ahead the task was put, so ARQ timers keep their
+// precision: nothing below 16 ms ahead gets any.
+const (
+	slackFine   = time.Millisecond     // for tasks put 16..64 ms ahead
+	slackCoarse = 4 * time.Millisecond // for tasks put 64 ms or more ahead
+)
+
+// dueTime is deadline (schedClock) plus the slack allowed for a task put
+// ahead by ahead: deadline rounded up to the slack grid of schedClock, which
+// every worker shares.
+func dueTime(deadline, ahead time.Duration) time.Duration {
+	var g time.Duration
+	switch {
+	case ahead >= 64*time.Millisecond:
+		g = slackCoarse
+	case ahead >= 16*time.Millisecond:
+		g = slackFine
+	default:
+		return deadline
+	}
+	if deadline > math.MaxInt64-g { // saturated: centuries ahead
+		return deadline
+	}
+	if r := deadline % g; r > 0 {
+		return deadline + g - r
+	} else if r < 0 {
+		return deadline - r
+	}
+	return deadline
 }
 
 // NewTimedSched returns a scheduler with parallel worker goroutines (values
@@ -75,8 +129,9 @@ func NewTimedSched(parallel int) *TimedSched {
 	return ts
 }
 
-// Put schedules f to run once at or after deadline; a deadline already
-// passed runs f as soon as its worker is free. f runs on a worker goroutine
+// Put schedules f to run once at or after deadline (up to 1/16 of the
+// wait later, at most 4 ms, to share wake-ups); a deadline already passed
+// runs f as soon as its worker is free. f runs on a worker goroutine
 // and may call Put itself. Put never blocks on f. A nil f is ignored, and
 // after Close Put does nothing.
 func (ts *TimedSched) Put(f func(), deadline time.Time) {
@@ -90,7 +145,8 @@ func (ts *TimedSched) Put(f func(), deadline time.Time) {
 		return
 	}
 	w.seq++
-	w.push(timedTask{deadline: deadline, seq: w.seq, f: f})
+	d := schedClock(deadline)
+	w.push(timedTask{due: dueTime(d, d-schedClock(time.Now())), deadline: d, seq: w.seq, f: f})
 	earliest := w.tasks[0].seq == w.seq
 	w.mu.Unlock()
 	if earliest {
@@ -142,15 +198,15 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	now := time.Now()
+	now := schedClock(time.Now())
 	for {
 		// Take one due task at a time, so a task put while another runs
 		// still goes in deadline order.
 		w.mu.Lock()
-		if len(w.tasks) > 0 && w.tasks[0].deadline.After(now) {
-			now = time.Now()
+		if len(w.tasks) > 0 && w.tasks[0].due > now {
+			now = schedClock(time.Now())
 		}
-		if len(w.tasks) > 0 && !w.tasks[0].deadline.After(now) {
+		if len(w.tasks) > 0 && w.tasks[0].due <= now {
 			t := w.pop()
 			w.mu.Unlock()
 			select {
@@ -164,7 +220,7 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 		}
 		wait := time.Duration(-1)
 		if len(w.tasks) > 0 {
-			wait = w.tasks[0].deadline.Sub(now)
+			wait = w.tasks[0].due - now
 		}
 		w.mu.Unlock()
 
@@ -179,7 +235,7 @@ func (w *schedWorker) run(die <-chan struct{}, wg *sync.WaitGroup) {
 			return
 		}
 		timer.Stop()
-		now = time.Now()
+		now = schedClock(time.Now())
 	}
 }
 

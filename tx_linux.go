@@ -114,7 +114,7 @@ func (b *batchWriter) disableGSO() { b.gsoOn = false }
 // the socket is writable (or the deadline passes, or the conn closes).
 func (b *batchWriter) sendmmsg(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(b.count), 0, 0, 0)
 		switch e {
 		case unix.EINTR:

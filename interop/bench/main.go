@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -109,6 +110,12 @@ func sessionMeasures() {
 		pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
 		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
 		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
+	)
+	loaded := alternate(impls, func(impl interop.Impl) transfer { return latencyUnderLoad(impl, *pings) })
+	rows = append(rows,
+		pick(loaded, "64 B round trip p50 while another session of the listener sinks bulk data", "µs", false, func(t transfer) float64 { return t.p50 }),
+		pick(loaded, "64 B round trip p99 while another session of the listener sinks bulk data", "µs", false, func(t transfer) float64 { return t.p99 }),
+		pick(loaded, "  bulk throughput meanwhile", "MB/s", true, func(t transfer) float64 { return t.mbps }),
 	)
 	printTable("Sessions over loopback", rows)
 }
@@ -434,6 +441,108 @@ func latency(impl interop.Impl, count int) transfer {
 		p99:         samples[len(samples)*99/100],
 		allocsPerOp: float64(to.mallocs-from.mallocs) / float64(count),
 	}
+}
+
+// latencyUnderLoad measures 64-byte round trips (plain) on one session
+// while a second session to the same listener carries a bulk transfer
+// (plain, written as fast as the window allows), and the bulk rate meanwhile.
+func latencyUnderLoad(impl interop.Impl, count int) transfer {
+	runtime.GC()
+	null, _ := interop.CipherByName("null")
+	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
+	if err != nil {
+		fail("%s Listen: %v", impl.Name, err)
+	}
+	defer l.Close()
+	l.SetReadBuffer(4 << 20)
+	l.SetWriteBuffer(4 << 20)
+	open := func() (cli, srv interop.Session) {
+		cli, err := impl.Dial(l.Addr().String(), null, pass, 0, 0)
+		if err != nil {
+			fail("%s Dial: %v", impl.Name, err)
+		}
+		fast(cli)
+		if _, err := cli.Write([]byte{0}); err != nil {
+			fail("%s Write: %v", impl.Name, err)
+		}
+		srv, err = l.AcceptSession()
+		if err != nil {
+			fail("%s Accept: %v", impl.Name, err)
+		}
+		fast(srv)
+		if _, err := io.ReadFull(srv, make([]byte, 1)); err != nil {
+			fail("%s Read: %v", impl.Name, err)
+		}
+		return cli, srv
+	}
+	pingCli, pingSrv := open()
+	bulkCli, bulkSrv := open()
+	defer pingCli.Close()
+	defer pingSrv.Close()
+	defer bulkCli.Close()
+	defer bulkSrv.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(pingSrv, buf); err != nil {
+				return
+			}
+			if _, err := pingSrv.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	var received atomic.Int64
+	go func() {
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := bulkSrv.Read(buf)
+			if err != nil {
+				return
+			}
+			received.Add(int64(n))
+		}
+	}()
+	stop := make(chan struct{})
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := bulkCli.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	defer close(stop)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	deadline := time.Now().Add(time.Minute)
+	pingCli.SetDeadline(deadline)
+	rtt := func() time.Duration {
+		start := time.Now()
+		if _, err := pingCli.Write(msg); err != nil {
+			fail("%s ping Write: %v", impl.Name, err)
+		}
+		if _, err := io.ReadFull(pingCli, buf); err != nil {
+			fail("%s ping Read: %v", impl.Name, err)
+		}
+		return time.Since(start)
+	}
+	time.Sleep(300 * time.Millisecond) // the bulk transfer reaches its pace
+	for range 200 {
+		rtt()
+	}
+	samples := make([]float64, count)
+	t0, r0 := time.Now(), received.Load()
+	for i := range samples {
+		samples[i] = float64(rtt().Microseconds())
+	}
+	rate := float64(received.Load()-r0) / time.Since(t0).Seconds() / 1e6
+	sort.Float64s(samples)
+	return transfer{p50: samples[len(samples)/2], p99: samples[len(samples)*99/100], mbps: rate}
 }
 
 // idleSessions starts a server process of impl, opens n client sessions to
