@@ -163,8 +163,11 @@ func relGarbage(i int, r *rand.Rand) []byte {
 		b[j] = byte(r.Uint32())
 	}
 	if i%4 == 0 && len(b) >= IKCP_OVERHEAD {
+		// A plausible first datagram of a new client: a PUSH with sn 0
+		// from a peer that has received nothing (una 0).
 		b[4] = IKCP_CMD_PUSH
 		binary.LittleEndian.PutUint32(b[12:], 0)
+		binary.LittleEndian.PutUint32(b[16:], 0)
 	}
 	return b
 }
@@ -441,10 +444,10 @@ func relRoundTrip(t testing.TB, a, b *UDPSession) {
 // TestHostileReplayFromOtherSessionKeepsLiveSession: the first datagram of
 // one client (a PUSH with sn 0 and its conv), replayed with another live
 // client's source address, must not tear that client's session down: a
-// replay proves nothing about the live peer. This fails today: the listener
-// replaces a session whenever a decryptable PUSH with sn 0 and a new conv
-// arrives from its address (listener.go, handle), which kcp-go also does to
-// let a restarted client reuse its port. See the report for a fix.
+// replay proves nothing about the live peer. kcp-go replaces a session
+// whenever a decryptable PUSH with sn 0 and a new conv arrives from its
+// address (to let a restarted client reuse its port); kcpx does so only
+// once the old session has been quiet for replaceQuiet.
 func TestHostileReplayFromOtherSessionKeepsLiveSession(t *testing.T) {
 	var capt relCapture
 	victim := newRelPair(t, relOpts{cipher: relAEAD, hello: true})
@@ -636,10 +639,10 @@ func TestHostileNeverReadingPeer(t *testing.T) {
 // of that conversation (the peer's last ACKs routinely arrive after the
 // server released the session) must not create a new session: nobody is
 // behind it, and Accept would hand the application a session whose Read
-// waits forever. This fails today: listener.go handle creates a session
-// from any segment of a new source, ACKs included. Found by
-// TestScaleSessionWaves, where a few of every 1,000 sessions come back as
-// such ghosts.
+// waits forever. Found by TestScaleSessionWaves, where a few of every
+// 1,000 sessions came back as such ghosts when any segment of a new source
+// made a session; now only a PUSH with una 0 of a conversation not
+// forgotten within tombstoneTTL does.
 func TestHostileLateSegmentMakesNoSession(t *testing.T) {
 	for _, tc := range []struct {
 		name string

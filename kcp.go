@@ -963,7 +963,11 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.fastack = fastackDone
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
-			case seg.fastack != fastackDone && seg.fastack > 0 && newSegs == 0:
+			case kcp.fastresend > 0 && seg.fastack != fastackDone && seg.fastack > 0 && newSegs == 0:
+				// Early retransmit (kcp-go's): a skipped segment goes again
+				// when nothing new entered the window. It is a form of fast
+				// retransmit, so resend 0 (NoDelay) turns it off too; with
+				// FEC that leaves a lost shard to be rebuilt, not resent.
 				send = true
 				early++
 				seg.fastack = fastackDone
@@ -1045,7 +1049,8 @@ func (kcp *KCP) SetMtu(mtu int) int {
 // NoDelay tunes latency: nodelay 1 lowers the minimum RTO to 30 ms and halves
 // the RTO back-off; interval is the flush interval in ms (clamped to
 // 10..5000, default 100); resend is the number of skipping ACKs that trigger
-// a fast retransmit (0 disables, default); nc 1 turns congestion control off.
+// a fast retransmit (0 disables it and kcp-go's early retransmit, default);
+// nc 1 turns congestion control off.
 // A negative argument leaves that setting alone. It returns 0.
 func (kcp *KCP) NoDelay(nodelay, interval, resend, nc int) int {
 	if nodelay >= 0 {

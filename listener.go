@@ -38,7 +38,27 @@ const (
 	// badFlush is how many rejected datagrams the read loop counts before
 	// it publishes them.
 	badFlush = 64
+
+	// tombstoneTTL is how long the listener remembers a conversation it
+	// forgot (source and conv), so that its late datagrams (retransmissions,
+	// ACKs, window reports of a peer that has not noticed the end) create no
+	// new session. maxTombstones bounds that memory.
+	tombstoneTTL  = 60 * time.Second
+	maxTombstones = 8192
+
+	// replaceQuiet is how long a session must have heard nothing from its
+	// peer before a new conversation (a PUSH with sn 0 and another conv) from
+	// the same source may replace it: a restarted client gets its port back,
+	// while a replayed first datagram cannot tear a live session down.
+	replaceQuiet = 2 * time.Second
 )
+
+// tombKey names a conversation the listener forgot.
+type tombKey struct {
+	ap   netip.AddrPort
+	key  string // sources that are not UDP addresses
+	conv uint32
+}
 
 // Listener accepts KCP sessions arriving on one PacketConn, told apart by
 // their source address. All methods are safe for concurrent use.
@@ -62,6 +82,7 @@ type Listener struct {
 	sessions map[netip.AddrPort]*UDPSession
 	others   map[string]*UDPSession // sources that are not UDP addresses
 	pending  []*UDPSession          // created, not yet accepted, oldest first
+	tombs    map[tombKey]time.Time  // forgotten conversations, until their expiry
 	closed   bool
 	readErr  error
 }
@@ -162,7 +183,9 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	l.mu.Lock()
 	s := l.lookup(ap, key)
 	if s != nil {
-		if conv, sn, cmd, ok := firstSegment(p); ok && conv != s.conv && cmd == IKCP_CMD_PUSH && sn == 0 {
+		if conv, sn, una, cmd, ok := firstSegment(p); ok && conv != s.conv && cmd == IKCP_CMD_PUSH && sn == 0 && una == 0 &&
+			time.Duration(s.kcp.clock()-s.heard.Load())*time.Millisecond >= replaceQuiet &&
+			!l.tombstonedLocked(tombKey{ap, key, conv}) {
 			// The peer started over with a new conv: the old session goes.
 			old = s
 			l.forgetLocked(s)
@@ -170,8 +193,14 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 		}
 	}
 	if s == nil {
-		conv, _, _, ok := firstSegment(p)
-		if !ok || l.closed || len(l.pending) >= acceptBacklog {
+		// Only a datagram that opens with a PUSH from a peer that has
+		// received nothing yet (una 0) starts a conversation: a new client's
+		// first datagram always is one, while late datagrams of a finished
+		// conversation carry ACKs or a una above 0. Nor does one of a
+		// conversation this listener forgot less than tombstoneTTL ago.
+		conv, _, una, cmd, ok := firstSegment(p)
+		if !ok || cmd != IKCP_CMD_PUSH || una != 0 || l.closed || len(l.pending) >= acceptBacklog ||
+			l.tombstonedLocked(tombKey{ap, key, conv}) {
 			l.mu.Unlock()
 			if old != nil {
 				old.abort()
@@ -201,30 +230,31 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	s.input(p, wireLen)
 }
 
-// firstSegment reads the conv, sn and cmd of the first KCP segment an opened
+// firstSegment reads the conv, sn, una and cmd of the first KCP segment an opened
 // datagram carries, raw or as FEC data. Parity, OOB, close signals and
 // anything that is not a plausible segment report ok false.
-func firstSegment(p []byte) (conv, sn uint32, cmd byte, ok bool) {
+func firstSegment(p []byte) (conv, sn, una uint32, cmd byte, ok bool) {
 	if len(p) >= 6 {
 		switch binary.LittleEndian.Uint16(p[4:]) {
 		case typeData:
 			kb, good := fecDataPayload(p)
 			if !good {
-				return 0, 0, 0, false
+				return 0, 0, 0, 0, false
 			}
 			p = kb
 		case typeParity, typeOOB, typeClose:
-			return 0, 0, 0, false
+			return 0, 0, 0, 0, false
 		}
 	}
 	if len(p) < IKCP_OVERHEAD {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	cmd = p[4]
 	if cmd < IKCP_CMD_PUSH || cmd > IKCP_CMD_WINS {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return binary.LittleEndian.Uint32(p), binary.LittleEndian.Uint32(p[IKCP_SN_OFFSET:]), cmd, true
+	return binary.LittleEndian.Uint32(p), binary.LittleEndian.Uint32(p[IKCP_SN_OFFSET:]),
+		binary.LittleEndian.Uint32(p[16:]), cmd, true
 }
 
 func (l *Listener) lookup(ap netip.AddrPort, key string) *UDPSession {
@@ -270,9 +300,11 @@ func (l *Listener) forgetLocked(s *UDPSession) {
 	if s.remoteAP.IsValid() {
 		if l.sessions[s.remoteAP] == s {
 			delete(l.sessions, s.remoteAP)
+			l.buryLocked(tombKey{ap: s.remoteAP, conv: s.conv})
 		}
 	} else if l.others[s.remoteS] == s {
 		delete(l.others, s.remoteS)
+		l.buryLocked(tombKey{key: s.remoteS, conv: s.conv})
 	}
 	for i, p := range l.pending {
 		if p == s {
@@ -281,6 +313,42 @@ func (l *Listener) forgetLocked(s *UDPSession) {
 			break
 		}
 	}
+}
+
+// buryLocked remembers a forgotten conversation for tombstoneTTL. When the
+// table is full it first drops expired entries, then, if none expired, the
+// whole table: the cap bounds memory, and what it costs is at worst a ghost
+// session that expires unaccepted.
+func (l *Listener) buryLocked(k tombKey) {
+	now := time.Now()
+	if len(l.tombs) >= maxTombstones {
+		for t, exp := range l.tombs {
+			if now.After(exp) {
+				delete(l.tombs, t)
+			}
+		}
+		if len(l.tombs) >= maxTombstones {
+			clear(l.tombs)
+		}
+	}
+	if l.tombs == nil {
+		l.tombs = make(map[tombKey]time.Time)
+	}
+	l.tombs[k] = now.Add(tombstoneTTL)
+}
+
+// tombstonedLocked reports whether k names a conversation forgotten less
+// than tombstoneTTL ago.
+func (l *Listener) tombstonedLocked(k tombKey) bool {
+	exp, ok := l.tombs[k]
+	if !ok {
+		return false
+	}
+	if time.Now().After(exp) {
+		delete(l.tombs, k)
+		return false
+	}
+	return true
 }
 
 // expire takes a session nobody accepted out of the listener; it reports

@@ -161,11 +161,26 @@ func TestListenerConvReplacement(t *testing.T) {
 	defer old.Close()
 	// Same conv, sn 0 again: a retransmission, not a new session.
 	c.WriteTo(rawSegment(1, IKCP_CMD_PUSH, 0, []byte("one")), memAddr("srv"))
-	// A new conv with sn 0: the client restarted.
+	// A new conv with sn 0 right away: a live session is not torn down by
+	// it (it could be a replay).
 	c.WriteTo(rawSegment(2, IKCP_CMD_PUSH, 0, []byte("two")), memAddr("srv"))
-	s, err := l.AcceptKCP()
-	if err != nil {
-		t.Fatal(err)
+	l.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if s, err := l.AcceptKCP(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a new conv replaced a session that heard its peer a moment ago: %v, %v", s, err)
+	}
+	// The client restarted: it keeps retransmitting its first segment, and
+	// once the old session has been quiet for replaceQuiet it is replaced.
+	var s *UDPSession
+	for deadline := time.Now().Add(replaceQuiet + 10*time.Second); s == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted client's conv never replaced the quiet session")
+		}
+		c.WriteTo(rawSegment(2, IKCP_CMD_PUSH, 0, []byte("two")), memAddr("srv"))
+		l.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		var err error
+		if s, err = l.AcceptKCP(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal(err)
+		}
 	}
 	defer s.Close()
 	if s.GetConv() != 2 {

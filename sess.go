@@ -93,8 +93,9 @@ type UDPSession struct {
 	broken   chan struct{} // closed once the link failed; brokenErr says why
 	dieOnce  sync.Once
 	brkOnce  sync.Once
-	accepted atomic.Bool // listener sessions: taken by Accept
-	parked   atomic.Bool // update sleeps for long (sess_park.go); set under mu
+	accepted atomic.Bool   // listener sessions: taken by Accept
+	heard    atomic.Uint32 // kcp clock of the last segment KCP accepted (listener's replacement rule)
+	parked   atomic.Bool   // update sleeps for long (sess_park.go); set under mu
 	loopDone chan struct{}
 
 	// txMu serialises sealing and sending; held without mu. The slices are
@@ -182,6 +183,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 	s.kcp.SetMtu(s.kcpMtu)
 	s.created = s.kcp.clock()
 	s.lastRecv = s.created
+	s.heard.Store(s.created)
 	s.updateFn = s.update
 
 	DefaultSnmp.connOpened(l != nil)
@@ -450,7 +452,9 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 	if s.kcp.input(now, data, pt, s.ackNoDelay) != 0 {
 		s.pend.KCPInErrors++
+		return
 	}
+	s.heard.Store(now)
 }
 
 // readableLocked reports whether Read would return without waiting for
