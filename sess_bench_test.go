@@ -55,19 +55,7 @@ func benchEcho(b *testing.B, nbytes int) {
 	defer cli.Close()
 	benchTune(cli)
 
-	depth := benchDepth(nbytes)
-	tokens := make(chan struct{}, depth+1)
-	go func() {
-		buf := make([]byte, nbytes)
-		for range tokens {
-			if _, err := cli.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	for range depth {
-		tokens <- struct{}{}
-	}
+	tokens := benchWriter(cli, nbytes)
 	rbuf := make([]byte, nbytes)
 	b.SetBytes(int64(nbytes))
 	b.ReportAllocs()
@@ -78,7 +66,7 @@ func benchEcho(b *testing.B, nbytes int) {
 		}
 	}
 	close(tokens)
-	for range depth {
+	for range benchDepth(nbytes) {
 		if _, err := io.ReadFull(cli, rbuf); err != nil {
 			b.Fatal(err)
 		}
@@ -128,6 +116,24 @@ func benchSink(b *testing.B, nbytes int) {
 	defer cli.Close()
 	benchTune(cli)
 
+	tokens := benchWriter(cli, nbytes)
+	b.SetBytes(int64(nbytes))
+	b.ReportAllocs()
+	for b.Loop() {
+		tokens <- struct{}{}
+		<-chunks
+	}
+	close(tokens)
+	for range benchDepth(nbytes) {
+		<-chunks
+	}
+}
+
+// benchWriter starts a goroutine that writes one nbytes buffer to cli per
+// token it receives, and primes it with benchDepth(nbytes) tokens, so that
+// many writes are in flight; it stops when the channel is closed or a Write
+// fails.
+func benchWriter(cli *UDPSession, nbytes int) chan struct{} {
 	depth := benchDepth(nbytes)
 	tokens := make(chan struct{}, depth+1)
 	go func() {
@@ -138,17 +144,8 @@ func benchSink(b *testing.B, nbytes int) {
 			}
 		}
 	}()
-	for range depth {
+	for range benchDepth(nbytes) {
 		tokens <- struct{}{}
 	}
-	b.SetBytes(int64(nbytes))
-	b.ReportAllocs()
-	for b.Loop() {
-		tokens <- struct{}{}
-		<-chunks
-	}
-	close(tokens)
-	for range depth {
-		<-chunks
-	}
+	return tokens
 }
