@@ -324,25 +324,7 @@ func sink(impl interop.Impl, c interop.Cipher, ds, ps, total int) transfer {
 	cli, srv, closeAll := pair(impl, c, ds, ps, ds, ps)
 	defer closeAll()
 	done := make(chan transfer)
-	go func() {
-		buf := make([]byte, 1<<20)
-		n, err := srv.Read(buf)
-		if err != nil {
-			fail("%s sink Read: %v", impl.Name, err)
-		}
-		from := sample()
-		got := n
-		for got < total {
-			n, err := srv.Read(buf)
-			if err != nil {
-				fail("%s sink Read after %d bytes: %v", impl.Name, got, err)
-			}
-			got += n
-		}
-		var t transfer
-		t.fill(from, sample(), got-n)
-		done <- t
-	}()
+	go func() { done <- readTimed(impl, "sink", srv, total) }()
 	chunk := make([]byte, 64<<10)
 	for sent := 0; sent < total; sent += len(chunk) {
 		if _, err := cli.Write(chunk[:min(len(chunk), total-sent)]); err != nil {
@@ -379,22 +361,28 @@ func echoSpeed(impl interop.Impl, total int) transfer {
 			}
 		}
 	}()
+	return readTimed(impl, "echo", cli, total)
+}
+
+// readTimed reads total bytes from r and times them from the first byte in,
+// so neither implementation's start-up (window probes, handshakes) counts.
+func readTimed(impl interop.Impl, what string, r io.Reader, total int) transfer {
 	buf := make([]byte, 1<<20)
-	n, err := cli.Read(buf)
+	first, err := r.Read(buf)
 	if err != nil {
-		fail("%s echo Read: %v", impl.Name, err)
+		fail("%s %s Read: %v", impl.Name, what, err)
 	}
 	from := sample()
-	got := n
+	got := first
 	for got < total {
-		m, err := cli.Read(buf)
+		n, err := r.Read(buf)
 		if err != nil {
-			fail("%s echo Read after %d bytes: %v", impl.Name, got, err)
+			fail("%s %s Read after %d bytes: %v", impl.Name, what, got, err)
 		}
-		got += m
+		got += n
 	}
 	var t transfer
-	t.fill(from, sample(), got-n)
+	t.fill(from, sample(), got-first)
 	return t
 }
 
