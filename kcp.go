@@ -239,7 +239,10 @@ type KCP struct {
 	// rmtWndMax is the largest window the peer ever advertised: the best
 	// estimate of its receive window, which bounds the messages it can
 	// reassemble (IKCP_WND_RCV until the peer has spoken).
-	rmtWndMax            uint32
+	rmtWndMax uint32
+	// spoke is set once a datagram went out: only then does the peer hold a
+	// view of our window that a larger one must correct (WndSize).
+	spoke                bool
 	cwnd, ssthresh, incr uint32
 	lastWnd              uint32 // window carried by the last segment sent
 
@@ -782,6 +785,7 @@ func (kcp *KCP) emit(n int) {
 		kcp.log("output", "conv", kcp.conv, "len", n)
 	}
 	kcp.output(kcp.buffer[:n], n)
+	kcp.spoke = true
 }
 
 // Update runs update at the time of the KCP's clock. Call it every interval
@@ -1083,7 +1087,11 @@ func (kcp *KCP) WndSize(sndwnd, rcvwnd int) int {
 	}
 	if rcvwnd > 0 {
 		wnd := uint32(min(rcvwnd, maxWindow))
-		if wnd > kcp.rcvWnd {
+		if wnd > kcp.rcvWnd && kcp.spoke {
+			// The peer saw the smaller window in our segments; tell it.
+			// Before our first datagram there is nothing to correct: that
+			// datagram carries the new window (and a lone window report
+			// would reach a listener that knows no session yet).
 			kcp.probe |= IKCP_ASK_TELL
 		}
 		kcp.rcvWnd = wnd

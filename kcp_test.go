@@ -795,3 +795,30 @@ func TestMessageLimitFollowsPeerWindow(t *testing.T) {
 		t.Fatalf("limit %d above 255 fragments", got)
 	}
 }
+
+// TestWindowReportOnlyAfterSpeaking: enlarging the receive window sends a
+// window report (WINS) only once the peer has seen our old window in a
+// datagram; before our first datagram, that datagram carries the new one.
+func TestWindowReportOnlyAfterSpeaking(t *testing.T) {
+	var out []string
+	k := capture(&out)
+	k.WndSize(0, 256)
+	k.flush(0, IKCP_FLUSH_ACKONLY)
+	if len(out) != 0 {
+		t.Fatalf("a silent KCP sent %d datagrams after WndSize: %v", len(out), out)
+	}
+	k.Send([]byte("hi"))
+	k.flush(10, IKCP_FLUSH_FULL)
+	if len(out) != 1 {
+		t.Fatalf("%d datagrams for one PUSH", len(out))
+	}
+	if wnd := out[0][12:16]; wnd != "0001" { // wnd u16 LE at offset 6: 256 free
+		t.Fatalf("first datagram advertises wnd %s, want 0001 (256)", wnd)
+	}
+	out = out[:0]
+	k.WndSize(0, 512)
+	k.flush(20, IKCP_FLUSH_ACKONLY)
+	if len(out) != 1 || out[0][8:10] != "54" { // cmd at offset 4: 84 = 0x54
+		t.Fatalf("after speaking, WndSize sent %v, want one WINS", out)
+	}
+}
