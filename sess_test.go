@@ -312,14 +312,27 @@ func TestMessageMode(t *testing.T) {
 	}
 
 	// A write above the largest message is split into messages of that size.
-	// The limit now reflects the window b advertised (larger than the
-	// 32-segment default assumed before b had spoken).
-	a.mu.Lock()
-	maxMsg = a.kcp.maxMessageSize()
-	a.mu.Unlock()
-	if most := mss * min(255, b.kcp.recvWindow()); maxMsg <= 32*mss || maxMsg > most {
-		t.Fatalf("largest message %d after traffic, want above the default %d and at most %d (mss × b's receive window)",
-			maxMsg, 32*mss, most)
+	// The limit follows the largest window b advertised (32 segments until b
+	// had spoken): once b, with nothing queued, has acknowledged a message,
+	// it reaches mss × min(255, b's receive window) and stays there.
+	most := mss * min(255, b.kcp.recvWindow())
+	if _, err := a.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := b.Read(buf); err != nil || k != 1 {
+		t.Fatalf("read %d, %v", k, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a.mu.Lock()
+		maxMsg = a.kcp.maxMessageSize()
+		a.mu.Unlock()
+		if maxMsg == most {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("largest message %d, want %d once b advertised its empty window", maxMsg, most)
+		}
+		time.Sleep(time.Millisecond) // polling a condition with a bound
 	}
 	buf = make([]byte, maxMsg+100)
 	big := randBytes(100, maxMsg+10)
