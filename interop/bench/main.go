@@ -267,12 +267,22 @@ func pair(impl interop.Impl, c interop.Cipher, cds, cps, sds, sps int) (cli, srv
 	}
 	l.SetReadBuffer(4 << 20)
 	l.SetWriteBuffer(4 << 20)
-	cli, err = impl.Dial(l.Addr().String(), c, pass, cds, cps)
+	cli, srv = connect(impl, l, c, cds, cps)
+	deadline := time.Now().Add(5 * time.Minute)
+	cli.SetDeadline(deadline)
+	srv.SetDeadline(deadline)
+	return cli, srv, func() { cli.Close(); srv.Close(); l.Close() }
+}
+
+// connect dials l with impl, tuned by fast on both ends, and returns the
+// client and the accepted server session once one byte has crossed (the
+// listener creates the session on the first datagram).
+func connect(impl interop.Impl, l interop.Listener, c interop.Cipher, ds, ps int) (cli, srv interop.Session) {
+	cli, err := impl.Dial(l.Addr().String(), c, pass, ds, ps)
 	if err != nil {
 		fail("%s Dial: %v", impl.Name, err)
 	}
 	fast(cli)
-	// The listener creates the session on the first datagram.
 	if _, err := cli.Write([]byte{0}); err != nil {
 		fail("%s Write: %v", impl.Name, err)
 	}
@@ -281,14 +291,10 @@ func pair(impl interop.Impl, c interop.Cipher, cds, cps, sds, sps int) (cli, srv
 		fail("%s Accept: %v", impl.Name, err)
 	}
 	fast(srv)
-	one := make([]byte, 1)
-	if _, err := io.ReadFull(srv, one); err != nil {
+	if _, err := io.ReadFull(srv, make([]byte, 1)); err != nil {
 		fail("%s Read: %v", impl.Name, err)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	cli.SetDeadline(deadline)
-	srv.SetDeadline(deadline)
-	return cli, srv, func() { cli.Close(); srv.Close(); l.Close() }
+	return cli, srv
 }
 
 // usage samples process CPU time and allocation counters.
@@ -444,25 +450,7 @@ func latencyUnderLoad(impl interop.Impl, count int) transfer {
 	defer l.Close()
 	l.SetReadBuffer(4 << 20)
 	l.SetWriteBuffer(4 << 20)
-	open := func() (cli, srv interop.Session) {
-		cli, err := impl.Dial(l.Addr().String(), null, pass, 0, 0)
-		if err != nil {
-			fail("%s Dial: %v", impl.Name, err)
-		}
-		fast(cli)
-		if _, err := cli.Write([]byte{0}); err != nil {
-			fail("%s Write: %v", impl.Name, err)
-		}
-		srv, err = l.AcceptSession()
-		if err != nil {
-			fail("%s Accept: %v", impl.Name, err)
-		}
-		fast(srv)
-		if _, err := io.ReadFull(srv, make([]byte, 1)); err != nil {
-			fail("%s Read: %v", impl.Name, err)
-		}
-		return cli, srv
-	}
+	open := func() (cli, srv interop.Session) { return connect(impl, l, null, 0, 0) }
 	pingCli, pingSrv := open()
 	bulkCli, bulkSrv := open()
 	defer pingCli.Close()
