@@ -275,6 +275,15 @@ type KCP struct {
 	log     logoutput_callback
 
 	stats coreStats
+
+	// pacing (setPace): a token bucket over the clock, in milli-bytes. A
+	// segment is released only while tokens remain, and its RTO starts when
+	// it is released, so a paced segment never times out while it waits.
+	paceRate   uint32 // bytes per second; 0 turns pacing off
+	paceExtra  int64  // bytes each datagram costs beyond its KCP bytes
+	paceTokens int64  // may go below 0 by up to one datagram
+	paceBurst  int64
+	paceLast   uint32
 }
 
 // NewKCP returns the state machine of conversation conv, with kcp-go's
@@ -781,6 +790,9 @@ func (kcp *KCP) reserve(n, need int) int {
 }
 
 func (kcp *KCP) emit(n int) {
+	if kcp.paceRate != 0 {
+		kcp.paceTokens -= (int64(n) + kcp.paceExtra) * 1000
+	}
 	if kcp.logmask&IKCP_LOG_OUTPUT != 0 {
 		kcp.log("output", "conv", kcp.conv, "len", n)
 	}
@@ -838,7 +850,11 @@ func (kcp *KCP) check(current uint32) uint32 {
 				continue
 			}
 			d := int32(seg.resendts - current)
-			if d <= 0 {
+			if seg.xmit == 0 || d <= 0 {
+				if wait := kcp.paceWait(current, 0); wait > 0 {
+					minimal = min(minimal, wait)
+					continue
+				}
 				return current
 			}
 			minimal = min(minimal, uint32(d))
@@ -948,6 +964,8 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 	next := kcp.interval
 	var lost, fast, early uint64
 
+	kcp.paceRefill(current)
+	paced := false
 	a, b := kcp.sndBuf.spans()
 	for _, span := range [2][]segment{a, b} {
 		for i := range span {
@@ -955,30 +973,41 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			if seg.acked {
 				continue
 			}
-			send := false
+			why := sendNone
 			switch {
 			case seg.xmit == 0:
-				send = true
-				seg.rto = kcp.rxRto
-				seg.resendts = current + seg.rto
+				why = sendNew
 			case seg.fastack != fastackDone && seg.fastack >= resent:
-				send = true
-				fast++
-				seg.fastack = fastackDone
-				seg.rto = kcp.rxRto
-				seg.resendts = current + seg.rto
+				why = sendFast
 			case kcp.fastresend > 0 && seg.fastack != fastackDone && seg.fastack > 0 && newSegs == 0:
 				// Early retransmit (kcp-go's): a skipped segment goes again
 				// when nothing new entered the window. It is a form of fast
 				// retransmit, so resend 0 (NoDelay) turns it off too; with
 				// FEC that leaves a lost shard to be rebuilt, not resent.
-				send = true
-				early++
+				why = sendEarly
+			case int32(current-seg.resendts) >= 0:
+				why = sendTimeout
+			}
+			if why != sendNone && (paced || !kcp.paceOpen(n)) {
+				// Out of pacing tokens: this and every later segment wait,
+				// untouched, for the flush the tokens allow.
+				paced = true
+				continue
+			}
+			switch why {
+			case sendNew:
+				seg.rto = kcp.rxRto
+				seg.resendts = current + seg.rto
+			case sendFast, sendEarly:
+				if why == sendFast {
+					fast++
+				} else {
+					early++
+				}
 				seg.fastack = fastackDone
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
-			case int32(current-seg.resendts) >= 0:
-				send = true
+			case sendTimeout:
 				lost++
 				if kcp.nodelay == 0 {
 					seg.rto += kcp.rxRto
@@ -989,7 +1018,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.fastack = 0
 				seg.resendts = current + seg.rto
 			}
-			if send {
+			if why != sendNone {
 				seg.xmit++
 				seg.ts = current
 				need := IKCP_OVERHEAD + len(seg.data)
@@ -1005,10 +1034,16 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 					kcp.log("out push", "conv", conv, "sn", seg.sn, "frg", seg.frg, "una", una, "ts", current, "xmit", seg.xmit, "len", len(seg.data))
 				}
 			}
+			if seg.xmit == 0 {
+				continue
+			}
 			if d := int32(seg.resendts - current); d > 0 && uint32(d) < next {
 				next = uint32(d)
 			}
 		}
+	}
+	if paced {
+		next = min(next, kcp.paceWait(current, n))
 	}
 
 	kcp.stats.LostSegs += lost
@@ -1034,6 +1069,60 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 		}
 	}
 	return next, n, segs
+}
+
+// Reasons flushData sends a segment.
+const (
+	sendNone = iota
+	sendNew
+	sendFast
+	sendEarly
+	sendTimeout
+)
+
+// setPace limits what flush releases to rate bytes per second, each datagram
+// costing its length plus extra (what the layers below add); rate 0 turns
+// pacing off. The bucket holds 20 ms of the rate, at least 4 full datagrams,
+// and starts full.
+func (kcp *KCP) setPace(current, rate uint32, extra int) {
+	kcp.paceRate = rate
+	kcp.paceExtra = int64(extra)
+	kcp.paceBurst = max(int64(rate)*20, 4*(int64(kcp.mtu)+kcp.paceExtra)*1000)
+	kcp.paceTokens = kcp.paceBurst
+	kcp.paceLast = current
+}
+
+// paceRefill adds the tokens earned since the last refill.
+func (kcp *KCP) paceRefill(current uint32) {
+	if kcp.paceRate == 0 {
+		return
+	}
+	if d := int32(current - kcp.paceLast); d > 0 {
+		kcp.paceTokens = min(kcp.paceBurst, kcp.paceTokens+int64(d)*int64(kcp.paceRate))
+	}
+	kcp.paceLast = current
+}
+
+// paceOpen reports whether the pacer lets another segment out after the n
+// bytes already assembled (and not yet charged).
+func (kcp *KCP) paceOpen(n int) bool {
+	return kcp.paceRate == 0 || kcp.paceTokens-int64(n)*1000 > 0
+}
+
+// paceWait is the ms until the pacer lets a segment out at time current (0:
+// now), pending bytes being charged first. It does not refill.
+func (kcp *KCP) paceWait(current uint32, pending int) uint32 {
+	if kcp.paceRate == 0 {
+		return 0
+	}
+	tokens := kcp.paceTokens - int64(pending)*1000
+	if d := int32(current - kcp.paceLast); d > 0 {
+		tokens = min(kcp.paceBurst, tokens+int64(d)*int64(kcp.paceRate))
+	}
+	if tokens > 0 {
+		return 0
+	}
+	return uint32(-tokens/int64(kcp.paceRate)) + 1
 }
 
 // SetMtu sets the largest datagram the core emits, in bytes, including the

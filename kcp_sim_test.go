@@ -3,6 +3,7 @@ package kcp
 import (
 	"bytes"
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -520,4 +521,91 @@ func TestMismatchedMtu(t *testing.T) {
 	b.SetMtu(576)
 	res := transfer(t, 11, linkConfig{loss: 0.05, delay: 10, jitter: 5}, a, b, true, 1<<20, 30_000, nil)
 	t.Logf("mtu 1500 <-> 576: done in %d virtual ms", max(res.doneA, res.doneB))
+}
+
+// TestPacing: a paced sender releases no more than its burst plus the rate,
+// keeps close to the rate, and, because a segment's RTO starts when it
+// leaves, never retransmits on a clean link although its window holds far
+// more than one RTO of the rate.
+func TestPacing(t *testing.T) {
+	const (
+		rate  = 200_000 // bytes/s
+		extra = 40      // bytes the layers below add per datagram
+		size  = 512 << 10
+	)
+	a, b := newPair(presetFast3, true, 256)
+	a.setPace(0, rate, extra)
+	burst := int64(max(rate*20/1000, 4*(IKCP_MTU_DEF+extra)))
+	var (
+		first, last uint32
+		started     bool
+		total       int64
+		worst       int64 // most bytes beyond burst + rate*elapsed
+		acks        int64 // bytes of datagrams holding no data, never held back
+	)
+	var l *simLink
+	// No jitter: reordering would cause fast retransmissions of its own.
+	res := transfer(t, 77, linkConfig{delay: 20}, a, b, true, size, 30_000, func(sl *simLink) {
+		l = sl
+		l.tap = func(from int, data []byte) {
+			if from != 0 {
+				return
+			}
+			if !started {
+				started, first = true, l.now
+			}
+			last = l.now
+			total += int64(len(data) + extra)
+			if !holdsPush(data) {
+				acks += int64(len(data) + extra)
+			}
+			allowed := burst + acks + int64(l.now-first)*rate/1000
+			worst = max(worst, total-allowed)
+		}
+	})
+	if st := a.takeStats(); st.RetransSegs != 0 {
+		t.Errorf("paced sender retransmitted on a clean link: %+v", st)
+	}
+	// Emission is checked against the bucket before a datagram is built, so
+	// data may overrun it by at most one datagram (ACKs are not held back).
+	if worst > IKCP_MTU_DEF+extra {
+		t.Errorf("sent %d bytes beyond burst + rate", worst)
+	}
+	elapsed := float64(last-first) / 1000
+	if got := float64(total) / elapsed; got < 0.9*rate || got > 1.05*rate+float64(burst)/elapsed {
+		t.Errorf("paced at %.0f B/s over %.2f s, want about %d", got, elapsed, rate)
+	}
+	t.Logf("%d B in %d virtual ms: %.0f B/s on the wire (limit %d), overrun %d B; B done at %d ms",
+		total, last-first, float64(total)/elapsed, rate, worst, res.doneB)
+
+	// Out of tokens, the core asks to be woken when they allow the next
+	// segment: not now, and not a whole interval later.
+	c, _ := newPair(presetFast3, true, 256)
+	c.output = func([]byte, int) {}
+	c.setPace(0, rate, extra)
+	for range 64 {
+		c.Send(make([]byte, 1000))
+	}
+	c.update(0)
+	if next := c.check(0); next == 0 || next > 10 {
+		t.Errorf("check after the burst = %d, want within (0, 10] ms", next)
+	}
+	if next := c.check(0); next != c.paceWait(0, 0) {
+		t.Errorf("check = %d, paceWait = %d", next, c.paceWait(0, 0))
+	}
+}
+
+// holdsPush reports whether a datagram of the core carries a data segment.
+func holdsPush(d []byte) bool {
+	for len(d) >= IKCP_OVERHEAD {
+		if d[4] == IKCP_CMD_PUSH {
+			return true
+		}
+		n := IKCP_OVERHEAD + int(binary.LittleEndian.Uint32(d[20:]))
+		if n > len(d) {
+			return false
+		}
+		d = d[n:]
+	}
+	return false
 }

@@ -4,8 +4,8 @@ package kcp
 
 // Kernel impairment in network namespaces.
 //
-// With KCPX_NETNS=1 (set by .ci/run after it installs iproute2 and
-// nftables) these tests build two network namespaces joined by a veth pair,
+// When the process is root and ip, nft and tc exist (.ci/run installs
+// iproute2 and nftables and sets KCPX_NETNS=1), these tests build two network namespaces joined by a veth pair,
 // with 10.x addresses that exist only inside them, and impair the link with
 // the kernel's own tools: nft `numgen random` drop and `dup to` duplication
 // in the sender's output hook, and a tc tbf rate limit on the sender's veth
@@ -16,8 +16,8 @@ package kcp
 // the veth pair and every rule) whatever happens. Nothing is ever sent to an
 // address outside these namespaces.
 //
-// Without KCPX_NETNS=1 the tests skip with that reason. With it set, a
-// missing tool or privilege is a failure, not a skip.
+// Without root or the tools they skip and say which is missing; with
+// KCPX_NETNS=1 that is a failure instead, and KCPX_NETNS=0 turns them off.
 
 import (
 	"bytes"
@@ -38,19 +38,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// netnsRequire skips unless the kernel tier was asked for, and fails when
-// it was asked for but cannot run.
+// netnsRequire skips when the kernel tier cannot run here (or is turned
+// off), and fails when KCPX_NETNS=1 asked for it but it cannot run.
 func netnsRequire(t *testing.T) {
 	t.Helper()
-	if os.Getenv("KCPX_NETNS") != "1" {
-		t.Skip("kernel impairment tier not requested: set KCPX_NETNS=1 (root, ip, nft and tc needed; .ci/run sets it)")
+	mode := os.Getenv("KCPX_NETNS")
+	if mode == "0" {
+		t.Skip("kernel impairment tier turned off by KCPX_NETNS=0")
+	}
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if mode == "1" {
+			t.Fatalf("KCPX_NETNS=1 but "+format, args...)
+		}
+		t.Skipf("kernel impairment tier cannot run: "+format, args...)
 	}
 	if os.Geteuid() != 0 {
-		t.Fatal("KCPX_NETNS=1 but not running as root")
+		missing("not running as root")
 	}
 	for _, tool := range []string{"ip", "nft", "tc"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("KCPX_NETNS=1 but %s is missing (apt-get install iproute2 nftables): %v", tool, err)
+			missing("%s is missing (apt-get install iproute2 nftables): %v", tool, err)
 		}
 	}
 }

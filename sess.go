@@ -120,8 +120,6 @@ type UDPSession struct {
 	dup         int
 	oob         OOBCallBackType
 	rateBps     uint32
-	rateTokens  float64
-	rateLast    time.Time
 	linger      time.Duration
 	idleTimeout time.Duration
 	lastRecv    uint32 // kcp clock of the last datagram from the peer
@@ -259,7 +257,7 @@ func (s *UDPSession) transmit(wait bool) {
 			return
 		}
 		s.mu.Lock()
-		n := s.rateAllowance()
+		n := len(s.txq)
 		s.txOut = append(s.txOut[:0], s.txq[:n]...)
 		s.txOutBuf = append(s.txOutBuf[:0], s.txqBuf[:n]...)
 		rest := copy(s.txq, s.txq[n:])
@@ -275,10 +273,9 @@ func (s *UDPSession) transmit(wait bool) {
 		}
 		s.txMu.Unlock()
 
-		// Datagrams queued while we held txMu were left to us. Under a rate
-		// limit that let nothing out, the next update tries again.
+		// Datagrams queued while we held txMu were left to us.
 		s.mu.Lock()
-		more := len(s.txq) > 0 && (s.rateBps == 0 || n > 0)
+		more := len(s.txq) > 0
 		s.mu.Unlock()
 		if !more {
 			return
@@ -326,22 +323,18 @@ func (s *UDPSession) writeTo(pkts [][]byte) (int, error) {
 	return s.writer.write(pkts, netip.AddrPort{}, s.remote)
 }
 
-// rateAllowance is how many queued datagrams the rate limit lets out now.
-// Caller holds mu.
-func (s *UDPSession) rateAllowance() int {
-	if s.rateBps == 0 {
-		return len(s.txq)
+// applyRateLimit hands the rate limit to the core's pacer, in the core's
+// bytes: FEC parity takes its share of the rate, and each datagram costs what
+// the FEC header and the cipher add. Caller holds mu.
+func (s *UDPSession) applyRateLimit() {
+	rate := uint64(s.rateBps)
+	if s.fecEnc != nil {
+		rate = rate * uint64(s.fecEnc.dataShards) / uint64(s.fecEnc.dataShards+s.fecEnc.parityShards)
 	}
-	now := time.Now()
-	burst := max(float64(s.rateBps)/10, 16*mtuLimit)
-	s.rateTokens = min(burst, s.rateTokens+now.Sub(s.rateLast).Seconds()*float64(s.rateBps))
-	s.rateLast = now
-	n := 0
-	for n < len(s.txq) && s.rateTokens >= float64(len(s.txq[n])) {
-		s.rateTokens -= float64(len(s.txq[n]))
-		n++
+	if s.rateBps != 0 {
+		rate = max(rate, 1)
 	}
-	return n
+	s.kcp.setPace(s.kcp.clock(), uint32(rate), s.cryptHdr+s.fecHdr+s.cryptTag)
 }
 
 // ---- receive path ----

@@ -38,6 +38,7 @@ func (s *UDPSession) SetMtu(mtu int) bool {
 		return false
 	}
 	s.kcpMtu = k
+	s.applyRateLimit()
 	return true
 }
 
@@ -87,15 +88,16 @@ func (s *UDPSession) SetLogger(mask KCPLogType, logger logoutput_callback) {
 	s.mu.Unlock()
 }
 
-// SetRateLimit caps the session's outgoing datagrams at bytesPerSecond
-// bytes per second (cipher and FEC overhead included); 0, the default,
-// removes the cap. Datagrams above the rate wait in the session's queue;
-// beyond its bound they are dropped and retransmitted by ARQ.
+// SetRateLimit caps the session's outgoing data at bytesPerSecond bytes per
+// second on the wire (cipher and FEC overhead included); 0, the default,
+// removes the cap. The cap paces what KCP releases: segments above the rate
+// wait in the send window, and their retransmission timers start only when
+// they leave, so pacing never causes a retransmission. A burst of 20 ms of
+// the rate (at least 4 datagrams) goes at once. ACKs are not held back.
 func (s *UDPSession) SetRateLimit(bytesPerSecond uint32) {
 	s.mu.Lock()
 	s.rateBps = bytesPerSecond
-	s.rateTokens = max(float64(bytesPerSecond)/10, 16*mtuLimit)
-	s.rateLast = time.Now()
+	s.applyRateLimit()
 	s.mu.Unlock()
 }
 

@@ -805,8 +805,8 @@ func TestRateLimit(t *testing.T) {
 	data := randBytes(32, 512<<10)
 	start := time.Now()
 	sendRecv(t, a, b, data)
-	// The bucket starts with max(rate/10, 16 datagrams) bytes.
-	if floor := time.Duration(float64(len(data)-rate/10) / rate * float64(time.Second)); time.Since(start) < floor {
+	// The bucket starts with 20 ms of the rate, at least 4 datagrams.
+	if floor := time.Duration(float64(len(data)-max(rate/50, 4*mtuLimit)) / rate * float64(time.Second)); time.Since(start) < floor {
 		t.Errorf("%d bytes in %v, faster than %d B/s allows (%v)", len(data), time.Since(start), rate, floor)
 	}
 	a.SetRateLimit(0)
