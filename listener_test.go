@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -443,5 +445,39 @@ func TestAcceptedWindowGrowthAdvertised(t *testing.T) {
 	}
 	if string(got) != string(data) {
 		t.Fatal("data differs")
+	}
+}
+
+// BenchmarkListenerGarbage is the listener's cost for one garbage datagram
+// (random bytes, 0..1500 long) from a stranger: open fails, it is counted,
+// nothing else happens.
+func BenchmarkListenerGarbage(b *testing.B) {
+	for _, c := range []relCipher{relCFB, relAEAD} {
+		b.Run(c.name, func(b *testing.B) {
+			n := newImpNet(16)
+			ep := n.listen(b)
+			l, err := ServeConn(c.block(b), 0, 0, ep)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			r := rand.New(rand.NewPCG(1, 2))
+			pool := make([][]byte, 1024)
+			for i := range pool {
+				pool[i] = relGarbage(i, r)
+			}
+			work := make([]byte, mtuLimit)
+			ap := netip.MustParseAddrPort("127.99.0.1:1024")
+			var bytes int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				g := pool[i%len(pool)]
+				copy(work, g)
+				bytes += int64(len(g))
+				l.handle(work[:len(g)], ap, nil)
+			}
+			b.SetBytes(bytes / int64(b.N))
+		})
 	}
 }

@@ -1,0 +1,226 @@
+package kcp
+
+// A garbage flood from another process over real loopback sockets, so the
+// flooder's work is not charged to the listener's process and its datagrams
+// cross the kernel like an attacker's would. The test binary runs itself as
+// the flooder (TestMain sees kcpxFloodEnv); it binds sources on 127.77.x.y,
+// addresses of the loopback interface that nothing else uses.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+const kcpxFloodEnv = "KCPX_FLOODER"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(kcpxFloodEnv); spec != "" {
+		sent, err := runFlooder(spec)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "flooder:", err)
+			os.Exit(2)
+		}
+		fmt.Println("sent", sent)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// floodSpec is what the flooder process is told: where, how many, how fast
+// (datagrams per second, 0 for as fast as the kernel takes them), from how
+// many source addresses, and the seed of its garbage.
+type floodSpec struct {
+	target       netip.AddrPort
+	n, pps, srcs int
+	seed         uint64
+}
+
+func (f floodSpec) String() string {
+	return fmt.Sprintf("%s %d %d %d %d", f.target, f.n, f.pps, f.srcs, f.seed)
+}
+
+func parseFloodSpec(s string) (f floodSpec, err error) {
+	var target string
+	if _, err = fmt.Sscanf(s, "%s %d %d %d %d", &target, &f.n, &f.pps, &f.srcs, &f.seed); err != nil {
+		return f, err
+	}
+	f.target, err = netip.ParseAddrPort(target)
+	return f, err
+}
+
+// runFlooder sends the garbage in batches of 64 per sendmmsg, spreading the
+// batches over its sources, and returns how many datagrams the kernel took.
+func runFlooder(spec string) (int, error) {
+	f, err := parseFloodSpec(spec)
+	if err != nil {
+		return 0, err
+	}
+	conns := make([]*ipv4.PacketConn, f.srcs)
+	for i := range conns {
+		src := netip.AddrFrom4([4]byte{127, 77, byte(i >> 8), byte(i + 1)})
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		conns[i] = ipv4.NewPacketConn(c)
+	}
+	r := rand.New(rand.NewPCG(f.seed, 5))
+	const batch = 64
+	dst := net.UDPAddrFromAddrPort(f.target)
+	msgs := make([]ipv4.Message, 1024)
+	for i := range msgs {
+		msgs[i] = ipv4.Message{Buffers: [][]byte{relGarbage(i, r)}, Addr: dst}
+	}
+	start := time.Now()
+	sent := 0
+	for b := 0; sent < f.n; b++ {
+		if f.pps > 0 {
+			// Hold the schedule: batch b may leave at b*batch/pps.
+			if d := time.Until(start.Add(time.Duration(float64(sent) / float64(f.pps) * float64(time.Second)))); d > 0 {
+				time.Sleep(d) // pacing the flood, not synchronising
+			}
+		}
+		off := (b * batch) % len(msgs)
+		k := min(batch, f.n-sent, len(msgs)-off)
+		n, err := conns[b%len(conns)].WriteBatch(msgs[off:off+k], 0)
+		if err != nil {
+			// A full socket buffer on loopback: the flood outruns the
+			// kernel; try again.
+			continue
+		}
+		sent += n
+	}
+	return sent, nil
+}
+
+// floodProcess starts the flooder and returns a function that waits for it
+// and reports how many datagrams it sent.
+func floodProcess(t *testing.T, f floodSpec, bound time.Duration) func() int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), kcpxFloodEnv+"="+f.String())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return func() int {
+		defer cancel()
+		sent := -1
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "sent "); ok {
+				sent, _ = strconv.Atoi(v)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("flooder: %v", err)
+		}
+		return sent
+	}
+}
+
+// TestHostileGarbageFloodProcess: an encrypted listener on loopback takes
+// garbage from 256 source addresses sent by another process, while a real
+// client echoes through it. No session is made, every datagram that reached
+// the listener is counted as corrupt, memory stays flat, and every echo is
+// byte-exact. The echo time during the flood against the quiet one is
+// reported; the full tier (10^6 datagrams at 100,000 a second, about
+// 0.6 Gbit/s of garbage, then as fast as the flooder can) holds it to at
+// most twice.
+func TestHostileGarbageFloodProcess(t *testing.T) {
+	rates := relPick([]int{100_000}, []int{100_000, 0})
+	for _, pps := range rates {
+		name := fmt.Sprintf("%d/s", pps)
+		if pps == 0 {
+			name = "unpaced"
+		}
+		t.Run(name, func(t *testing.T) { floodEcho(t, pps) })
+	}
+}
+
+// floodEcho is TestHostileGarbageFloodProcess at pps datagrams a second (0:
+// as fast as the flooder can).
+func floodEcho(t *testing.T, pps int) {
+	relGoroutines(t, 2, 15*time.Second)
+	n := relPick(100_000, 1_000_000)
+	echoSize := relPick(256<<10, 1<<20)
+	l, err := ListenWithOptions("127.0.0.1:0", relCFB.block(t), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relEchoServer(t, l, relFast)
+	cli, err := DialWithOptions(l.Addr().String(), relCFB.block(t), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	relFast(cli)
+	var quietRuns []time.Duration
+	for i := range 7 {
+		quietRuns = append(quietRuns, relEcho(t, cli, uint64(i), echoSize))
+	}
+	quiet := relMedian(quietRuns)
+
+	heap0 := relHeap()
+	csum0 := DefaultSnmp.Copy().InCsumErrors
+	spec := floodSpec{target: l.Addr().(*net.UDPAddr).AddrPort(), n: n, pps: pps, srcs: 256, seed: impSeed(t)}
+	wait := floodProcess(t, spec, 120*time.Second)
+	var loadedRuns []time.Duration
+	finished := make(chan int, 1)
+	go func() { finished <- wait() }()
+	sent := -1
+	for sent < 0 {
+		loadedRuns = append(loadedRuns, relEcho(t, cli, uint64(len(loadedRuns)+10), echoSize))
+		select {
+		case sent = <-finished:
+		default:
+		}
+	}
+	// The counters are published in batches and at the listener's close.
+	sessions, pending := relListenerLoad(l)
+	heap1 := relHeap()
+	l.Close()
+	rejected := DefaultSnmp.Copy().InCsumErrors - csum0
+	loaded := relMedian(loadedRuns)
+	ratio := float64(loaded) / float64(quiet)
+	t.Logf("flood of %d datagrams (%d sent) at %d/s from %d sources: %d counted corrupt, sessions %d, pending %d, heap %+.1f MiB; echo of %d B: median %v quiet, %v during the flood (%d echoes), %.2f×",
+		n, sent, spec.pps, spec.srcs, rejected, sessions, pending, (float64(heap1)-float64(heap0))/(1<<20),
+		echoSize, quiet.Round(time.Microsecond), loaded.Round(time.Microsecond), len(loadedRuns), ratio)
+	if sent != n {
+		t.Errorf("flooder sent %d of %d", sent, n)
+	}
+	if sessions != 1 || pending != 0 {
+		t.Errorf("listener holds %d sessions and %d pending; want only the real client's", sessions, pending)
+	}
+	// Loopback drops what overflows the listener's socket buffer; most of
+	// the flood must still have been read, opened, and counted.
+	if rejected < uint64(n)/2 || rejected > uint64(n) {
+		t.Errorf("%d of %d garbage datagrams counted as corrupt", rejected, n)
+	}
+	if heap1 > heap0+8<<20 {
+		t.Errorf("heap grew by %d bytes during the flood", heap1-heap0)
+	}
+	if relFull() && ratio > 2 {
+		t.Errorf("echo took %.2f× its quiet time during the flood, want at most 2×", ratio)
+	}
+}
