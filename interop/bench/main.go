@@ -99,12 +99,24 @@ func sessionMeasures() {
 			pick(res, "  CPU seconds per GiB (both ends), "+s.name, "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
 		)
 	}
-	res := alternate(impls, func(impl interop.Impl) transfer { return echoSpeed(impl, *echoMiB<<20) })
-	rows = append(rows,
-		pick(res, "echo throughput (Salsa20, FEC 10/3 dialer, 10/1 listener)", "MB/s", true, func(t transfer) float64 { return t.mbps }),
-		pick(res, "  allocations per MiB echoed", "allocs", false, func(t transfer) float64 { return t.allocsPerMiB }),
-		pick(res, "  CPU seconds per GiB echoed", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
-	)
+	echoes := []struct {
+		name             string
+		c                interop.Cipher
+		ds, ps, lds, lps int
+	}{
+		{"plain", null, 0, 0, 0, 0},
+		{"Salsa20, FEC 10/3 dialer, 10/1 listener (kcp-go's BenchmarkEchoSpeed)", salsa, 10, 3, 10, 1},
+	}
+	for _, e := range echoes {
+		res := alternate(impls, func(impl interop.Impl) transfer {
+			return echoSpeed(impl, e.c, e.ds, e.ps, e.lds, e.lps, *echoMiB<<20)
+		})
+		rows = append(rows,
+			pick(res, "echo throughput, "+e.name, "MB/s", true, func(t transfer) float64 { return t.mbps }),
+			pick(res, "  allocations per MiB echoed", "allocs", false, func(t transfer) float64 { return t.allocsPerMiB }),
+			pick(res, "  CPU seconds per GiB echoed", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
+		)
+	}
 	lat := alternate(impls, func(impl interop.Impl) transfer { return latency(impl, *pings) })
 	rows = append(rows,
 		pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
@@ -340,12 +352,11 @@ func sink(impl interop.Impl, c interop.Cipher, ds, ps, total int) transfer {
 	return <-done
 }
 
-// echoSpeed is kcp-go's BenchmarkEchoSpeed setup: Salsa20, FEC 10/3 on the
-// dialer and 10/1 on the listener; 1 MiB writes echoed back.
-func echoSpeed(impl interop.Impl, total int) transfer {
+// echoSpeed echoes 1 MiB writes back through a dialer with FEC ds/ps and a
+// listener with lds/lps (kcp-go's BenchmarkEchoSpeed: Salsa20, 10/3, 10/1).
+func echoSpeed(impl interop.Impl, c interop.Cipher, ds, ps, lds, lps, total int) transfer {
 	runtime.GC()
-	salsa, _ := interop.CipherByName("salsa20")
-	cli, srv, closeAll := pair(impl, salsa, 10, 3, 10, 1)
+	cli, srv, closeAll := pair(impl, c, ds, ps, lds, lps)
 	defer closeAll()
 	go func() {
 		buf := make([]byte, 512<<10)

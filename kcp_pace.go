@@ -1,0 +1,50 @@
+package kcp
+
+// Pacing of the core's output (UDPSession.SetRateLimit): a token bucket
+// over the core's clock, consulted by flushData before it releases a
+// segment.
+
+// setPace limits what flush releases to rate bytes per second, each datagram
+// costing its length plus extra (what the layers below add); rate 0 turns
+// pacing off. The bucket holds 20 ms of the rate, at least 4 full datagrams,
+// and starts full.
+func (kcp *KCP) setPace(current, rate uint32, extra int) {
+	kcp.paceRate = rate
+	kcp.paceExtra = int64(extra)
+	kcp.paceBurst = max(int64(rate)*20, 4*(int64(kcp.mtu)+kcp.paceExtra)*1000)
+	kcp.paceTokens = kcp.paceBurst
+	kcp.paceLast = current
+}
+
+// paceRefill adds the tokens earned since the last refill.
+func (kcp *KCP) paceRefill(current uint32) {
+	if kcp.paceRate == 0 {
+		return
+	}
+	if d := int32(current - kcp.paceLast); d > 0 {
+		kcp.paceTokens = min(kcp.paceBurst, kcp.paceTokens+int64(d)*int64(kcp.paceRate))
+	}
+	kcp.paceLast = current
+}
+
+// paceOpen reports whether the pacer lets another segment out after the n
+// bytes already assembled (and not yet charged).
+func (kcp *KCP) paceOpen(n int) bool {
+	return kcp.paceRate == 0 || kcp.paceTokens-int64(n)*1000 > 0
+}
+
+// paceWait is the ms until the pacer lets a segment out at time current (0:
+// now), pending bytes being charged first. It does not refill.
+func (kcp *KCP) paceWait(current uint32, pending int) uint32 {
+	if kcp.paceRate == 0 {
+		return 0
+	}
+	tokens := kcp.paceTokens - int64(pending)*1000
+	if d := int32(current - kcp.paceLast); d > 0 {
+		tokens = min(kcp.paceBurst, tokens+int64(d)*int64(kcp.paceRate))
+	}
+	if tokens > 0 {
+		return 0
+	}
+	return uint32(-tokens/int64(kcp.paceRate)) + 1
+}

@@ -1,0 +1,106 @@
+package kcp
+
+// The core's segment queues: a FIFO ring for the send queue, the send
+// buffer and the receive queue, and window-indexed slots for segments that
+// arrived out of order.
+
+// segment is one KCP segment held by the core. Wire fields that the core
+// rewrites at every transmission (conv, cmd, wnd, una) are not stored.
+type segment struct {
+	sn       uint32
+	ts       uint32 // time of the last transmission (send side) or the peer's ts (receive side)
+	resendts uint32 // when the next retransmission is due
+	rto      uint32 // this segment's current retransmission timeout
+	xmit     uint32 // transmissions so far
+	fastack  uint32 // ACKs seen for later segments, or fastackDone
+	frg      uint8
+	acked    bool   // acknowledged out of order; dropped once una passes it
+	data     []byte // payload; capacity is at least mss, from the free list
+}
+
+// segRing is a growable FIFO of segments in a power-of-two ring.
+type segRing struct {
+	buf  []segment
+	head int
+	n    int
+}
+
+func (r *segRing) len() int { return r.n }
+
+// at returns the i-th segment from the front; 0 <= i < r.n.
+func (r *segRing) at(i int) *segment { return &r.buf[(r.head+i)&(len(r.buf)-1)] }
+
+func (r *segRing) back() *segment { return r.at(r.n - 1) }
+
+func (r *segRing) push(s segment) {
+	if r.n == len(r.buf) {
+		r.grow(r.n + 1)
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = s
+	r.n++
+}
+
+// grow makes room for at least want segments, keeping their order.
+func (r *segRing) grow(want int) {
+	size := max(len(r.buf), 8)
+	for size < want {
+		size *= 2
+	}
+	if size == len(r.buf) {
+		return
+	}
+	nb := make([]segment, size)
+	for i := 0; i < r.n; i++ {
+		nb[i] = *r.at(i)
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *segRing) pop() segment {
+	p := &r.buf[r.head]
+	s := *p
+	*p = segment{}
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return s
+}
+
+// spans returns the queue contents as at most two contiguous slices.
+func (r *segRing) spans() (a, b []segment) {
+	if r.n == 0 {
+		return nil, nil
+	}
+	end := r.head + r.n
+	if end <= len(r.buf) {
+		return r.buf[r.head:end], nil
+	}
+	return r.buf[r.head:], r.buf[:end-len(r.buf)]
+}
+
+// recvSlots holds out-of-order segments, indexed by sn - rcvNxt. Its size is
+// a power of two at least the receive window; base is the slot of rcvNxt.
+type recvSlots struct {
+	seg   []segment
+	have  []bool
+	base  int
+	count int
+}
+
+func (s *recvSlots) slot(off uint32) int { return (s.base + int(off)) & (len(s.seg) - 1) }
+
+// resize makes room for a window of wnd segments; slots are kept in order.
+func (s *recvSlots) resize(wnd int) {
+	size := max(len(s.seg), 8)
+	for size < wnd {
+		size *= 2
+	}
+	if size == len(s.seg) {
+		return
+	}
+	seg, have := make([]segment, size), make([]bool, size)
+	for i := range s.seg {
+		j := (s.base + i) & (len(s.seg) - 1)
+		seg[i], have[i] = s.seg[j], s.have[j]
+	}
+	s.seg, s.have, s.base = seg, have, 0
+}
