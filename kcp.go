@@ -73,11 +73,14 @@ type KCP struct {
 	// pacing (setPace): a token bucket over the clock, in milli-bytes. A
 	// segment is released only while tokens remain, and its RTO starts when
 	// it is released, so a paced segment never times out while it waits.
+	// Datagrams that carry data are charged; ACK-only ones are not, so
+	// acknowledging a fast peer never starves our own data.
 	paceRate   uint32 // bytes per second; 0 turns pacing off
 	paceExtra  int64  // bytes each datagram costs beyond its KCP bytes
 	paceTokens int64  // may go below 0 by up to one datagram
 	paceBurst  int64
 	paceLast   uint32
+	paceData   bool // the datagram being assembled carries data: charge it
 }
 
 // NewKCP returns the state machine of conversation conv, with kcp-go's
@@ -584,8 +587,9 @@ func (kcp *KCP) reserve(n, need int) int {
 }
 
 func (kcp *KCP) emit(n int) {
-	if kcp.paceRate != 0 {
+	if kcp.paceData {
 		kcp.paceTokens -= (int64(n) + kcp.paceExtra) * 1000
+		kcp.paceData = false
 	}
 	if kcp.logmask&IKCP_LOG_OUTPUT != 0 {
 		kcp.log("output", "conv", kcp.conv, "len", n)
@@ -821,6 +825,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				copy(kcp.buffer[n+IKCP_OVERHEAD:], seg.data)
 				n += need
 				segs++
+				kcp.paceData = kcp.paceRate != 0
 				if seg.xmit >= kcp.deadLink {
 					kcp.state = deadState
 				}

@@ -5,8 +5,8 @@ package kcp
 // segment.
 
 // setPace limits what flush releases to rate bytes per second, each datagram
-// costing its length plus extra (what the layers below add); rate 0 turns
-// pacing off. The bucket holds 20 ms of the rate, at least 4 full datagrams,
+// that carries data costing its length plus extra (what the layers below
+// add); rate 0 turns pacing off. The bucket holds 20 ms of the rate, at least 4 full datagrams,
 // and starts full.
 func (kcp *KCP) setPace(current, rate uint32, extra int) {
 	kcp.paceRate = rate

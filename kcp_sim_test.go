@@ -609,3 +609,35 @@ func holdsPush(d []byte) bool {
 	}
 	return false
 }
+
+// TestPacingIgnoresAcks: a paced core that acknowledges a fast peer still
+// has its whole burst for its own data: ACK-only datagrams are not charged.
+func TestPacingIgnoresAcks(t *testing.T) {
+	c, d := newPair(presetFast3, false, 4096)
+	var pushes, ackBytes int
+	c.output = func(buf []byte, size int) {
+		if holdsPush(buf[:size]) {
+			pushes++
+		} else {
+			ackBytes += size
+		}
+	}
+	var in [][]byte
+	d.output = func(buf []byte, size int) { in = append(in, append([]byte(nil), buf[:size]...)) }
+	c.setPace(0, 1000, 40)
+	c.rmtWnd, d.rmtWnd = 4096, 4096
+	for range 2000 {
+		d.Send(make([]byte, 1300))
+	}
+	d.flush(0, IKCP_FLUSH_FULL)
+	// Segment 0 is lost: every later one is acknowledged on its own.
+	for _, p := range in[1:] {
+		c.input(0, p, IKCP_PACKET_REGULAR, false)
+	}
+	c.flush(0, IKCP_FLUSH_ACKONLY)
+	c.Send([]byte("after the acks"))
+	c.flush(0, IKCP_FLUSH_FULL)
+	if ackBytes < 40_000 || pushes != 1 {
+		t.Fatalf("after %d B of ACKs at 1000 B/s, %d data datagrams left at once, want 1", ackBytes, pushes)
+	}
+}

@@ -93,7 +93,8 @@ func (s *UDPSession) SetLogger(mask KCPLogType, logger logoutput_callback) {
 // removes the cap. The cap paces what KCP releases: segments above the rate
 // wait in the send window, and their retransmission timers start only when
 // they leave, so pacing never causes a retransmission. A burst of 20 ms of
-// the rate (at least 4 datagrams) goes at once. ACKs are not held back.
+// the rate (at least 4 datagrams) goes at once. Datagrams holding only
+// ACKs or window probes are neither held back nor counted.
 func (s *UDPSession) SetRateLimit(bytesPerSecond uint32) {
 	s.mu.Lock()
 	s.rateBps = bytesPerSecond
