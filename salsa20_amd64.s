@@ -77,9 +77,10 @@ TEXT ·salsa20XORKeyStreamAVX2(SB), 0, $1568-48
 	VMOVDQU Y0, 480(R10)
 
 batch:
-	// Words 8 and 9: the 64-bit counter plus the lane number, carrying
-	// into the high word where the low word wraps (lane < counter+lane,
-	// compared unsigned by flipping the sign bits).
+	// Words 8 and 9: the 64-bit counter plus the lane number. The low word
+	// wrapped where low+lane < lane (unsigned; AVX2 only compares signed,
+	// so both sides get their sign bit flipped), and the compare's all-ones
+	// result is subtracted from the high word to carry one into it.
 	VMOVQ R9, X14
 	VPBROADCASTD X14, Y15
 	VPADDD salsaLanes<>(SB), Y15, Y15

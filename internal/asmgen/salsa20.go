@@ -287,9 +287,10 @@ func (g *gen) file() {
 	}
 	g.f("")
 	g.f("batch:")
-	g.f("\t// Words 8 and 9: the 64-bit counter plus the lane number, carrying")
-	g.f("\t// into the high word where the low word wraps (lane < counter+lane,")
-	g.f("\t// compared unsigned by flipping the sign bits).")
+	g.f("\t// Words 8 and 9: the 64-bit counter plus the lane number. The low word")
+	g.f("\t// wrapped where low+lane < lane (unsigned; AVX2 only compares signed,")
+	g.f("\t// so both sides get their sign bit flipped), and the compare's all-ones")
+	g.f("\t// result is subtracted from the high word to carry one into it.")
 	g.i("VMOVQ R9, X14")
 	g.i("VPBROADCASTD X14, Y15")
 	g.i("VPADDD salsaLanes<>(SB), Y15, Y15")
