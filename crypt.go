@@ -15,7 +15,6 @@ import (
 	"github.com/emmansun/gmsm/sm4"
 	"golang.org/x/crypto/blowfish"
 	"golang.org/x/crypto/cast5"
-	"golang.org/x/crypto/salsa20"
 	"golang.org/x/crypto/tea"
 	"golang.org/x/crypto/twofish"
 	"golang.org/x/crypto/xtea"
@@ -414,7 +413,7 @@ func (c *salsa20Crypt) xor(dst, src []byte) {
 		copy(dst[:n], src[:n])
 		return
 	}
-	salsa20.XORKeyStream(dst[salsaNonce:n], src[salsaNonce:n], src[:salsaNonce], &c.key)
+	salsa20XOR(dst[salsaNonce:n], src[salsaNonce:n], (*[salsaNonce]byte)(src), &c.key)
 	copy(dst[:salsaNonce], src[:salsaNonce])
 }
 
