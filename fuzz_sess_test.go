@@ -266,8 +266,14 @@ func FuzzSessionPair(f *testing.F) {
 				closed = true
 			}
 		}
+		// The link turns clean: scripted drops still pending would cost up
+		// to 15 more back-offs of one segment (5.5 s for 10 at nodelay 0's
+		// 100 ms steps), which is loss, not a clean link.
 		p.up.setLoss(0)
 		p.down.setLoss(0)
+		link.mu.Lock()
+		link.drop, link.dup, link.corrupt = 0, 0, false
+		link.mu.Unlock()
 		complete := func() bool {
 			return len(atSrv.bytes()) >= len(sentCli) && len(atCli.bytes()) >= len(sentSrv)
 		}
