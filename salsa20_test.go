@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"golang.org/x/crypto/salsa20"
@@ -229,4 +233,29 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestSalsa20AsmUpToDate: salsa20_amd64.s is what its generator writes now,
+// so an edit of internal/asmgen/salsa20.go cannot ship without the assembly.
+func TestSalsa20AsmUpToDate(t *testing.T) {
+	gotool := "go"
+	if root := runtime.GOROOT(); root != "" {
+		gotool = filepath.Join(root, "bin", "go")
+	}
+	out := filepath.Join(t.TempDir(), "salsa20_amd64.s")
+	cmd := exec.Command(gotool, "run", "internal/asmgen/salsa20.go", "-out", out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("generator: %v\n%s", err, msg)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile("salsa20_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, want) {
+		t.Fatal("salsa20_amd64.s differs from the generator's output: run go generate")
+	}
 }
