@@ -126,6 +126,19 @@ func relEcho(t testing.TB, s *UDPSession, seed uint64, size int) time.Duration {
 	return time.Since(start)
 }
 
+// relEchoClient tunes cli (closed when the test ends) and returns the
+// median time of runs echoes of size bytes through it.
+func relEchoClient(t testing.TB, cli *UDPSession, size, runs int) time.Duration {
+	t.Helper()
+	t.Cleanup(func() { cli.Close() })
+	relFast(cli)
+	var d []time.Duration
+	for i := range runs {
+		d = append(d, relEcho(t, cli, uint64(i), size))
+	}
+	return relMedian(d)
+}
+
 // relMedian is the median of d (d is reordered).
 func relMedian(d []time.Duration) time.Duration {
 	slices.Sort(d)
@@ -192,13 +205,7 @@ func TestHostileGarbageFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cli.Close() })
-	relFast(cli)
-	var quietRuns []time.Duration
-	for i := range 5 {
-		quietRuns = append(quietRuns, relEcho(t, cli, uint64(i), echoSize))
-	}
-	quiet := relMedian(quietRuns)
+	quiet := relEchoClient(t, cli, echoSize, 5)
 
 	heap0 := relHeap()
 	csum0 := DefaultSnmp.Copy().InCsumErrors
