@@ -139,6 +139,10 @@ func (s *UDPSession) release() {
 	}
 	s.txq, s.txqBuf = s.txq[:0], s.txqBuf[:0]
 	s.publishLocked()
+	// A released session may stay reachable for a while (a scheduled
+	// update, the application's own references): keep only its shell.
+	s.kcp.dropBuffers()
+	s.rbuf, s.rleft = nil, nil
 	s.mu.Unlock()
 
 	s.closeDie()

@@ -149,3 +149,18 @@ func (kcp *KCP) quiet() bool {
 
 // intervalMs is the flush interval in ms.
 func (kcp *KCP) intervalMs() uint32 { return kcp.interval }
+
+// dropBuffers lets go of every payload the core holds (queued, in flight,
+// received, and the free list) for a session that is done. The core stays
+// consistent, as if nothing had been sent or received since its sequence
+// numbers, so a late call into it is harmless.
+func (kcp *KCP) dropBuffers() {
+	kcp.sndQueue.clear()
+	kcp.sndBuf.clear()
+	kcp.rcvQueue.clear()
+	kcp.rcvBuf.clear()
+	kcp.rcvMsgEnds = 0
+	kcp.sndUna = kcp.sndNxt
+	kcp.acklist = nil
+	kcp.free = nil
+}

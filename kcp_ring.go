@@ -104,3 +104,18 @@ func (s *recvSlots) resize(wnd int) {
 	}
 	s.seg, s.have, s.base = seg, have, 0
 }
+
+// clear empties the ring and lets go of its segments' payloads; the ring
+// stays usable.
+func (r *segRing) clear() {
+	clear(r.buf)
+	r.head, r.n = 0, 0
+}
+
+// clear empties every slot and lets go of the payloads; the slots stay
+// usable.
+func (s *recvSlots) clear() {
+	clear(s.seg)
+	clear(s.have)
+	s.base, s.count = 0, 0
+}
