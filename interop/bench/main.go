@@ -123,12 +123,17 @@ func sessionMeasures() {
 		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
 		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
 	)
-	loaded := alternate(impls, func(impl interop.Impl) transfer { return latencyUnderLoad(impl, *pings) })
-	rows = append(rows,
-		pick(loaded, "64 B round trip p50 while another session of the listener sinks bulk data", "µs", false, func(t transfer) float64 { return t.p50 }),
-		pick(loaded, "64 B round trip p99 while another session of the listener sinks bulk data", "µs", false, func(t transfer) float64 { return t.p99 }),
-		pick(loaded, "  bulk throughput meanwhile", "MB/s", true, func(t transfer) float64 { return t.mbps }),
-	)
+	for _, load := range []struct {
+		name string
+		rate float64
+	}{{"bulk data", 0}, {"100 MB/s of bulk data", 100e6}} {
+		loaded := alternate(impls, func(impl interop.Impl) transfer { return latencyUnderLoad(impl, *pings, load.rate) })
+		rows = append(rows,
+			pick(loaded, "64 B round trip p50 while another session of the listener sinks "+load.name, "µs", false, func(t transfer) float64 { return t.p50 }),
+			pick(loaded, "64 B round trip p99 while another session of the listener sinks "+load.name, "µs", false, func(t transfer) float64 { return t.p99 }),
+			pick(loaded, "  bulk throughput meanwhile", "MB/s", true, func(t transfer) float64 { return t.mbps }),
+		)
+	}
 	printTable("Sessions over loopback", rows)
 }
 
@@ -451,7 +456,7 @@ func latency(impl interop.Impl, count int) transfer {
 // latencyUnderLoad measures 64-byte round trips (plain) on one session
 // while a second session to the same listener carries a bulk transfer
 // (plain, written as fast as the window allows), and the bulk rate meanwhile.
-func latencyUnderLoad(impl interop.Impl, count int) transfer {
+func latencyUnderLoad(impl interop.Impl, count int, bulkRate float64) transfer {
 	runtime.GC()
 	null, _ := interop.CipherByName("null")
 	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
@@ -493,15 +498,24 @@ func latencyUnderLoad(impl interop.Impl, count int) transfer {
 	stop := make(chan struct{})
 	go func() {
 		chunk := make([]byte, 64<<10)
+		start, sent := time.Now(), 0
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
+			if bulkRate > 0 {
+				// The application paces itself: the same offered load for
+				// both libraries.
+				if d := time.Until(start.Add(time.Duration(float64(sent) / bulkRate * float64(time.Second)))); d > 0 {
+					time.Sleep(d)
+				}
+			}
 			if _, err := bulkCli.Write(chunk); err != nil {
 				return
 			}
+			sent += len(chunk)
 		}
 	}()
 	defer close(stop)
