@@ -786,7 +786,14 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			case int32(current-seg.resendts) >= 0:
 				why = sendTimeout
 			}
-			if why != sendNone && (paced || !kcp.paceOpen(n)) {
+			if why == sendNone {
+				// Not due: the common case of a full window.
+				if d := int32(seg.resendts - current); d > 0 && uint32(d) < next {
+					next = uint32(d)
+				}
+				continue
+			}
+			if paced || !kcp.paceOpen(n) {
 				// Out of pacing tokens: this and every later segment wait,
 				// untouched, for the flush the tokens allow.
 				paced = true
@@ -816,25 +823,20 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.fastack = 0
 				seg.resendts = current + seg.rto
 			}
-			if why != sendNone {
-				seg.xmit++
-				seg.ts = current
-				need := IKCP_OVERHEAD + len(seg.data)
-				n = kcp.reserve(n, need)
-				putHeader(kcp.buffer[n:], conv, IKCP_CMD_PUSH, seg.frg, uint16(wnd), current, seg.sn, una, uint32(len(seg.data)))
-				copy(kcp.buffer[n+IKCP_OVERHEAD:], seg.data)
-				n += need
-				segs++
-				kcp.paceData = kcp.paceRate != 0
-				if seg.xmit >= kcp.deadLink {
-					kcp.state = deadState
-				}
-				if kcp.logmask&IKCP_LOG_OUT_PUSH != 0 {
-					kcp.log("out push", "conv", conv, "sn", seg.sn, "frg", seg.frg, "una", una, "ts", current, "xmit", seg.xmit, "len", len(seg.data))
-				}
+			seg.xmit++
+			seg.ts = current
+			need := IKCP_OVERHEAD + len(seg.data)
+			n = kcp.reserve(n, need)
+			putHeader(kcp.buffer[n:], conv, IKCP_CMD_PUSH, seg.frg, uint16(wnd), current, seg.sn, una, uint32(len(seg.data)))
+			copy(kcp.buffer[n+IKCP_OVERHEAD:], seg.data)
+			n += need
+			segs++
+			kcp.paceData = kcp.paceRate != 0
+			if seg.xmit >= kcp.deadLink {
+				kcp.state = deadState
 			}
-			if seg.xmit == 0 {
-				continue
+			if kcp.logmask&IKCP_LOG_OUT_PUSH != 0 {
+				kcp.log("out push", "conv", conv, "sn", seg.sn, "frg", seg.frg, "una", una, "ts", current, "xmit", seg.xmit, "len", len(seg.data))
 			}
 			if d := int32(seg.resendts - current); d > 0 && uint32(d) < next {
 				next = uint32(d)
