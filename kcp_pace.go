@@ -6,8 +6,8 @@ package kcp
 
 // setPace limits what flush releases to rate bytes per second, each datagram
 // that carries data costing its length plus extra (what the layers below
-// add); rate 0 turns pacing off. The bucket holds 20 ms of the rate, at least 4 full datagrams,
-// and starts full.
+// add); rate 0 turns pacing off. The bucket holds 20 ms of the rate, at
+// least 4 full datagrams, and starts full.
 func (kcp *KCP) setPace(current, rate uint32, extra int) {
 	kcp.paceRate = rate
 	kcp.paceExtra = int64(extra)
@@ -16,14 +16,21 @@ func (kcp *KCP) setPace(current, rate uint32, extra int) {
 	kcp.paceLast = current
 }
 
+// paceTokensAt is what the bucket holds at time current (milli-bytes).
+func (kcp *KCP) paceTokensAt(current uint32) int64 {
+	t := kcp.paceTokens
+	if d := int32(current - kcp.paceLast); d > 0 {
+		t = min(kcp.paceBurst, t+int64(d)*int64(kcp.paceRate))
+	}
+	return t
+}
+
 // paceRefill adds the tokens earned since the last refill.
 func (kcp *KCP) paceRefill(current uint32) {
 	if kcp.paceRate == 0 {
 		return
 	}
-	if d := int32(current - kcp.paceLast); d > 0 {
-		kcp.paceTokens = min(kcp.paceBurst, kcp.paceTokens+int64(d)*int64(kcp.paceRate))
-	}
+	kcp.paceTokens = kcp.paceTokensAt(current)
 	kcp.paceLast = current
 }
 
@@ -39,10 +46,7 @@ func (kcp *KCP) paceWait(current uint32, pending int) uint32 {
 	if kcp.paceRate == 0 {
 		return 0
 	}
-	tokens := kcp.paceTokens - int64(pending)*1000
-	if d := int32(current - kcp.paceLast); d > 0 {
-		tokens = min(kcp.paceBurst, tokens+int64(d)*int64(kcp.paceRate))
-	}
+	tokens := kcp.paceTokensAt(current) - int64(pending)*1000
 	if tokens > 0 {
 		return 0
 	}

@@ -256,15 +256,12 @@ func (s *UDPSession) transmit(wait bool) {
 		} else if !s.txMu.TryLock() {
 			return
 		}
+		// Take the whole queue; the emptied batch arrays (sendBatch cleared
+		// them) become the new queue.
 		s.mu.Lock()
-		n := len(s.txq)
-		s.txOut = append(s.txOut[:0], s.txq[:n]...)
-		s.txOutBuf = append(s.txOutBuf[:0], s.txqBuf[:n]...)
-		rest := copy(s.txq, s.txq[n:])
-		copy(s.txqBuf, s.txqBuf[n:])
-		clear(s.txq[rest:])
-		clear(s.txqBuf[rest:])
-		s.txq, s.txqBuf = s.txq[:rest], s.txqBuf[:rest]
+		s.txOut, s.txq = s.txq, s.txOut[:0]
+		s.txOutBuf, s.txqBuf = s.txqBuf, s.txOutBuf[:0]
+		n := len(s.txOut)
 		dup := s.dup
 		s.mu.Unlock()
 
