@@ -36,11 +36,7 @@ func closedChan(c <-chan struct{}) bool {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
+	d.disarmLocked()
 	expired := closedChan(d.done)
 	if t.IsZero() {
 		if expired {
@@ -82,6 +78,12 @@ func (d *deadline) expired() bool { return closedChan(d.wait()) }
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.disarmLocked()
+}
+
+// disarmLocked stops the timer; a callback already running sees the new
+// generation and does nothing. Caller holds mu.
+func (d *deadline) disarmLocked() {
 	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()

@@ -95,13 +95,13 @@ func runFlooder(spec string) (int, error) {
 		}
 		off := (b * batch) % len(msgs)
 		k := min(batch, f.n-sent, len(msgs)-off)
+		// A full receive buffer drops at the listener, not here: an error
+		// is real, and ends the flood.
 		n, err := conns[b%len(conns)].WriteBatch(msgs[off:off+k], 0)
-		if err != nil {
-			// A full socket buffer on loopback: the flood outruns the
-			// kernel; try again.
-			continue
-		}
 		sent += n
+		if err != nil {
+			return sent, err
+		}
 	}
 	return sent, nil
 }
@@ -162,7 +162,7 @@ func TestHostileGarbageFloodProcess(t *testing.T) {
 // floodEcho is TestHostileGarbageFloodProcess at pps datagrams a second (0:
 // as fast as the flooder can).
 func floodEcho(t *testing.T, pps int) {
-	relGoroutines(t, 2, 15*time.Second)
+	leakCheckSlack(t, 2, 15*time.Second)
 	n := relPick(100_000, 1_000_000)
 	echoSize := relPick(256<<10, 1<<20)
 	l, err := ListenWithOptions("127.0.0.1:0", relCFB.block(t), 0, 0)

@@ -278,7 +278,7 @@ func FuzzSessionPair(f *testing.F) {
 			return len(atSrv.bytes()) >= len(sentCli) && len(atCli.bytes()) >= len(sentSrv)
 		}
 		if !closed {
-			if !relEventually(5*time.Second, complete) {
+			if !eventually(5*time.Second, complete) {
 				t.Fatalf("clean link: server has %d of %d bytes, client %d of %d",
 					len(atSrv.bytes()), len(sentCli), len(atCli.bytes()), len(sentSrv))
 			}

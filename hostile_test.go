@@ -190,7 +190,7 @@ func relGarbage(i int, r *rand.Rand) []byte {
 // is rejected and counted, memory stays flat, and the client's echo still
 // completes. The flood's effect on the echo time is measured and reported.
 func TestHostileGarbageFlood(t *testing.T) {
-	relGoroutines(t, 2, 15*time.Second)
+	leakCheckSlack(t, 2, 15*time.Second)
 	n := relPick(100_000, 1_000_000)
 	echoSize := relPick(256<<10, 1<<20)
 	net1 := newImpNet(8192)
@@ -233,7 +233,7 @@ func TestHostileGarbageFlood(t *testing.T) {
 	}
 	loaded, echoes := relMedian(loadedRuns), len(loadedRuns)
 	// Let the listener drain the queue, then make it publish its counters.
-	relEventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+	eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
 	sessions, pending := relListenerLoad(l)
 	heap1 := relHeap()
 	l.Close()
@@ -257,7 +257,7 @@ func TestHostileGarbageFlood(t *testing.T) {
 // from a new source makes a session, but never more than the accept
 // backlog, and unaccepted sessions expire.
 func TestHostileGarbageFloodNoCipher(t *testing.T) {
-	relGoroutines(t, 2, 15*time.Second)
+	leakCheckSlack(t, 2, 15*time.Second)
 	n := relPick(100_000, 1_000_000)
 	net1 := newImpNet(8192)
 	sEP := net1.listen(t)
@@ -286,7 +286,7 @@ func TestHostileGarbageFloodNoCipher(t *testing.T) {
 		}
 	}()
 	relFlood(sEP, n, relAddrs(4096), relGarbage, impSeed(t))
-	relEventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+	eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
 	close(stop)
 	<-sampled
 	s, p := relListenerLoad(l)
@@ -300,7 +300,7 @@ func TestHostileGarbageFloodNoCipher(t *testing.T) {
 		t.Fatal("no plausible segment made a session: the flood did not exercise the cap")
 	}
 	// Nobody accepts: every pending session expires.
-	if !relEventually(l.pendingTTL+5*time.Second, func() bool { s, p := relListenerLoad(l); return s == 0 && p == 0 }) {
+	if !eventually(l.pendingTTL+5*time.Second, func() bool { s, p := relListenerLoad(l); return s == 0 && p == 0 }) {
 		s, p := relListenerLoad(l)
 		t.Fatalf("%d sessions, %d pending still held %v after the flood", s, p, l.pendingTTL+5*time.Second)
 	}
@@ -540,7 +540,7 @@ func TestHostileStrangerNeverLandsInClient(t *testing.T) {
 // fragment counts, window-probe storms. Memory stays bounded, answers are
 // never more than one per datagram, and the live session still works.
 func TestHostileExhaustion(t *testing.T) {
-	relGoroutines(t, 2, 15*time.Second)
+	leakCheckSlack(t, 2, 15*time.Second)
 	n := relPick(20_000, 200_000)
 	block := relAEAD
 	p := newRelPair(t, relOpts{cipher: block, hello: true})
@@ -554,7 +554,7 @@ func TestHostileExhaustion(t *testing.T) {
 		out0 := p.down.stats().Written
 		wask := relSeal(blk, relSegment(conv, IKCP_CMD_WASK, 0, 128, 0, 0, 0, 0, nil))
 		relFlood(sEP, n, []net.Addr{from}, func(int, *rand.Rand) []byte { return wask }, 1)
-		relEventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+		eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
 		out := p.down.stats().Written - out0
 		t.Logf("%d window probes: %d datagrams answered", n, out)
 		if out > uint64(n) {
@@ -578,7 +578,7 @@ func TestHostileExhaustion(t *testing.T) {
 			return relSeal(blk, seg)
 		}
 		relFlood(sEP, n, []net.Addr{from}, gen, 2)
-		relEventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+		eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
 		p.srv.mu.Lock()
 		q, rb := p.srv.kcp.recvQueued(), p.srv.kcp.recvWindow()
 		p.srv.mu.Unlock()
@@ -592,7 +592,7 @@ func TestHostileExhaustion(t *testing.T) {
 			return relSeal(blk, relSegment(uint32(i+1)*2654435761, IKCP_CMD_PUSH, 0, 128, 0, 0, 0, 4, []byte("conv")))
 		}
 		relFlood(sEP, n, []net.Addr{other}, gen, 3)
-		relEventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+		eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
 		s, pend := relListenerLoad(p.l)
 		t.Logf("after %d convs from one address: %d sessions, %d pending", n, s, pend)
 		if s > 2 || pend > 1 {
@@ -664,12 +664,12 @@ func TestHostileLateSegmentMakesNoSession(t *testing.T) {
 				t.Fatalf("server read %v, want io.EOF", err)
 			}
 			p.srv.Close()
-			if !relEventually(10*time.Second, func() bool { s, pend := relListenerLoad(p.l); return s == 0 && pend == 0 }) {
+			if !eventually(10*time.Second, func() bool { s, pend := relListenerLoad(p.l); return s == 0 && pend == 0 }) {
 				t.Fatal("the closed session stayed in the listener")
 			}
 			late := relSeal(relAEAD.block(t), relSegment(p.cli.GetConv(), tc.cmd, 0, 32, 1, tc.sn, 4, 0, nil))
 			relEndpoint(p.down).inject(p.cli.LocalAddr(), late)
-			relEventually(time.Second, func() bool { return len(relEndpoint(p.down).in) == 0 })
+			eventually(time.Second, func() bool { return len(relEndpoint(p.down).in) == 0 })
 			p.l.SetDeadline(time.Now().Add(200 * time.Millisecond))
 			if ghost, err := p.l.AcceptKCP(); err == nil {
 				ghost.Close()

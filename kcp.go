@@ -640,6 +640,8 @@ func (kcp *KCP) check(current uint32) uint32 {
 		return current
 	}
 	minimal := uint32(int32(tsFlush - current))
+	// A segment due (or never sent) waits only for the pacer, if any.
+	paceWait := kcp.paceWait(current, 0)
 	a, b := kcp.sndBuf.spans()
 	for _, span := range [2][]segment{a, b} {
 		for i := range span {
@@ -649,11 +651,11 @@ func (kcp *KCP) check(current uint32) uint32 {
 			}
 			d := int32(seg.resendts - current)
 			if seg.xmit == 0 || d <= 0 {
-				if wait := kcp.paceWait(current, 0); wait > 0 {
-					minimal = min(minimal, wait)
-					continue
+				if paceWait == 0 {
+					return current
 				}
-				return current
+				minimal = min(minimal, paceWait)
+				continue
 			}
 			minimal = min(minimal, uint32(d))
 		}

@@ -20,7 +20,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,47 +343,6 @@ func relSnmp(s *UDPSession) string {
 		m.RepeatSegs, m.InCsumErrors, m.FECRecovered, m.FECErrs)
 }
 
-// relGoroutines records the goroutine count and, when the test ends,
-// waits (bounded) for it to come back within slack. Call it first so its
-// cleanup runs last.
-func relGoroutines(t testing.TB, slack int, bound time.Duration) {
-	t.Helper()
-	relWarm()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(bound)
-		for runtime.NumGoroutine() > base+slack {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines %d, baseline %d + %d\n%s", runtime.NumGoroutine(), base, slack, buf[:n])
-				return
-			}
-			time.Sleep(5 * time.Millisecond) // polling a condition with a bound
-		}
-	})
-}
-
-// relEventually polls cond (counters are published once per update tick)
-// until it holds or bound passes, and reports the last result.
-func relEventually(bound time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition with a bound
-	}
-	return true
-}
-
-// relWarm starts the scheduler's workers so baselines do not count them.
-func relWarm() {
-	done := make(chan struct{})
-	SystemTimedSched.Put(func() { close(done) }, time.Now())
-	<-done
-}
-
 // ---- the matrix ----
 
 // TestReliabilityMatrix: byte-exact transfers, then io.EOF, at every loss
@@ -521,7 +479,7 @@ func TestReliabilityDuplication(t *testing.T) {
 				// Counters are published once per update tick: wait for them.
 				cs := p.cli.GetSnmp()
 				ss := p.srv.GetSnmp()
-				relEventually(2*time.Second, func() bool {
+				eventually(2*time.Second, func() bool {
 					ss = p.srv.GetSnmp()
 					return ss.InPkts > cs.OutPkts
 				})
@@ -672,7 +630,7 @@ func TestReliabilityFECRecovers(t *testing.T) {
 				// after the server has everything; a retransmission would
 				// already have happened before the last byte arrived.
 				cs, ss := p.cli.GetSnmp(), p.srv.GetSnmp()
-				relEventually(2*time.Second, func() bool {
+				eventually(2*time.Second, func() bool {
 					ss = p.srv.GetSnmp()
 					return ss.FECRecovered >= dropped.Load()+uint64(p.preHello)
 				})
@@ -823,12 +781,12 @@ func TestReliabilityCorruption(t *testing.T) {
 				// and when it stops. Let the client finish its close
 				// handshake and the listener read what was sent, then stop
 				// the listener.
-				relEventually(10*time.Second, func() bool {
+				eventually(10*time.Second, func() bool {
 					p.cli.mu.Lock()
 					defer p.cli.mu.Unlock()
 					return p.cli.released
 				})
-				relEventually(5*time.Second, func() bool { return len(relEndpoint(p.down).in) == 0 })
+				eventually(5*time.Second, func() bool { return len(relEndpoint(p.down).in) == 0 })
 				p.l.Close()
 				up, down := p.up.stats(), p.down.stats()
 				cli := p.cli.GetSnmp().InCsumErrors

@@ -45,10 +45,10 @@ func TestScaleSessionWaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	relEchoServer(t, l, relFast)
-	relWarm()
+	warmScheduler()
 	// Warm up once so lazily created pools and scheduler workers exist.
 	relScaleOne(t, l, 0)
-	relEventually(10*time.Second, func() bool { s, p := relListenerLoad(l); return s == 0 && p == 0 })
+	eventually(10*time.Second, func() bool { s, p := relListenerLoad(l); return s == 0 && p == 0 })
 	g0, fd0, heap0 := runtime.NumGoroutine(), relFDs(t), relHeap()
 
 	var failed atomic.Int32
@@ -73,7 +73,7 @@ func TestScaleSessionWaves(t *testing.T) {
 	// Closed sessions finish their close handshake in the background, and
 	// a parked session's last scheduler entry (up to a second away) holds
 	// it until it fires.
-	clean := relEventually(15*time.Second, func() bool {
+	clean := eventually(15*time.Second, func() bool {
 		s, p := relListenerLoad(l)
 		return s == 0 && p == 0 && runtime.NumGoroutine() <= g0+2 && relFDs(t) <= fd0 &&
 			relHeap() <= heap0+8<<20
@@ -122,7 +122,7 @@ func relScaleOne(t testing.TB, l *Listener, i int) error {
 // at a random moment. Under -race: no race, no panic, and every call
 // returns within 1 s of the last Close.
 func TestScaleCloseRaces(t *testing.T) {
-	relGoroutines(t, 2, 15*time.Second)
+	leakCheckSlack(t, 2, 15*time.Second)
 	iters := relPick(100, 2000)
 	if raceEnabled {
 		iters = relPick(40, 2000)

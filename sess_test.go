@@ -62,33 +62,41 @@ func warmScheduler() {
 // leakCheck records the goroutine count and, when the test ends, waits (a
 // bounded poll of the condition) for it to come back. Call it first, so its
 // cleanup runs after every other.
-func leakCheck(t *testing.T) {
+func leakCheck(t testing.TB) { leakCheckSlack(t, 0, 15*time.Second) }
+
+// leakCheckSlack is leakCheck allowing slack goroutines more than the
+// baseline, waiting at most bound.
+func leakCheckSlack(t testing.TB, slack int, bound time.Duration) {
 	t.Helper()
 	warmScheduler()
 	base := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(15 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines: %d, baseline %d\n%s", runtime.NumGoroutine(), base, buf[:n])
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !eventually(bound, func() bool { return runtime.NumGoroutine() <= base+slack }) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Errorf("goroutines %d, baseline %d + %d\n%s", runtime.NumGoroutine(), base, slack, buf[:n])
 		}
 	})
+}
+
+// eventually polls cond (counters are published once per update tick)
+// until it holds or bound passes, and reports the last result.
+func eventually(bound time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond) // polling a condition with a bound
+	}
+	return true
 }
 
 // waitFor polls cond until it holds or the bound passes.
 func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if !eventually(bound, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
