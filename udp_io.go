@@ -17,9 +17,9 @@ import (
 //
 // packetReader and packetWriter move datagrams for one net.PacketConn. For a
 // *net.UDPConn on Linux they use recvmmsg and sendmmsg over the socket's
-// RawConn with message arrays built once (readloop_linux.go, tx_linux.go);
+// RawConn with message arrays built once (udp_rx_linux.go, udp_tx_linux.go);
 // everywhere else, and for any other PacketConn, one datagram per call
-// (readloop_generic.go, tx_generic.go hold the stubs). Sources are reported
+// (udp_rx_other.go, udp_tx_other.go hold the stubs). Sources are reported
 // as netip.AddrPort with IPv4-mapped IPv6 addresses unmapped, so a peer has
 // one key whether it reaches a dual-stack socket or an IPv4 one. Neither path
 // allocates per datagram.
@@ -29,7 +29,7 @@ import (
 // and counts the switch (fallbacks).
 //
 // On Linux the batch paths also use UDP offloads when the kernel offers them
-// (gso_linux.go): the writer sends each run of equal-sized datagrams as one
+// (udp_gso_linux.go): the writer sends each run of equal-sized datagrams as one
 // GSO super-datagram, the reader turns UDP_GRO on for its socket and cuts
 // coalesced runs apart. Both are probed per socket by the constructors, so
 // callers do nothing to enable them. A GSO message the kernel refuses is sent
