@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -15,7 +14,10 @@ import (
 
 // Datagram I/O between the sessions and the socket.
 //
-// packetReader and packetWriter move datagrams for one net.PacketConn. For a
+// Each socket has one reader goroutine (udp_rx.go: it reads, opens and
+// demultiplexes, and never writes) and one sender goroutine (udp_tx.go:
+// sendQueue, the only writer). packetReader and packetWriter move datagrams
+// for one net.PacketConn. For a
 // *net.UDPConn on Linux they use recvmmsg and sendmmsg over the socket's
 // RawConn with message arrays built once (udp_rx_linux.go, udp_tx_linux.go);
 // everywhere else, and for any other PacketConn, one datagram per call
@@ -24,9 +26,12 @@ import (
 // one key whether it reaches a dual-stack socket or an IPv4 one. Neither path
 // allocates per datagram.
 //
-// When the kernel or a sandbox refuses a batch call (ENOSYS, EPERM,
-// EOPNOTSUPP, EIO) the reader or writer switches to the plain path for good,
-// and counts the switch (fallbacks).
+// When the kernel or a sandbox refuses a batch call as unsupported (ENOSYS,
+// EOPNOTSUPP, EIO; EPERM for recvmmsg, and for sendmmsg when the same
+// datagram then passes a plain send) the reader or writer switches to the
+// plain path for good, and counts the switch (fallbacks). Transient errors
+// (EPERM from a firewall, ENOBUFS, ECONNREFUSED and the like) cost the one
+// datagram and never change the mode.
 //
 // On Linux the batch paths also use UDP offloads when the kernel offers them
 // (udp_gso_linux.go): the writer sends each run of equal-sized datagrams as one
@@ -35,11 +40,8 @@ import (
 // callers do nothing to enable them. A GSO message the kernel refuses is sent
 // again without GSO and counted (gsoFallbacks); nothing is lost.
 //
-// Counters for a session layer's statistics (all safe to read from any
-// goroutine, cumulative since construction):
-//
-//	packetWriter: fallbacks(), batching(), gsoEnabled(), gsoFallbacks(), gsoSegments()
-//	packetReader: fallbacks(), batching(), dropped(), groEnabled(), groSegments()
+// The counters of both are published as IOStats (Listener.IOStats,
+// UDPSession.IOStats).
 //
 // UDP_GRO changes what every reader of the socket gets, so a session layer
 // that reads a caller-owned conn calls packetReader.release once its read
@@ -56,330 +58,89 @@ const (
 	ioOffload               // ioBatch plus GRO (reader) or GSO (writer)
 )
 
-// offloadStats counts GSO and GRO work; the batch paths add to it.
+// offloadStats counts the batch paths' calls and their GSO and GRO work.
 type offloadStats struct {
+	txCalls      atomic.Uint64 // sendmmsg calls that sent something
+	gsoBatches   atomic.Uint64 // GSO messages sent
 	gsoFallbacks atomic.Uint64 // GSO messages the kernel refused, sent again without GSO
 	gsoSegments  atomic.Uint64 // datagrams sent inside GSO messages
+	rxCalls      atomic.Uint64 // recvmmsg calls that returned datagrams
+	rxDatagrams  atomic.Uint64 // datagrams recvmmsg delivered
+	groBatches   atomic.Uint64 // GRO-coalesced runs received
 	groSegments  atomic.Uint64 // datagrams received inside GRO-coalesced runs
+}
+
+// IOStats counts the datagram I/O of one socket since it was opened by a
+// Listener or a dialled UDPSession: what the reader and the sender did, and
+// which paths are in use. On Linux a *net.UDPConn is read with recvmmsg
+// (with UDP_GRO where the kernel offers it) and written with sendmmsg (with
+// UDP GSO); elsewhere, and for other PacketConns, one datagram per call.
+type IOStats struct {
+	RxDatagrams   uint64 // datagrams read (GRO runs counted as their datagrams)
+	RxCalls       uint64 // read system calls (or ReadFrom calls) that returned data
+	RxGROBatches  uint64 // GRO-coalesced runs read
+	RxGROSegments uint64 // datagrams that arrived inside GRO runs
+	RxDropped     uint64 // datagrams dropped on read (oversize, unknown source) and transient read errors skipped
+	RxFallbacks   uint64 // 1 once the kernel refused recvmmsg and the reader went to one datagram per call
+
+	TxDatagrams    uint64 // datagrams handed to the kernel (or the conn)
+	TxCalls        uint64 // write system calls (sendmmsg, sendto, or WriteTo calls)
+	TxGSOBatches   uint64 // GSO messages sent (each one call's worth of a run to one peer)
+	TxGSOSegments  uint64 // datagrams sent inside GSO messages
+	TxGSOFallbacks uint64 // GSO messages the kernel refused and that went again without GSO
+	TxFallbacks    uint64 // 1 once the kernel refused sendmmsg and the sender went to one datagram per call
+	TxErrors       uint64 // datagrams a transient send error dropped (EPERM, ENOBUFS, ...; ARQ resends)
+	TxQueueDrops   uint64 // datagrams dropped before the socket because a session's send queue was full
+
+	RxBatch bool // the reader uses recvmmsg
+	GRO     bool // UDP_GRO is on for the socket
+	TxBatch bool // the sender uses sendmmsg
+	GSO     bool // the sender uses UDP GSO
+}
+
+// RxPerCall is the mean number of datagrams one read call returned.
+func (s IOStats) RxPerCall() float64 { return perCall(s.RxDatagrams, s.RxCalls) }
+
+// TxPerCall is the mean number of datagrams one write call carried.
+func (s IOStats) TxPerCall() float64 { return perCall(s.TxDatagrams, s.TxCalls) }
+
+func perCall(n, calls uint64) float64 {
+	if calls == 0 {
+		return 0
+	}
+	return float64(n) / float64(calls)
+}
+
+// ioStats gathers the counters of a socket's reader and sender. r is nil
+// before the reader started.
+func ioStats(r *packetReader, q *sendQueue) IOStats {
+	var st IOStats
+	if r != nil {
+		st.RxDatagrams = r.ndatagram.Load() + r.offload.rxDatagrams.Load()
+		st.RxCalls = r.ncalls.Load() + r.offload.rxCalls.Load()
+		st.RxGROBatches = r.offload.groBatches.Load()
+		st.RxGROSegments = r.offload.groSegments.Load()
+		st.RxDropped = r.ndropped.Load()
+		st.RxFallbacks = r.nfallback.Load()
+		st.RxBatch = r.batchOn.Load()
+		st.GRO = r.groOn.Load()
+	}
+	w := q.w
+	st.TxDatagrams = w.ndatagram.Load()
+	st.TxCalls = w.ncalls.Load() + w.offload.txCalls.Load()
+	st.TxGSOBatches = w.offload.gsoBatches.Load()
+	st.TxGSOSegments = w.offload.gsoSegments.Load()
+	st.TxGSOFallbacks = w.offload.gsoFallbacks.Load()
+	st.TxFallbacks = w.nfallback.Load()
+	st.TxErrors = q.sendErrs.Load()
+	st.TxQueueDrops = q.queueDrops.Load()
+	st.TxBatch = w.batching()
+	st.GSO = w.gsoEnabled()
+	return st
 }
 
 // errNoSockopt reports that a connection offers no way to set an option.
 var errNoSockopt = errors.New("kcp: socket option not supported by this connection")
-
-// packetReader reads datagrams from one conn. read is called by one
-// goroutine at a time (the conn's read loop); the counters may be read from
-// any goroutine.
-type packetReader struct {
-	conn  net.PacketConn
-	udp   *net.UDPConn // conn as a *net.UDPConn; nil for custom conns
-	batch *batchReader // nil when batching is unavailable or was refused
-	buf   []byte       // plain path: mtuLimit+1, so oversize shows as n > mtuLimit
-
-	nfallback atomic.Uint64 // batch calls refused, then served by the plain path
-	ndropped  atomic.Uint64 // datagrams dropped (oversize, bad source) and transient errors skipped
-	offload   offloadStats
-	groOn     atomic.Bool // mirrors batch.groOn() for readers on other goroutines
-}
-
-// newPacketReader returns a reader for conn. On Linux a *net.UDPConn is read
-// with recvmmsg, with UDP_GRO turned on for the socket when the kernel allows
-// it; any other conn one datagram per ReadFrom.
-func newPacketReader(conn net.PacketConn) *packetReader {
-	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1)}
-	if u, ok := conn.(*net.UDPConn); ok {
-		r.udp = u
-		r.batch = newBatchReader(u, &r.offload)
-		r.groOn.Store(r.batch != nil && r.batch.groOn())
-	}
-	return r
-}
-
-// forceMode steps the reader down to mode m (it never steps up) and returns
-// the mode in effect. For tests and benchmarks; call it before the first
-// read.
-func (r *packetReader) forceMode(m ioMode) ioMode {
-	if r.batch != nil && m < ioOffload {
-		r.batch.disableGRO()
-		r.groOn.Store(false)
-	}
-	if m < ioBatch {
-		r.batch = nil
-	}
-	switch {
-	case r.batch == nil:
-		return ioPlain
-	case r.batch.groOn():
-		return ioOffload
-	}
-	return ioBatch
-}
-
-// read reads datagrams until the conn fails, calling handle for each in the
-// order received. data is valid only during the call. For UDP sources ap is
-// the source (IPv4-mapped addresses unmapped) and addr is nil; for a custom
-// conn whose addresses are not *net.UDPAddr, addr is the source and ap is
-// invalid. Transient errors (ICMP-induced ECONNREFUSED and the like, oversize
-// datagrams) are counted and skipped. It returns the first other error: the
-// conn was closed or its read deadline passed.
-func (r *packetReader) read(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
-	for {
-		if err := r.readOnce(handle); err != nil {
-			return err
-		}
-	}
-}
-
-// readOnce performs one read call (one batch or one datagram) and delivers
-// what it got.
-func (r *packetReader) readOnce(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
-	var err error
-	switch {
-	case r.batch != nil:
-		err = r.batch.receive(handle, &r.ndropped)
-		if err != nil && batchRefused(err) {
-			r.batch.disableGRO() // plain reads cannot cut coalesced runs apart
-			r.groOn.Store(false)
-			r.batch = nil
-			r.nfallback.Add(1)
-			return nil
-		}
-	case r.udp != nil:
-		err = r.readUDP(handle)
-	default:
-		err = r.readConn(handle)
-	}
-	if err != nil && transientReadError(err) {
-		r.ndropped.Add(1)
-		return nil
-	}
-	return err
-}
-
-func (r *packetReader) readUDP(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
-	n, ap, err := r.udp.ReadFromUDPAddrPort(r.buf)
-	if err != nil {
-		return err
-	}
-	if n > mtuLimit {
-		r.ndropped.Add(1)
-		return nil
-	}
-	handle(r.buf[:n:n], unmapAddrPort(ap), nil)
-	return nil
-}
-
-func (r *packetReader) readConn(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
-	n, from, err := r.conn.ReadFrom(r.buf)
-	if err != nil {
-		return err
-	}
-	if n > mtuLimit || from == nil {
-		r.ndropped.Add(1)
-		return nil
-	}
-	if ua, ok := from.(*net.UDPAddr); ok {
-		if ap := ua.AddrPort(); ap.IsValid() {
-			handle(r.buf[:n:n], unmapAddrPort(ap), nil)
-			return nil
-		}
-	}
-	handle(r.buf[:n:n], netip.AddrPort{}, from)
-	return nil
-}
-
-// batching reports whether the reader still uses the batch path.
-func (r *packetReader) batching() bool { return r.batch != nil }
-
-// fallbacks reports how many times a refused batch call made the reader
-// switch to the plain path (0 or 1).
-func (r *packetReader) fallbacks() uint64 { return r.nfallback.Load() }
-
-// dropped reports datagrams dropped and transient errors skipped.
-func (r *packetReader) dropped() uint64 { return r.ndropped.Load() }
-
-// groEnabled reports whether UDP_GRO is on for the reader's socket (Linux
-// 5.0 and later, batch path in use).
-func (r *packetReader) groEnabled() bool { return r.groOn.Load() }
-
-// release undoes what the reader changed on the socket: it turns UDP_GRO
-// off again, so that the conn's owner reading it later gets datagrams one by
-// one. Call it after the read loop has returned, for a conn the caller owns
-// and keeps (a listener or session the library created and closes itself
-// need not). The reader must not be used afterwards.
-func (r *packetReader) release() {
-	if r.batch != nil {
-		r.batch.stopGRO()
-	}
-	r.groOn.Store(false)
-}
-
-// groSegments reports how many datagrams arrived inside GRO-coalesced runs
-// and were cut apart (0 without GRO, or when no peer sends runs).
-func (r *packetReader) groSegments() uint64 { return r.offload.groSegments.Load() }
-
-// packetWriter sends datagrams on one conn. write is safe for concurrent use
-// by the sessions of a listener sharing the socket: the batch path holds mu
-// around its prebuilt message array (one sendmmsg at a time; the kernel
-// serialises writers of a socket anyway, and this keeps memory at one array
-// per socket instead of one per caller). The plain path takes no lock.
-type packetWriter struct {
-	conn      net.PacketConn
-	udp       *net.UDPConn // nil for custom conns
-	connected bool         // udp has a fixed peer: send without an address
-
-	mu       sync.Mutex   // guards batch's message array during a call
-	batch    *batchWriter // nil when batching is unavailable
-	batchOff atomic.Bool  // the kernel refused batching; set once
-
-	lastAddr atomic.Pointer[addrCache] // custom conns: last AddrPort converted to net.Addr
-
-	nfallback atomic.Uint64
-	offload   offloadStats
-	gsoOn     atomic.Bool // mirrors batch.gso() after each call, for readers on other goroutines
-}
-
-type addrCache struct {
-	ap   netip.AddrPort
-	addr net.Addr
-}
-
-// newPacketWriter returns a writer for conn. On Linux a *net.UDPConn is
-// written with sendmmsg, with GSO when the socket answers the UDP_SEGMENT
-// probe; any other conn one datagram per WriteTo.
-func newPacketWriter(conn net.PacketConn) *packetWriter {
-	w := &packetWriter{conn: conn}
-	if u, ok := conn.(*net.UDPConn); ok {
-		w.udp = u
-		w.connected = u.RemoteAddr() != nil
-		w.batch = newBatchWriter(u, w.connected, &w.offload)
-		w.gsoOn.Store(w.batch != nil && w.batch.gso())
-	}
-	return w
-}
-
-// forceMode steps the writer down to mode m (it never steps up) and returns
-// the mode in effect. For tests and benchmarks; call it before the first
-// write.
-func (w *packetWriter) forceMode(m ioMode) ioMode {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.batch != nil && m < ioOffload {
-		w.batch.disableGSO()
-		w.gsoOn.Store(false)
-	}
-	if m < ioBatch {
-		w.batch = nil
-		w.gsoOn.Store(false)
-	}
-	switch {
-	case w.batch == nil:
-		return ioPlain
-	case w.batch.gso():
-		return ioOffload
-	}
-	return ioBatch
-}
-
-// write sends pkts in order to the peer (to, or toAddr when to is invalid;
-// both are ignored on a connected socket) and returns how many were sent.
-// Callers gain most from GSO by passing all datagrams due for one peer in one
-// call: every run of equal-sized ones becomes one message to the kernel. On
-// the first error it stops and returns the count so far with the error. The
-// buffers stay the caller's and are not retained. A full socket buffer
-// blocks until there is room or the write deadline passes.
-func (w *packetWriter) write(pkts [][]byte, to netip.AddrPort, toAddr net.Addr) (int, error) {
-	if len(pkts) == 0 {
-		return 0, nil
-	}
-	if w.udp == nil {
-		return w.writeConn(pkts, to, toAddr)
-	}
-	if !to.IsValid() && toAddr != nil {
-		if ua, ok := toAddr.(*net.UDPAddr); ok {
-			to = ua.AddrPort()
-		}
-	}
-	if !to.IsValid() && !w.connected {
-		return 0, &net.OpError{Op: "write", Net: "udp", Source: w.udp.LocalAddr(), Addr: toAddr,
-			Err: errors.New("missing or non-UDP destination address")}
-	}
-	to = unmapAddrPort(to)
-
-	sent := 0
-	if w.batch != nil && !w.batchOff.Load() {
-		w.mu.Lock()
-		if !w.batchOff.Load() {
-			n, ok, err := w.batch.send(pkts, to)
-			w.gsoOn.Store(w.batch.gso())
-			if ok && (err == nil || !batchRefused(err)) {
-				w.mu.Unlock()
-				return n, err
-			}
-			if ok { // refused: go plain for good
-				w.batchOff.Store(true)
-				w.gsoOn.Store(false)
-				w.nfallback.Add(1)
-			}
-			sent = n
-		}
-		w.mu.Unlock()
-	}
-	for _, p := range pkts[sent:] {
-		var err error
-		if w.connected {
-			_, err = w.udp.Write(p)
-		} else {
-			_, err = w.udp.WriteToUDPAddrPort(p, to)
-		}
-		if err != nil {
-			return sent, err
-		}
-		sent++
-	}
-	return sent, nil
-}
-
-func (w *packetWriter) writeConn(pkts [][]byte, to netip.AddrPort, toAddr net.Addr) (int, error) {
-	addr := toAddr
-	if addr == nil {
-		if !to.IsValid() {
-			return 0, &net.OpError{Op: "write", Net: w.conn.LocalAddr().Network(), Source: w.conn.LocalAddr(),
-				Err: errors.New("missing destination address")}
-		}
-		if c := w.lastAddr.Load(); c != nil && c.ap == to {
-			addr = c.addr
-		} else {
-			addr = net.UDPAddrFromAddrPort(to)
-			w.lastAddr.Store(&addrCache{ap: to, addr: addr})
-		}
-	}
-	for i, p := range pkts {
-		if _, err := w.conn.WriteTo(p, addr); err != nil {
-			return i, err
-		}
-	}
-	return len(pkts), nil
-}
-
-// batching reports whether the writer still uses the batch path.
-func (w *packetWriter) batching() bool { return w.batch != nil && !w.batchOff.Load() }
-
-// fallbacks reports how many times a refused batch call made the writer
-// switch to the plain path (0 or 1).
-func (w *packetWriter) fallbacks() uint64 { return w.nfallback.Load() }
-
-// gsoEnabled reports whether the writer sends runs of equal-sized datagrams
-// as GSO super-datagrams (Linux 4.18 and later, batch path in use, not
-// refused by the kernel).
-func (w *packetWriter) gsoEnabled() bool { return w.gsoOn.Load() }
-
-// gsoFallbacks reports how many GSO messages the kernel refused; each was
-// sent again without GSO, and GSO stayed off afterwards (or, after EINVAL
-// for a segment larger than GSO had carried, off for that size and above).
-func (w *packetWriter) gsoFallbacks() uint64 { return w.offload.gsoFallbacks.Load() }
-
-// gsoSegments reports how many datagrams went out inside GSO messages.
-func (w *packetWriter) gsoSegments() uint64 { return w.offload.gsoSegments.Load() }
 
 // unmapAddrPort turns ::ffff:a.b.c.d into a.b.c.d so both key one peer.
 func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
@@ -389,18 +150,25 @@ func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
 	return ap
 }
 
-// batchRefused reports an error meaning the kernel or a sandbox does not
-// allow recvmmsg/sendmmsg on this socket, so the plain path should be used.
+// batchRefused reports an error meaning the kernel does not offer
+// recvmmsg/sendmmsg on this socket, so the plain path should be used. EPERM
+// is not among them: see recvRefused and packetWriter.send.
 func batchRefused(err error) bool {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return false
 	}
 	switch errno {
-	case syscall.ENOSYS, syscall.EPERM, syscall.EOPNOTSUPP, syscall.EIO:
+	case syscall.ENOSYS, syscall.EOPNOTSUPP, syscall.EIO:
 		return true
 	}
 	return false
+}
+
+// recvRefused is batchRefused for recvmmsg, which no firewall refuses: EPERM
+// there comes from a sandbox that forbids the call.
+func recvRefused(err error) bool {
+	return batchRefused(err) || errors.Is(err, syscall.EPERM)
 }
 
 // transientReadError reports a read error that concerns one datagram or an
