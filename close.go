@@ -2,14 +2,15 @@ package kcp
 
 // The end of a session: Close, the close signal (FIN/FINACK) that lets the
 // peer's Read return io.EOF once every byte arrived, and the release of
-// everything a session holds. update (sess.go) drives the handshake: it
-// sends the FIN once the data is acknowledged (or at once when the peer
-// closed too), resends it with back-off, and releases the session when the
-// FIN is answered, the peer's FIN was answered and a short grace passed, the
-// link failed, or the linger bound passed.
+// everything a session holds. update (sess.go) drives the handshake through
+// closeStepLocked: it sends the FIN once the data is acknowledged (or at once
+// when the peer closed too), resends it with back-off, and releases the
+// session when the FIN is answered, the peer's FIN was answered and a short
+// grace passed, the link failed, or the linger bound passed.
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -63,8 +64,40 @@ func (s *UDPSession) Close() error {
 		s.kcp.flush(now, IKCP_FLUSH_FULL)
 	}
 	s.mu.Unlock()
-	s.wake()
+	s.push()
 	return nil
+}
+
+// closeStepLocked advances the close handshake of a closing session at
+// time now, given the link's failure (nil while it works). It sends the FIN
+// once our data is acknowledged, or at once when the peer closed too (it
+// reads nothing more, but its session waits for a FIN or FINACK from us),
+// and resends it with back-off. It reports whether the session is done and
+// may be released, and otherwise how many ms may pass before it must run
+// again (math.MaxUint32: nothing of its own is due). Caller holds mu.
+func (s *UDPSession) closeStepLocked(now uint32, fail error) (release bool, wait uint32) {
+	finDue := s.kcp.WaitSnd() == 0 || s.peerFin
+	switch {
+	case fail != nil || s.brokenErr != nil || int32(now-s.lingerEnd) >= 0:
+		return true, 0
+	case s.finAcked && finDue:
+		return true, 0
+	case s.peerFin && int32(now-s.peerFinAt) >= int32(s.peerFinGrace()):
+		// Our FIN went unanswered; we stayed long enough to answer a
+		// retransmitted FIN of the peer.
+		return true, 0
+	case finDue && int32(now-s.finNext) >= 0:
+		if !s.finSent {
+			s.finSent, s.finSn = true, s.kcp.sendNext()
+		}
+		s.queueCloseSignal(closeFIN, s.finSn)
+		s.finNext = now + s.finBackoff
+		s.finBackoff = min(s.finBackoff*2, finBackoffMax)
+	}
+	if finDue {
+		return false, max(1, s.finNext-now)
+	}
+	return false, math.MaxUint32
 }
 
 // queueCloseSignal queues a FIN or FINACK. Caller holds mu.

@@ -12,10 +12,12 @@ package kcp
 //	Listener.mu ──▶ UDPSession.input (takes the session's mu).
 //
 // Lookup and creation happen under one lock, so one source never gets two
-// sessions. Sessions send through the listener's packetWriter, which is
-// safe for concurrent use. Accept takes sessions from the pending queue;
-// one not accepted within defaultPendingTTL is closed and forgotten by its own
-// update. Close closes every session, then stops the read loop and waits
+// sessions. The read loop never writes: the sessions' output goes through
+// the listener's one sendQueue (udp_tx.go), which batches datagrams of
+// several sessions into one sendmmsg. Accept takes sessions from the
+// pending queue; one not accepted within defaultPendingTTL is closed and
+// forgotten by its own update. Close closes every session, lets the
+// sendQueue write their last datagrams, then stops the read loop and waits
 // for it.
 
 import (

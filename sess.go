@@ -3,18 +3,20 @@ package kcp
 // How a datagram crosses a session.
 //
 // Send (any goroutine calling Write, plus the scheduler goroutine running
-// update):
+// update and the reader running input):
 //
 //	Write ──mu──▶ KCP.Send, KCP.flush ──▶ output: copy into a pooled buffer,
-//	leaving room for the cipher header and the FEC header; FEC encode; append
-//	to txq (data and parity alike). Nothing here blocks or touches the socket.
-//	kick ──txMu──▶ take txq (mu for a moment) ──▶ seal each datagram ──▶
-//	packetWriter (one batch) ──▶ buffers back to the pool.
+//	leaving room for the cipher header and the FEC header; FEC encode;
+//	enqueue on txq (data and parity alike). The first datagram queued puts
+//	the session on its socket's sendQueue (udp_tx.go). Nothing here blocks
+//	or touches the socket.
+//	sendQueue drain (the queue's goroutine, or an application goroutine
+//	that finds the drain token free) ──mu──▶ takeTx: up to sendTurn
+//	datagrams ──▶ seal each, without mu ──▶ packetWriter.send: one batch,
+//	possibly with other sessions' datagrams ──▶ buffers back to the pool.
 //
-// kick runs after every call that may have produced output, with the
-// session lock released: only one goroutine sends for a session at a time
-// (txMu, taken with TryLock), and one that finds it busy leaves its
-// datagrams to the holder, which looks at txq again before it leaves.
+// The read goroutine never seals or writes: what input produces (ACKs,
+// data released by a moving una) waits on txq for the sendQueue.
 //
 // Receive (the session's read goroutine for a dialled session, the
 // listener's read goroutine for an accepted one):
@@ -23,26 +25,29 @@ package kcp
 //	(failure: InCsumErrors, dropped) ──mu──▶ dispatch on the u16 at offset 4:
 //	0xF1/0xF2 FEC decoder ──▶ KCP.input; 0xF3 OOB handler (called after mu
 //	is released); 0xF4 close signal; anything else KCP.input ──▶ wake
-//	readers and writers, kick (ACKs).
+//	readers and writers (and unpark the session's timer).
 //
-// Timers: SystemTimedSched runs update once per flush interval. update
-// flushes, publishes counters, detects a dead link or idle timeout, drives
-// the close handshake, and schedules itself again until the session is
-// released. A session holds no goroutine of its own except the read loop of
-// a dialled session.
+// Timers: SystemTimedSched runs update once per flush interval: flush,
+// failure detection (dead link, idle timeout), the close handshake
+// (closeStepLocked in close.go), expiry of an unaccepted session, counters,
+// then parking (sess_park.go) or the next run. A dialled session has two
+// goroutines of its own (its socket's reader and sender); an accepted one
+// has none.
 //
-// Locks: mu guards the ARQ state, the FEC codecs and the queues; txMu
-// serialises sending. Order: txMu before mu (mu is only held for moments
-// under txMu). Listener.mu is never taken while mu or txMu is held, and mu
-// is never taken while Listener.mu is held. Deadlines have their own locks,
-// taken alone.
+// Locks: mu guards the ARQ state, the FEC codecs and the queues. Order: mu
+// before sendQueue.mu (enqueue adds the session to the ready list under mu);
+// the drain token (sendQueue.busy) is taken before mu and never waited for
+// while mu is held. Listener.mu is never taken while mu is held, and mu is
+// never taken while Listener.mu is held. Deadlines have their own locks,
+// taken alone. docs/ARCHITECTURE.md draws the whole picture.
 //
 // Close (close.go): the session keeps its schedule after Close; once its data is
 // acknowledged it sends the close signal (FIN, 0xF4) until answered
 // (FINACK) or the linger bound passes, then releases everything: update
-// stops rescheduling, the read loop ends (the socket is closed if the
-// session owns it, else its read deadline is set in the past), and the
-// listener forgets the session.
+// stops rescheduling, the sendQueue writes what is left and lets go of the
+// socket (closing it if the session owns it, else waking the read loop with
+// a read deadline in the past, which the loop clears on its way out), and
+// the listener forgets the session.
 
 import (
 	"encoding/binary"
@@ -55,8 +60,9 @@ import (
 )
 
 const (
-	// maxTxQueue bounds the datagrams waiting for kick; beyond it output is
-	// dropped and ARQ retransmits.
+	// maxTxQueue bounds the datagrams waiting for the sender; beyond it
+	// output is dropped (counted in IOStats.TxQueueDrops) and ARQ
+	// retransmits.
 	maxTxQueue = 8192
 )
 
@@ -246,11 +252,19 @@ func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
 
 // wake tells a parked session that it has work again: its update must run
 // one interval ahead, not a park period away. Sending needs nothing: enqueue
-// already handed the datagrams to the sender.
+// already handed the datagrams to the sender. For the reader.
 func (s *UDPSession) wake() {
 	if s.parked.Load() {
 		s.unpark()
 	}
+}
+
+// push is wake for application goroutines (Write, Read, Close, options):
+// it also drains the socket's send queue here when nobody else is, sparing
+// the queue's goroutine a hand-off.
+func (s *UDPSession) push() {
+	s.wake()
+	s.sq.push()
 }
 
 // takeTx moves up to max queued datagrams into q's batch, sealed, and reports
@@ -445,7 +459,8 @@ func notify(c chan struct{}) {
 // ---- timers ----
 
 // update runs on SystemTimedSched once per flush interval until the session
-// is released.
+// is released: flush, look for a failed link, advance the close handshake,
+// expire an unaccepted session, publish counters, then park or reschedule.
 func (s *UDPSession) update() {
 	s.mu.Lock()
 	now := s.kcp.clock()
@@ -455,42 +470,12 @@ func (s *UDPSession) update() {
 	}
 	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
 	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
-
-	var fail error
-	switch {
-	case s.kcp.dead():
-		fail = errDeadLink
-	case s.idleTimeout > 0 && time.Duration(now-s.lastRecv)*time.Millisecond > s.idleTimeout:
-		fail = errIdle
-	}
-
+	fail := s.failureLocked(now)
 	release := false
 	if s.closing {
-		// A FIN goes out once our data is acknowledged, or at once when the
-		// peer closed too (it reads nothing more, but its session waits for
-		// a FIN or FINACK from us).
-		idle := s.kcp.WaitSnd() == 0
-		finDue := idle || s.peerFin
-		switch {
-		case fail != nil || s.brokenErr != nil || int32(now-s.lingerEnd) >= 0:
-			release = true
-		case s.finAcked && finDue:
-			release = true
-		case s.peerFin && int32(now-s.peerFinAt) >= int32(s.peerFinGrace()):
-			// Our FIN went unanswered; we stayed long enough to answer a
-			// retransmitted FIN of the peer.
-			release = true
-		case finDue && int32(now-s.finNext) >= 0:
-			if !s.finSent {
-				s.finSent, s.finSn = true, s.kcp.sendNext()
-			}
-			s.queueCloseSignal(closeFIN, s.finSn)
-			s.finNext = now + s.finBackoff
-			s.finBackoff = min(s.finBackoff*2, finBackoffMax)
-		}
-		if finDue && !release {
-			next = min(next, max(1, s.finNext-now))
-		}
+		var wait uint32
+		release, wait = s.closeStepLocked(now, fail)
+		next = min(next, wait)
 	}
 	expirable := s.l != nil && !s.closing && !s.accepted.Load()
 	expire := expirable && time.Duration(now-s.created)*time.Millisecond > s.l.pendingTTL
@@ -512,6 +497,19 @@ func (s *UDPSession) update() {
 		return
 	}
 	SystemTimedSched.Put(s.updateFn, time.Now().Add(time.Duration(next)*time.Millisecond))
+}
+
+// failureLocked reports why the link has failed at time now (the peer
+// stopped acknowledging, or nothing was heard for the idle timeout), or nil.
+// Caller holds mu.
+func (s *UDPSession) failureLocked(now uint32) error {
+	switch {
+	case s.kcp.dead():
+		return errDeadLink
+	case s.idleTimeout > 0 && time.Duration(now-s.lastRecv)*time.Millisecond > s.idleTimeout:
+		return errIdle
+	}
+	return nil
 }
 
 // publishLocked moves the counters gathered since the last call into this
@@ -645,7 +643,7 @@ func (s *UDPSession) afterRecvLocked(n int) {
 		notify(s.chRead)
 	}
 	if tell {
-		s.wake()
+		s.push()
 	}
 }
 
@@ -703,7 +701,7 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 			if writable {
 				notify(s.chWrite)
 			}
-			s.wake()
+			s.push()
 			return n, nil
 		}
 		s.mu.Unlock()

@@ -12,16 +12,16 @@ import "time"
 // first) instead of one interval later. A thousand idle sessions then cost
 // a thousand updates a second, not ten or a hundred thousand.
 //
-// Anything that gives the session work goes through kick (Write, input,
-// Close, SendOOB, a window report), and kick unparks: it schedules an update
-// one interval ahead, as an active session would have had. The parked run
+// Anything that gives the session work goes through wake (input) or push
+// (Write, Close, SendOOB, a window report), and both unpark: they schedule an
+// update one interval ahead, as an active session would have had. The parked run
 // stays in the scheduler (it cannot be withdrawn); schedAt tells it apart
 // when it fires: update runs that are early for schedAt return at once, so
 // one chain of updates survives.
 
 // parkMax bounds how long a parked session sleeps between updates (ms):
 // a safety net for settings changed while parked (SetIdleTimeout, SetNoDelay)
-// which do not kick.
+// which do not wake it.
 const parkMax = 1000
 
 // parkLocked decides, at the end of update, whether the session parks, and

@@ -12,17 +12,26 @@ import (
 
 // The send side of a socket.
 //
-// Sessions never write to the socket themselves. Their output (KCP
-// datagrams, FEC parity, OOB and close signals) is appended, unsealed, to the
-// session's txq under the session lock; the first datagram of a txq puts the
-// session on its socket's sendQueue. One goroutine per socket, the sender,
-// takes ready sessions in turn (at most sendTurn datagrams each per turn, so a
-// bulk session cannot hold a ping back for more than one batch), seals their
-// datagrams, and writes batches that may mix sessions and destinations:
-// one sendmmsg (with GSO runs per destination) serves many sessions of a
-// listener. A full socket buffer blocks the sender only; receiving, timers
-// and Write go on, and a session whose txq is full drops further output,
-// which ARQ retransmits.
+// Sessions never write to the socket on their own account. Their output
+// (KCP datagrams, FEC parity, OOB and close signals) is appended, unsealed,
+// to the session's txq under the session lock; the first datagram of a txq
+// puts the session on its socket's sendQueue and signals the queue's
+// goroutine. Whoever drains the queue holds its drain token: it takes ready
+// sessions in turn (at most sendTurn datagrams each per turn, so a bulk
+// session cannot hold a ping back for more than one batch), seals their
+// datagrams, and writes batches that may mix sessions and destinations: one
+// sendmmsg (with GSO runs per destination) serves many sessions of a
+// listener.
+//
+// The drain token is taken with TryLock and never waited for. The queue's
+// goroutine takes it when signalled; an application goroutine that has just
+// queued output (Write, Read opening the window, Close, SendOOB) takes it
+// too when it is free and drains at once, which saves a goroutine hand-off
+// on the round trip. The read goroutine and the timer goroutines never
+// drain: they only signal. A holder looks at the ready list again after
+// releasing the token, so nothing queued meanwhile is stranded. A full
+// socket buffer blocks the holder only; receiving and timers go on, and a
+// session whose txq is full drops further output, which ARQ retransmits.
 
 const (
 	// sendTurn is the most datagrams the sender takes from one session
@@ -273,7 +282,8 @@ type sendQueue struct {
 	wake chan struct{} // capacity 1: ready may be non-empty
 	done chan struct{} // closed when run returns
 
-	// the sender goroutine's own
+	// busy is the drain token; it guards the fields below.
+	busy   sync.Mutex
 	turn   []*UDPSession // the ready list taken from mu
 	batch  []outPacket
 	bufs   []*[]byte   // the pooled buffer behind each batch entry (nil for duplicates)
@@ -305,8 +315,9 @@ func newSendQueue(w *packetWriter) *sendQueue {
 	return q
 }
 
-// add puts s on the ready list. The caller holds s.mu and has set
-// s.txReady. It reports false once the queue is closed.
+// add puts s on the ready list and signals the queue's goroutine. The
+// caller holds s.mu and sets s.txReady to the result: false once the queue
+// is closed.
 func (q *sendQueue) add(s *UDPSession) bool {
 	q.mu.Lock()
 	if q.closing {
@@ -317,6 +328,30 @@ func (q *sendQueue) add(s *UDPSession) bool {
 	q.mu.Unlock()
 	notify(q.wake)
 	return true
+}
+
+// push drains the queue on the calling goroutine if nobody else is
+// draining it; otherwise the holder of the token (or the queue's goroutine,
+// already signalled) sends what is queued. Only goroutines that may block
+// in a send call it: never the reader or a timer.
+func (q *sendQueue) push() { q.drain() }
+
+// drain serves ready sessions until none is left, if it gets the token.
+func (q *sendQueue) drain() {
+	for {
+		if !q.busy.TryLock() {
+			return
+		}
+		for q.serve() {
+		}
+		q.busy.Unlock()
+		q.mu.Lock()
+		more := len(q.ready) > 0
+		q.mu.Unlock()
+		if !more {
+			return
+		}
+	}
 }
 
 // close makes the sender write what is queued, then stop and call after
@@ -332,31 +367,41 @@ func (q *sendQueue) close(after func()) {
 	notify(q.wake)
 }
 
-// run is the sender goroutine.
+// run is the queue's goroutine.
 func (q *sendQueue) run() {
 	defer close(q.done)
 	for range q.wake {
+		q.drain()
 		q.mu.Lock()
-		q.turn, q.ready = q.ready, q.turn[:0]
 		closing := q.closing
 		q.mu.Unlock()
-		if len(q.turn) > 0 {
-			q.serve()
-			notify(q.wake) // look again: sessions may have been put back
+		if !closing {
 			continue
 		}
-		if closing {
-			if q.after != nil {
-				q.after()
-			}
-			return
+		// Nothing new is added once closing. Wait for a drainer still at
+		// work (it may have taken the token from us just now), then write
+		// whatever is left.
+		q.busy.Lock()
+		for q.serve() {
 		}
+		q.busy.Unlock()
+		if q.after != nil {
+			q.after()
+		}
+		return
 	}
 }
 
-// serve gives each session of turn one turn, writing whenever the batch
-// fills; sessions with datagrams left go back on the ready list.
-func (q *sendQueue) serve() {
+// serve gives each ready session one turn, writing whenever the batch
+// fills; sessions with datagrams left go back on the ready list. It reports
+// whether there were any. Caller holds busy.
+func (q *sendQueue) serve() bool {
+	q.mu.Lock()
+	q.turn, q.ready = q.ready, q.turn[:0]
+	q.mu.Unlock()
+	if len(q.turn) == 0 {
+		return false
+	}
 	for i, s := range q.turn {
 		q.turn[i] = nil
 		start := len(q.batch)
@@ -375,6 +420,7 @@ func (q *sendQueue) serve() {
 	}
 	q.turn = q.turn[:0]
 	q.flush()
+	return true
 }
 
 // flush writes the batch, then counts and frees it.
