@@ -1,0 +1,295 @@
+package kcp
+
+// A BBR controller after the IETF draft (draft-ietf-ccwg-bbr, BBRv3), fitted
+// to KCP: the model is the bottleneck bandwidth (the largest delivery rate
+// of the last bbrBwRounds round trips) and the minimum RTT (the least ts-echo
+// RTT of the last 10 s); the sender paces at gain × bandwidth and keeps at
+// most cwnd_gain × BDP unacknowledged.
+//
+// States as in the draft: Startup (pacing gain 2.77, until the bandwidth
+// stops growing by 25% for three rounds), Drain (gain 0.35, until what is in
+// flight fits the BDP), ProbeBW (a cycle of Up at 1.25, Down at 0.75 and
+// six Cruise phases at 1.0, each about one min RTT long, entered at a
+// random Cruise phase so flows do not probe in step), and ProbeRTT (every
+// 5 s without a lower RTT: cwnd at half the BDP for 200 ms and a round, so
+// flows sharing a bottleneck see its empty-queue RTT).
+//
+// Where it departs from the draft: loss does not bound the model. BBRv3
+// cuts inflight_hi when a round loses more than 2%, which makes a random
+// 5% loss look like congestion; here only the delivery rate (which random
+// loss lowers by the loss rate, not more) and the RTT drive it, and a
+// retransmission timeout leaves the model alone (KCP's per-segment RTO
+// already backs off the segment). The draft's ack-aggregation term is
+// replaced by the cwnd gain of 2, which covers a receiver that ACKs once
+// per 10..20 ms flush interval.
+
+const (
+	bbrStartupGain   = 2.77 // Startup pacing gain (4 ln 2)
+	bbrDrainGain     = 0.35 // Drain pacing gain
+	bbrCwndGain      = 2.0  // cwnd gain in every state but ProbeRTT
+	bbrBwRounds      = 10   // rounds the bandwidth max filter spans
+	bbrMinRTTWindow  = 10_000
+	bbrProbeRTTEvery = 5_000 // ms without a lower RTT before ProbeRTT
+	bbrProbeRTTTime  = 200   // ms ProbeRTT holds the small window
+	bbrInitCwnd      = 10    // segments before the first bandwidth sample
+	bbrMinCwnd       = 4     // segments
+	bbrPacingMargin  = 0.99  // pace 1% below the estimate, as the draft
+)
+
+const (
+	bbrStartup = iota
+	bbrDrain
+	bbrProbeBW
+	bbrProbeRTT
+)
+
+// bbrCycle is the ProbeBW pacing gain per phase: Up, Down, then Cruise.
+var bbrCycle = [8]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
+
+type bbr struct {
+	seg uint64 // bytes of a full segment (the KCP mtu)
+	rng uint64 // xorshift state for the random Cruise entry
+
+	state      uint8
+	pacingGain float64
+	cwndGain   float64
+	cwnd       uint32 // segments
+	priorCwnd  uint32 // saved on entering ProbeRTT
+	pacing     uint64 // bytes/s
+
+	// bandwidth model: per-round maxima of the last bbrBwRounds rounds
+	bwSlot             [bbrBwRounds]uint64
+	bw                 uint64 // max over bwSlot, bytes/s
+	rounds             uint64
+	nextRoundDelivered uint32
+	roundStart         bool
+
+	// RTT model
+	minRtt           uint32 // ms; 0 before a sample
+	minRttStamp      uint32
+	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery ms
+	probeRttMinStamp uint32
+	probeRttDone     uint32 // when ProbeRTT may end; 0 until it holds the small window
+	probeRttRound    bool   // a round passed in ProbeRTT
+	srtt             int32
+
+	// Startup
+	fullBw      uint64
+	fullBwCount int
+	filledPipe  bool
+
+	// ProbeBW
+	cycleIdx   int
+	cycleStamp uint32
+}
+
+func newBBR(segBytes uint32, seed uint64) *bbr {
+	b := &bbr{seg: uint64(max(segBytes, 1)), rng: seed | 1, cwnd: bbrInitCwnd}
+	b.enterStartup()
+	b.setPacing()
+	return b
+}
+
+func (b *bbr) rand() uint64 {
+	b.rng ^= b.rng << 13
+	b.rng ^= b.rng >> 7
+	b.rng ^= b.rng << 17
+	return b.rng
+}
+
+func (b *bbr) window() uint32                           { return b.cwnd }
+func (b *bbr) pacingRate() uint64                       { return b.pacing }
+func (b *bbr) minRTT() uint32                           { return b.minRtt }
+func (b *bbr) onSend(uint32, uint32, int, bool, uint32) {}
+
+// onLoss: random loss lowers the delivery rate by its own share, which the
+// model sees; it takes no other action (see the file comment).
+func (b *bbr) onLoss(uint32, uint32, int, uint32) {}
+
+// onTimeout leaves the model alone: KCP backs off the segment's RTO, and
+// the delivery rate falls by itself if the path has really slowed.
+func (b *bbr) onTimeout(uint32, uint32, uint32) {}
+
+// bdp is gain × bandwidth × min RTT, in segments (the initial window before
+// a model exists).
+func (b *bbr) bdp(gain float64) uint32 {
+	if b.bw == 0 || b.minRtt == 0 {
+		return bbrInitCwnd
+	}
+	bytes := float64(b.bw) * float64(b.minRtt) / 1000 * gain
+	return uint32(bytes/float64(b.seg)) + 1
+}
+
+func (b *bbr) onAck(now uint32, rs *rateSample) {
+	b.srtt = rs.srtt
+	b.updateRound(rs)
+	b.updateBw(rs)
+	b.updateMinRtt(now, rs)
+	switch b.state {
+	case bbrStartup:
+		b.checkFullPipe(rs)
+		if b.filledPipe {
+			b.state, b.pacingGain = bbrDrain, bbrDrainGain
+		}
+	case bbrProbeBW:
+		b.advanceCycle(now, rs)
+	}
+	if b.state == bbrDrain && rs.inflight <= b.bdp(1) {
+		b.enterProbeBW(now)
+	}
+	b.checkProbeRTT(now, rs)
+	b.setPacing()
+	b.setCwnd(rs)
+}
+
+func (b *bbr) updateRound(rs *rateSample) {
+	b.roundStart = false
+	if rs.hasPrior && int32(rs.priorDelivered-b.nextRoundDelivered) >= 0 {
+		b.nextRoundDelivered = rs.totalDelivered
+		b.rounds++
+		b.roundStart = true
+		b.bwSlot[b.rounds%bbrBwRounds] = 0
+	}
+}
+
+func (b *bbr) updateBw(rs *rateSample) {
+	if rs.interval == 0 || rs.deliveryRate == 0 {
+		return
+	}
+	// An app-limited sample shows only what the application offered,
+	// unless it beats the estimate.
+	if rs.appLimited && rs.deliveryRate < b.bw {
+		return
+	}
+	slot := &b.bwSlot[b.rounds%bbrBwRounds]
+	*slot = max(*slot, rs.deliveryRate)
+	b.bw = 0
+	for _, v := range b.bwSlot {
+		b.bw = max(b.bw, v)
+	}
+}
+
+func (b *bbr) updateMinRtt(now uint32, rs *rateSample) {
+	expired := int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery
+	if rs.rtt >= 0 {
+		rtt := max(uint32(rs.rtt), 1)
+		if b.probeRttMin == 0 || rtt < b.probeRttMin || expired {
+			b.probeRttMin, b.probeRttMinStamp = rtt, now
+		}
+	}
+	if b.probeRttMin != 0 && (b.minRtt == 0 || b.probeRttMin < b.minRtt || int32(now-b.minRttStamp) > bbrMinRTTWindow) {
+		b.minRtt, b.minRttStamp = b.probeRttMin, b.probeRttMinStamp
+	}
+}
+
+func (b *bbr) enterStartup() {
+	b.state, b.pacingGain, b.cwndGain = bbrStartup, bbrStartupGain, bbrCwndGain
+}
+
+// checkFullPipe ends Startup once three rounds in a row did not grow the
+// bandwidth by a quarter (app-limited rounds do not count).
+func (b *bbr) checkFullPipe(rs *rateSample) {
+	if b.filledPipe || !b.roundStart || rs.appLimited {
+		return
+	}
+	if b.bw >= b.fullBw+b.fullBw/4 {
+		b.fullBw, b.fullBwCount = b.bw, 0
+		return
+	}
+	b.fullBwCount++
+	if b.fullBwCount >= 3 {
+		b.filledPipe = true
+	}
+}
+
+func (b *bbr) enterProbeBW(now uint32) {
+	b.state, b.cwndGain = bbrProbeBW, bbrCwndGain
+	b.cycleIdx = 2 + int(b.rand()%6) // a random Cruise phase
+	b.cycleStamp = now
+	b.pacingGain = bbrCycle[b.cycleIdx]
+}
+
+// advanceCycle moves to the next ProbeBW phase after about one min RTT:
+// Up lasts until what is in flight reached 1.25 BDP (at most three min
+// RTTs), Down ends early once the queue it built is drained.
+func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
+	elapsed := int32(now-b.cycleStamp) > int32(b.minRtt)
+	next := elapsed
+	switch b.cycleIdx {
+	case 0:
+		next = elapsed && (rs.inflight >= b.bdp(1.25) || int32(now-b.cycleStamp) > 3*int32(b.minRtt))
+	case 1:
+		next = elapsed || rs.inflight <= b.bdp(1)
+	}
+	if next {
+		b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
+		b.cycleStamp = now
+		b.pacingGain = bbrCycle[b.cycleIdx]
+	}
+}
+
+func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
+
+func (b *bbr) checkProbeRTT(now uint32, rs *rateSample) {
+	if b.state != bbrProbeRTT && b.probeRttMin != 0 && int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery {
+		b.state, b.pacingGain, b.cwndGain = bbrProbeRTT, 1, 1
+		b.priorCwnd = max(b.priorCwnd, b.cwnd)
+		b.probeRttDone = 0
+	}
+	if b.state != bbrProbeRTT {
+		return
+	}
+	switch {
+	case b.probeRttDone == 0 && rs.inflight <= b.probeRttCwnd():
+		b.probeRttDone = max(now+bbrProbeRTTTime, 1)
+		b.probeRttRound = false
+		b.nextRoundDelivered = rs.totalDelivered
+	case b.probeRttDone != 0:
+		if b.roundStart {
+			b.probeRttRound = true
+		}
+		if b.probeRttRound && int32(now-b.probeRttDone) >= 0 {
+			b.probeRttMinStamp = now
+			b.cwnd = max(b.cwnd, b.priorCwnd)
+			b.priorCwnd = 0
+			if b.filledPipe {
+				b.enterProbeBW(now)
+			} else {
+				b.enterStartup()
+			}
+		}
+	}
+}
+
+func (b *bbr) setPacing() {
+	if b.bw == 0 {
+		rtt := uint64(100)
+		if b.srtt > 0 {
+			rtt = uint64(b.srtt)
+		}
+		b.pacing = uint64(b.pacingGain * float64(uint64(b.cwnd)*b.seg*1000/rtt))
+		return
+	}
+	rate := uint64(b.pacingGain * bbrPacingMargin * float64(b.bw))
+	// In Startup the rate only grows, as the draft's filled-pipe rule.
+	if b.state == bbrStartup && !b.filledPipe && rate < b.pacing {
+		return
+	}
+	b.pacing = max(rate, 1)
+}
+
+func (b *bbr) setCwnd(rs *rateSample) {
+	if b.state == bbrProbeRTT {
+		b.cwnd = b.probeRttCwnd()
+		return
+	}
+	target := max(b.bdp(b.cwndGain), bbrMinCwnd)
+	switch {
+	case b.filledPipe:
+		b.cwnd = min(b.cwnd+rs.newlyAckedSegs, target)
+	case b.cwnd < target:
+		// Startup grows by what was delivered while below the target.
+		b.cwnd += rs.newlyAckedSegs
+	}
+	b.cwnd = max(b.cwnd, bbrMinCwnd)
+}
