@@ -24,16 +24,18 @@ package kcp
 // per 10..20 ms flush interval.
 
 const (
-	bbrStartupGain   = 2.77 // Startup pacing gain (4 ln 2)
-	bbrDrainGain     = 0.35 // Drain pacing gain
-	bbrCwndGain      = 2.0  // cwnd gain in every state but ProbeRTT
-	bbrBwRounds      = 10   // rounds the bandwidth max filter spans
-	bbrMinRTTWindow  = 10_000
-	bbrProbeRTTEvery = 5_000 // ms without a lower RTT before ProbeRTT
-	bbrProbeRTTTime  = 200   // ms ProbeRTT holds the small window
-	bbrInitCwnd      = 10    // segments before the first bandwidth sample
-	bbrMinCwnd       = 4     // segments
-	bbrPacingMargin  = 0.99  // pace 1% below the estimate, as the draft
+	bbrStartupGain    = 2.77 // Startup pacing gain (4 ln 2)
+	bbrDrainGain      = 0.35 // Drain pacing gain
+	bbrCwndGain       = 2.0  // cwnd gain in every state but ProbeRTT
+	bbrBwRounds       = 10   // rounds the bandwidth max filter spans
+	bbrMinRTTWindow   = 10_000
+	bbrProbeRTTEvery  = 5_000 // ms without a lower RTT before ProbeRTT
+	bbrProbeRTTTime   = 200   // ms ProbeRTT holds the small window
+	bbrInitCwnd       = 10    // segments before the first bandwidth sample
+	bbrMinCwnd        = 4     // segments
+	bbrPacingMargin   = 0.99  // pace 1% below the estimate, as the draft
+	bbrQueueDrainGain = 0.9   // Cruise gain while a standing queue persists
+	bbrQueueCwndGain  = 1.25  // cwnd gain while a standing queue persists
 )
 
 const (
@@ -71,6 +73,8 @@ type bbr struct {
 	probeRttMinStamp uint32
 	probeRttDone     uint32 // when ProbeRTT may end; 0 until it holds the small window
 	probeRttRound    bool   // a round passed in ProbeRTT
+	roundMinRtt      uint32 // least RTT sample of the current round (0: none)
+	lastRoundMinRtt  uint32 // least RTT sample of the last complete round
 	srtt             int32
 
 	// Startup
@@ -148,6 +152,17 @@ func (b *bbr) updateRound(rs *rateSample) {
 		b.nextRoundDelivered = rs.totalDelivered
 		b.rounds++
 		b.roundStart = true
+		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
+		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
+		if b.state == bbrProbeBW && b.standingQueue() && prev > 0 {
+			// The link stayed saturated for a whole round, so the last
+			// round's delivery rate is this flow's share of it now; older,
+			// higher maxima are another sharing's and would keep the
+			// queue standing.
+			for i := range b.bwSlot {
+				b.bwSlot[i] = min(b.bwSlot[i], prev)
+			}
+		}
 		b.bwSlot[b.rounds%bbrBwRounds] = 0
 	}
 }
@@ -173,6 +188,9 @@ func (b *bbr) updateMinRtt(now uint32, rs *rateSample) {
 	expired := int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery
 	if rs.rtt >= 0 {
 		rtt := max(uint32(rs.rtt), 1)
+		if b.roundMinRtt == 0 || rtt < b.roundMinRtt {
+			b.roundMinRtt = rtt
+		}
 		if b.probeRttMin == 0 || rtt < b.probeRttMin || expired {
 			b.probeRttMin, b.probeRttMinStamp = rtt, now
 		}
@@ -224,8 +242,21 @@ func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
 	if next {
 		b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
 		b.cycleStamp = now
-		b.pacingGain = bbrCycle[b.cycleIdx]
 	}
+	b.pacingGain = bbrCycle[b.cycleIdx]
+	if b.cycleIdx >= 2 && b.standingQueue() {
+		b.pacingGain = bbrQueueDrainGain
+	}
+}
+
+// standingQueue reports that even the least RTT of the last whole round was
+// well above the min RTT: a queue that did not drain for a round, which
+// only flows whose estimates add up to more than the bottleneck keep up
+// (the max filters of flows sharing it overlap). Cruising below the
+// estimate then drains it; all flows see the same queue, so each gives up
+// the same share.
+func (b *bbr) standingQueue() bool {
+	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/8, 2)
 }
 
 func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
@@ -283,7 +314,11 @@ func (b *bbr) setCwnd(rs *rateSample) {
 		b.cwnd = b.probeRttCwnd()
 		return
 	}
-	target := max(b.bdp(b.cwndGain), bbrMinCwnd)
+	gain := b.cwndGain
+	if b.state == bbrProbeBW && b.standingQueue() {
+		gain = bbrQueueCwndGain
+	}
+	target := max(b.bdp(gain), bbrMinCwnd)
 	switch {
 	case b.filledPipe:
 		b.cwnd = min(b.cwnd+rs.newlyAckedSegs, target)

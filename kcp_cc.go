@@ -72,7 +72,7 @@ type rateSample struct {
 	newlyAckedSegs uint32
 	rtt            int32  // ms, from the ts echo; -1 when this input had none
 	srtt           int32  // the core's smoothed RTT, ms (0 before a sample)
-	inflight       uint32 // segments still unacknowledged
+	inflight       uint32 // segments sent and still unacknowledged
 	appLimited     bool   // the newest acked segment left while the sender had too little to send
 }
 
@@ -300,7 +300,7 @@ func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
 	rs.totalDelivered = c.delivered
 	rs.rtt = rtt
 	rs.srtt = kcp.rxSrtt
-	rs.inflight = c.unacked
+	rs.inflight = c.sentOut
 	if rtt >= 0 && (c.minRTTSeen == 0 || uint32(rtt) < c.minRTTSeen) {
 		c.minRTTSeen = max(uint32(rtt), 1)
 	}

@@ -1,0 +1,323 @@
+package kcp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A bottleneck link for the congestion controllers: senders share one
+// drop-tail FIFO served at a fixed rate (20 Mbit/s), with a buffer of one
+// BDP, then 20 ms of propagation to their receivers; ACKs come back over an
+// uncongested 20 ms path. Random loss, when set, drops data datagrams
+// before the bottleneck (the forward path; ACKs are not lost, so every
+// retransmission answers a real loss). Time runs on a virtual clock: the
+// link in µs, the KCPs in ms, as a session's timers would drive them.
+// Nothing reads the real clock or sleeps.
+
+const (
+	bnRate      = 2_500_000                   // bytes/s: 20 Mbit/s
+	bnDelay     = 20                          // ms one way
+	bnBuffer    = bnRate * 2 * bnDelay / 1000 // bytes: one BDP of the 40 ms base RTT
+	bnUDPHeader = 28                          // IPv4 + UDP bytes each datagram carries on the link
+	bnWindow    = 512                         // send and receive windows of every flow, segments
+)
+
+type bnPacket struct {
+	at   uint64 // µs of arrival at the far end
+	flow int
+	data []byte
+}
+
+type bnFlow struct {
+	snd, rcv  *KCP
+	nextSnd   uint32 // ms the sender's next flush is due
+	nextRcv   uint32
+	chunk     []byte
+	written   uint64
+	read      uint64 // bytes the receiving application read
+	readAt    uint64 // read at the start of the measurement
+	fresh     uint64 // payload bytes of data segments that reached the receiver for the first time
+	freshAt   uint64 // fresh at the start of the measurement
+	rcvdSn    []bool // sns that reached the receiver (index sn)
+	rbuf      []byte
+	sentSn    []bool // sns sent at least once (index sn)
+	lostBytes uint64 // bytes of data segments dropped on the link
+	retxBytes uint64 // bytes of data segments sent more than once
+	series    []bnPoint
+}
+
+// bnPoint is one sample of a flow's state for the plot.
+type bnPoint struct {
+	t     uint32 // ms
+	bytes uint64 // read so far
+	rtt   int32  // smoothed RTT, ms
+	cwnd  uint32 // segments
+}
+
+type bnResult struct {
+	goodput  float64 // share of the link's rate carrying new application bytes in the window
+	p95Queue float64 // ms, 95th percentile of the time data waited in the bottleneck buffer
+	maxQueue float64 // ms
+	lost     uint64  // bytes of data segments dropped (random loss and overflow)
+	retx     uint64  // bytes of data segments sent again
+	fairness float64 // Jain's index over the flows' goodput (1 for one flow)
+	flows    []*bnFlow
+}
+
+type bnConfig struct {
+	cc       string
+	flows    int
+	loss     float64
+	duration uint32 // ms
+	warmup   uint32 // ms before the measurement starts
+	seed     uint64
+	sample   uint32 // ms between series points; 0: none
+}
+
+// runBottleneck runs cfg.flows bulk transfers through the bottleneck.
+func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
+	rng := rand.New(rand.NewPCG(cfg.seed, uint64(cfg.flows)<<8|uint64(cfg.loss*1000)))
+	var (
+		now      uint32 // ms
+		busy     uint64 // µs at which the bottleneck finishes what it holds
+		fwd, rev []bnPacket
+		pool     [][]byte
+		queueUs  []uint32
+		res      bnResult
+	)
+	nowUs := func() uint64 { return uint64(now) * 1000 }
+	copyOf := func(b []byte) []byte {
+		var p []byte
+		if n := len(pool); n > 0 {
+			p, pool = pool[n-1][:0], pool[:n-1]
+		}
+		return append(p, b...)
+	}
+	flows := make([]*bnFlow, cfg.flows)
+	for i := range flows {
+		f := &bnFlow{rbuf: make([]byte, 1<<16), chunk: make([]byte, 16<<10)}
+		for j := range f.chunk {
+			f.chunk[j] = byte(j*7 + i)
+		}
+		f.snd = NewKCP(uint32(0xb0+i), nil)
+		f.rcv = NewKCP(uint32(0xb0+i), nil)
+		for _, k := range []*KCP{f.snd, f.rcv} {
+			k.NoDelay(1, 10, 2, 0)
+			k.WndSize(bnWindow, bnWindow)
+			k.setStream(true)
+			if err := k.SetCongestionControl(cfg.cc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flow := i
+		f.snd.output = func(buf []byte, size int) {
+			data := buf[:size]
+			push := pushBytes(data, func(sn uint32, n int) {
+				for int(sn) >= len(f.sentSn) {
+					f.sentSn = append(f.sentSn, make([]bool, 1024)...)
+				}
+				if f.sentSn[sn] {
+					f.retxBytes += uint64(n)
+				}
+				f.sentSn[sn] = true
+			})
+			if push > 0 && rng.Float64() < cfg.loss {
+				f.lostBytes += uint64(push)
+				return
+			}
+			at := nowUs()
+			start := max(at, busy)
+			wire := uint64(size + bnUDPHeader)
+			if (start-at)*bnRate/1_000_000+wire > bnBuffer {
+				f.lostBytes += uint64(push)
+				return
+			}
+			if push > 0 && now >= cfg.warmup {
+				queueUs = append(queueUs, uint32(start-at))
+			}
+			busy = start + wire*1_000_000/bnRate
+			fwd = append(fwd, bnPacket{at: busy + bnDelay*1000, flow: flow, data: copyOf(data)})
+		}
+		f.rcv.output = func(buf []byte, size int) {
+			rev = append(rev, bnPacket{at: nowUs() + bnDelay*1000, flow: flow, data: copyOf(buf[:size])})
+		}
+		flows[i] = f
+	}
+
+	for ; now < cfg.duration; now++ {
+		if now == cfg.warmup {
+			for _, f := range flows {
+				f.readAt, f.freshAt = f.read, f.fresh
+			}
+		}
+		// arrivals due by the end of this ms
+		for len(fwd) > 0 && fwd[0].at <= nowUs() {
+			p := fwd[0]
+			fwd = fwd[1:]
+			f := flows[p.flow]
+			pushBytes(p.data, func(sn uint32, n int) {
+				for int(sn) >= len(f.rcvdSn) {
+					f.rcvdSn = append(f.rcvdSn, make([]bool, 1024)...)
+				}
+				if !f.rcvdSn[sn] {
+					f.fresh += uint64(n - IKCP_OVERHEAD)
+				}
+				f.rcvdSn[sn] = true
+			})
+			f.rcv.input(now, p.data, IKCP_PACKET_REGULAR, false)
+			pool = append(pool, p.data)
+		}
+		for len(rev) > 0 && rev[0].at <= nowUs() {
+			p := rev[0]
+			rev = rev[1:]
+			flows[p.flow].snd.input(now, p.data, IKCP_PACKET_REGULAR, false)
+			pool = append(pool, p.data)
+		}
+		for _, f := range flows {
+			// the receiving application reads and checks everything
+			for {
+				n := f.rcv.Recv(f.rbuf)
+				if n < 0 {
+					break
+				}
+				for j, c := range f.rbuf[:n] {
+					off := (f.read + uint64(j)) % uint64(len(f.chunk))
+					if c != f.chunk[off] {
+						t.Fatalf("flow data corrupt at byte %d", f.read+uint64(j))
+					}
+				}
+				f.read += uint64(n)
+			}
+			// the sending application writes while the core lets it
+			wrote := false
+			for f.snd.writable() {
+				off := int(f.written % uint64(len(f.chunk)))
+				f.snd.Send(f.chunk[off:])
+				f.written += uint64(len(f.chunk) - off)
+				wrote = true
+			}
+			if wrote {
+				f.nextSnd = now
+			}
+			if int32(now-f.nextSnd) >= 0 {
+				f.nextSnd = now + f.snd.flush(now, IKCP_FLUSH_FULL)
+			}
+			if int32(now-f.nextRcv) >= 0 {
+				f.nextRcv = now + f.rcv.flush(now, IKCP_FLUSH_FULL)
+			}
+			if cfg.sample > 0 && now%cfg.sample == 0 {
+				cwnd, _, _, _ := f.snd.ccState()
+				f.series = append(f.series, bnPoint{t: now, bytes: f.read, rtt: f.snd.rxSrtt, cwnd: cwnd})
+			}
+		}
+	}
+
+	secs := float64(cfg.duration-cfg.warmup) / 1000
+	var sum, sumSq float64
+	for _, f := range flows {
+		// Goodput counts each data byte once, when it first crosses the
+		// link: what the receiving application reads lags by what waits
+		// behind a hole, which would blur a window's edges.
+		g := float64(f.fresh - f.freshAt)
+		sum += g
+		sumSq += g * g
+		res.lost += f.lostBytes
+		res.retx += f.retxBytes
+	}
+	res.goodput = sum / secs / bnRate
+	if sumSq > 0 {
+		res.fairness = sum * sum / (float64(len(flows)) * sumSq)
+	}
+	if len(queueUs) > 0 {
+		slices.Sort(queueUs)
+		res.p95Queue = float64(queueUs[len(queueUs)*95/100]) / 1000
+		res.maxQueue = float64(queueUs[len(queueUs)-1]) / 1000
+	}
+	res.flows = flows
+	return res
+}
+
+// pushBytes calls fn with the sn and bytes (header and payload) of each data
+// segment in a datagram and returns their total.
+func pushBytes(d []byte, fn func(sn uint32, n int)) int {
+	total := 0
+	for len(d) >= IKCP_OVERHEAD {
+		n := IKCP_OVERHEAD + int(binary.LittleEndian.Uint32(d[20:]))
+		if n > len(d) {
+			break
+		}
+		if d[4] == IKCP_CMD_PUSH {
+			fn(binary.LittleEndian.Uint32(d[12:]), n)
+			total += n
+		}
+		d = d[n:]
+	}
+	return total
+}
+
+// bnDuration is the virtual length of each bottleneck run: 12 s by
+// default, 60 s with KCPX_FULL set.
+func bnDuration() (duration, warmup uint32) {
+	if os.Getenv("KCPX_FULL") != "" {
+		return 60_000, 5_000
+	}
+	return 12_000, 2_000
+}
+
+// TestBottleneck runs every controller through the 20 Mbit/s bottleneck
+// with one and four flows at 0, 1, 5 and 10% random loss, logs the table,
+// and holds BBR to the targets of issue 16: goodput >= 90% of the link at
+// 0-1% loss and >= 75% at 5%, p95 queueing delay <= half the 40 ms min
+// RTT, retransmitted bytes <= 1.5 x lost bytes, and Jain fairness >= 0.95
+// across four flows.
+func TestBottleneck(t *testing.T) {
+	duration, warmup := bnDuration()
+	losses := []float64{0, 0.01, 0.05, 0.10}
+	var table strings.Builder
+	fmt.Fprintf(&table, "\n20 Mbit/s bottleneck, 1 BDP drop-tail buffer, 40 ms RTT; %d s measured after %d s\n",
+		(duration-warmup)/1000, warmup/1000)
+	fmt.Fprintf(&table, "| cc    | flows | loss | goodput | p95 queue | max queue | lost KB | retx KB | retx/lost | fairness |\n")
+	fmt.Fprintf(&table, "|-------|------:|-----:|--------:|----------:|----------:|--------:|--------:|----------:|---------:|\n")
+	for _, cc := range []string{CongestionBBR, CongestionCUBIC, CongestionKCP, CongestionNone} {
+		for _, flows := range []int{1, 4} {
+			for _, loss := range losses {
+				name := fmt.Sprintf("%s/%dflow/loss%02d", cc, flows, int(loss*100))
+				t.Run(name, func(t *testing.T) {
+					r := runBottleneck(t, bnConfig{cc: cc, flows: flows, loss: loss, duration: duration, warmup: warmup, seed: 16})
+					ratio := math.NaN()
+					if r.lost > 0 {
+						ratio = float64(r.retx) / float64(r.lost)
+					}
+					fmt.Fprintf(&table, "| %-5s | %5d | %3.0f%% | %6.1f%% | %6.1f ms | %6.1f ms | %7d | %7d | %9.2f | %8.3f |\n",
+						cc, flows, loss*100, r.goodput*100, r.p95Queue, r.maxQueue, r.lost/1000, r.retx/1000, ratio, r.fairness)
+					if cc != CongestionBBR {
+						return
+					}
+					want := 0.90
+					if loss >= 0.05 {
+						want = 0.75
+					}
+					if loss <= 0.05 && r.goodput < want {
+						t.Errorf("goodput %.1f%% of the link, want >= %.0f%%", r.goodput*100, want*100)
+					}
+					if r.p95Queue > 0.5*2*bnDelay {
+						t.Errorf("p95 queueing delay %.1f ms, want <= %d ms", r.p95Queue, bnDelay)
+					}
+					if float64(r.retx) > 1.5*float64(r.lost) {
+						t.Errorf("retransmitted %d B for %d B lost, want <= 1.5x", r.retx, r.lost)
+					}
+					if flows > 1 && r.fairness < 0.95 {
+						t.Errorf("Jain fairness %.3f, want >= 0.95", r.fairness)
+					}
+				})
+			}
+		}
+	}
+	t.Log(table.String())
+}
