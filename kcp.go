@@ -339,10 +339,10 @@ func (kcp *KCP) updateRTT(rtt int32) {
 	}
 	rto := uint32(kcp.rxSrtt) + max(kcp.interval, 4*uint32(kcp.rxRttvar))
 	if kcp.cc.ctl != nil {
-		// A controller lets a queue of up to about one min RTT build and
-		// drain within a few rounds: RTT swings that wide must not fire
-		// spurious timeouts.
-		rto = max(rto, uint32(kcp.rxSrtt)*3/2+kcp.interval)
+		// A controller may keep up to twice the BDP in flight, so the
+		// RTT may double within a round (BBR's Startup does so) before
+		// srtt follows: that must not fire spurious timeouts.
+		rto = max(rto, 2*uint32(kcp.rxSrtt)+kcp.interval)
 	}
 	kcp.rxRto = min(max(rto, kcp.rxMinrto), IKCP_RTO_MAX)
 }

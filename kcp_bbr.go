@@ -35,7 +35,8 @@ const (
 	bbrMinCwnd        = 4     // segments
 	bbrPacingMargin   = 0.99  // pace 1% below the estimate, as the draft
 	bbrQueueDrainGain = 0.9   // Cruise gain while a standing queue persists
-	bbrQueueCwndGain  = 1.25  // cwnd gain while a standing queue persists
+	bbrQueueCwndGain  = 1.1  // cwnd gain while a standing queue persists
+	bbrQueueSegs      = 4     // segments each flow may keep queued beyond that
 )
 
 const (
@@ -153,6 +154,7 @@ func (b *bbr) updateRound(rs *rateSample) {
 		b.rounds++
 		b.roundStart = true
 		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
+		b.bwSlot[b.rounds%bbrBwRounds] = 0
 		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
 		if b.state == bbrProbeBW && b.standingQueue() && prev > 0 {
 			// The link stayed saturated for a whole round, so the last
@@ -162,8 +164,17 @@ func (b *bbr) updateRound(rs *rateSample) {
 			for i := range b.bwSlot {
 				b.bwSlot[i] = min(b.bwSlot[i], prev)
 			}
+		} else if b.state == bbrProbeBW && b.cycleIdx >= 2 && b.minRtt != 0 && b.bw != 0 {
+			// No standing queue: grow the estimate by one segment per
+			// round trip, the same for every flow. With the cut above
+			// this is additive increase, multiplicative decrease, which
+			// moves flows sharing a bottleneck toward equal shares.
+			b.bwSlot[b.rounds%bbrBwRounds] = b.bw + b.seg*500/uint64(b.minRtt)
 		}
-		b.bwSlot[b.rounds%bbrBwRounds] = 0
+		b.bw = 0
+		for _, v := range b.bwSlot {
+			b.bw = max(b.bw, v)
+		}
 	}
 }
 
@@ -205,9 +216,18 @@ func (b *bbr) enterStartup() {
 }
 
 // checkFullPipe ends Startup once three rounds in a row did not grow the
-// bandwidth by a quarter (app-limited rounds do not count).
+// bandwidth by a quarter (app-limited rounds do not count), or a round kept
+// a standing queue.
 func (b *bbr) checkFullPipe(rs *rateSample) {
 	if b.filledPipe || !b.roundStart || rs.appLimited {
+		return
+	}
+	if b.standingQueue() {
+		// A queue that lasted a whole round: the pipe is full already,
+		// whatever the bandwidth did (a delay signal, so random loss
+		// cannot end Startup early, and a drop-tail buffer need not
+		// overflow before it ends).
+		b.filledPipe = true
 		return
 	}
 	if b.bw >= b.fullBw+b.fullBw/4 {
@@ -319,6 +339,9 @@ func (b *bbr) setCwnd(rs *rateSample) {
 		gain = bbrQueueCwndGain
 	}
 	target := max(b.bdp(gain), bbrMinCwnd)
+	if gain == bbrQueueCwndGain {
+		target += bbrQueueSegs
+	}
 	switch {
 	case b.filledPipe:
 		b.cwnd = min(b.cwnd+rs.newlyAckedSegs, target)
