@@ -22,6 +22,21 @@ package kcp
 // already backs off the segment). The draft's ack-aggregation term is
 // replaced by the cwnd gain of 2, which covers a receiver that ACKs once
 // per 10..20 ms flush interval.
+//
+// Without loss as a signal, flows sharing a bottleneck need another one:
+// the queue. When even the least RTT of a whole round stayed above the min
+// RTT by a tenth (a standing queue, which only flows whose estimates add
+// up to more than the link keep up), the flow caps its bandwidth estimate at
+// what it delivered in that round, cruises at 0.9, and keeps no more than
+// 1.1 BDP plus 4 segments in flight; the 4 segments are the same for every
+// flow, so each keeps about as much queued, which in a FIFO means as much
+// bandwidth (the principle of TCP Vegas). While no queue stands, the
+// estimate grows by half a segment per round trip, again the same for all.
+// This additive increase and multiplicative decrease is what brings four
+// flows to a Jain index above 0.95 within seconds; plain BBRv1 dynamics
+// leave flows that are window-limited where they started. The same signal
+// ends Startup (a delay-based exit, so a drop-tail buffer need not overflow
+// first).
 
 const (
 	bbrStartupGain    = 2.77 // Startup pacing gain (4 ln 2)
@@ -35,7 +50,7 @@ const (
 	bbrMinCwnd        = 4     // segments
 	bbrPacingMargin   = 0.99  // pace 1% below the estimate, as the draft
 	bbrQueueDrainGain = 0.9   // Cruise gain while a standing queue persists
-	bbrQueueCwndGain  = 1.1  // cwnd gain while a standing queue persists
+	bbrQueueCwndGain  = 1.1   // cwnd gain while a standing queue persists
 	bbrQueueSegs      = 4     // segments each flow may keep queued beyond that
 )
 
@@ -164,8 +179,8 @@ func (b *bbr) updateRound(rs *rateSample) {
 			for i := range b.bwSlot {
 				b.bwSlot[i] = min(b.bwSlot[i], prev)
 			}
-		} else if b.state == bbrProbeBW && b.cycleIdx >= 2 && b.minRtt != 0 && b.bw != 0 {
-			// No standing queue: grow the estimate by one segment per
+		} else if b.state == bbrProbeBW && b.cycleIdx >= 2 && b.minRtt != 0 && b.bw != 0 && !rs.appLimited {
+			// No standing queue: grow the estimate by half a segment per
 			// round trip, the same for every flow. With the cut above
 			// this is additive increase, multiplicative decrease, which
 			// moves flows sharing a bottleneck toward equal shares.
@@ -276,7 +291,7 @@ func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
 // estimate then drains it; all flows see the same queue, so each gives up
 // the same share.
 func (b *bbr) standingQueue() bool {
-	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/8, 2)
+	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/10, 2)
 }
 
 func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
