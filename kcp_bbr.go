@@ -101,6 +101,13 @@ type bbr struct {
 	// ProbeBW
 	cycleIdx   int
 	cycleStamp uint32
+
+	// ACK aggregation (the draft's extra_acked): bytes ACKed beyond what
+	// the bandwidth explains, max over the last bbrBwRounds rounds
+	extraSlot    [bbrBwRounds]uint64
+	extraAcked   uint64
+	aggStamp     uint32 // start of the current aggregation epoch
+	aggDelivered uint64 // bytes ACKed in it
 }
 
 func newBBR(segBytes uint32, seed uint64) *bbr {
@@ -145,6 +152,7 @@ func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.updateRound(rs)
 	b.updateBw(rs)
 	b.updateMinRtt(now, rs)
+	b.updateAckAggregation(now, rs)
 	switch b.state {
 	case bbrStartup:
 		b.checkFullPipe(rs)
@@ -170,6 +178,7 @@ func (b *bbr) updateRound(rs *rateSample) {
 		b.roundStart = true
 		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
 		b.bwSlot[b.rounds%bbrBwRounds] = 0
+		b.extraSlot[b.rounds%bbrBwRounds] = 0
 		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
 		if b.state == bbrProbeBW && b.standingQueue() && prev > 0 {
 			// The link stayed saturated for a whole round, so the last
@@ -190,6 +199,28 @@ func (b *bbr) updateRound(rs *rateSample) {
 		for _, v := range b.bwSlot {
 			b.bw = max(b.bw, v)
 		}
+	}
+}
+
+// updateAckAggregation estimates how many bytes arrive acknowledged in one
+// bunch beyond what the bandwidth accounts for: a KCP receiver ACKs once
+// per flush interval (10..100 ms), which on a short path is many RTTs, so
+// the window must hold that much more for the pacer to keep going.
+func (b *bbr) updateAckAggregation(now uint32, rs *rateSample) {
+	if b.bw == 0 {
+		return
+	}
+	expected := b.bw * uint64(now-b.aggStamp) / 1000
+	if b.aggStamp == 0 || b.aggDelivered <= expected {
+		b.aggStamp, b.aggDelivered, expected = now, 0, 0
+	}
+	b.aggDelivered += uint64(rs.newlyAcked)
+	extra := min(b.aggDelivered-expected, uint64(b.cwnd)*b.seg)
+	slot := &b.extraSlot[b.rounds%bbrBwRounds]
+	*slot = max(*slot, extra)
+	b.extraAcked = 0
+	for _, v := range b.extraSlot {
+		b.extraAcked = max(b.extraAcked, v)
 	}
 }
 
@@ -355,7 +386,11 @@ func (b *bbr) setCwnd(rs *rateSample) {
 	}
 	target := max(b.bdp(gain), bbrMinCwnd)
 	if gain == bbrQueueCwndGain {
+		// A queue stands, so the pipe stays full through bunched ACKs:
+		// only the per-flow allowance goes on top.
 		target += bbrQueueSegs
+	} else {
+		target += uint32(b.extraAcked / b.seg)
 	}
 	switch {
 	case b.filledPipe:
