@@ -47,6 +47,10 @@ type bnFlow struct {
 	rcvdSn    []bool // sns that reached the receiver (index sn)
 	rbuf      []byte
 	sentSn    []bool // sns sent at least once (index sn)
+	lastEmit  uint32 // ms of the last data datagram after the warm-up
+	burst     int    // data datagrams emitted in that ms
+	maxBurst  int    // most data datagrams emitted in one ms after the warm-up
+	emitMs    int    // ms after the warm-up in which data left
 	lostBytes uint64 // bytes of data segments dropped on the link
 	retxBytes uint64 // bytes of data segments sent more than once
 	series    []bnPoint
@@ -78,6 +82,7 @@ type bnConfig struct {
 	warmup   uint32 // ms before the measurement starts
 	seed     uint64
 	sample   uint32 // ms between series points; 0: none
+	userRate uint32 // SetRateLimit's cap on every sender, bytes/s; 0: none
 }
 
 // runBottleneck runs cfg.flows bulk transfers through the bottleneck.
@@ -115,6 +120,9 @@ func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
 				t.Fatal(err)
 			}
 		}
+		if cfg.userRate != 0 {
+			f.snd.setPace(0, cfg.userRate, bnUDPHeader)
+		}
 		flow := i
 		f.snd.output = func(buf []byte, size int) {
 			data := buf[:size]
@@ -127,6 +135,14 @@ func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
 				}
 				f.sentSn[sn] = true
 			})
+			if push > 0 && now >= cfg.warmup {
+				if now != f.lastEmit || f.emitMs == 0 {
+					f.lastEmit, f.burst = now, 0
+					f.emitMs++
+				}
+				f.burst++
+				f.maxBurst = max(f.maxBurst, f.burst)
+			}
 			if push > 0 && rng.Float64() < cfg.loss {
 				f.lostBytes += uint64(push)
 				return
@@ -320,4 +336,56 @@ func TestBottleneck(t *testing.T) {
 		}
 	}
 	t.Log(table.String())
+}
+
+// TestBBRModel: after a run alone on the bottleneck, BBR's model holds the
+// path: its delivery-rate samples near the link's rate, its min RTT the
+// 40 ms base RTT (plus a datagram's serialisation, within the ms clock), a
+// window between one and three BDPs; and its pacer released data in small
+// bursts spread over most milliseconds, not in one burst per flush tick.
+func TestBBRModel(t *testing.T) {
+	r := runBottleneck(t, bnConfig{cc: CongestionBBR, flows: 1, duration: 6000, warmup: 2000, seed: 3})
+	f := r.flows[0]
+	cwnd, pacing, rate, minRTT := f.snd.ccState()
+	bdp := float64(bnRate) * 2 * bnDelay / 1000 / float64(f.snd.mtu)
+	t.Logf("cwnd %d segments (BDP %.0f), pacing %d B/s, delivery rate %d B/s, min RTT %d ms; bursts of at most %d datagrams, data left in %d of %d ms",
+		cwnd, bdp, pacing, rate, minRTT, f.maxBurst, f.emitMs, 4000)
+	if rate < bnRate*8/10 || rate > bnRate*11/10 {
+		t.Errorf("delivery rate %d B/s, link %d B/s", rate, bnRate)
+	}
+	if minRTT < 2*bnDelay || minRTT > 2*bnDelay+2 {
+		t.Errorf("min RTT %d ms, want %d..%d", minRTT, 2*bnDelay, 2*bnDelay+2)
+	}
+	if float64(cwnd) < bdp || float64(cwnd) > 3*bdp {
+		t.Errorf("cwnd %d segments, BDP %.0f", cwnd, bdp)
+	}
+	// The bucket holds 2 ms of the rate, at least 4 datagrams: with a ms
+	// of refill and one datagram of overrun, a burst stays under 8.
+	if f.maxBurst > 8 {
+		t.Errorf("a burst of %d datagrams in one ms", f.maxBurst)
+	}
+	if f.emitMs < 4000/2 {
+		t.Errorf("data left in only %d of 4000 ms", f.emitMs)
+	}
+}
+
+// TestRateLimitCapsController: SetRateLimit's rate caps the controller's
+// pacing rate: BBR alone on a 20 Mbit/s link, capped at 1 MB/s, sends no
+// faster than the cap and still close to it.
+func TestRateLimitCapsController(t *testing.T) {
+	const limit = 1_000_000
+	for _, cc := range []string{CongestionBBR, CongestionCUBIC} {
+		t.Run(cc, func(t *testing.T) {
+			r := runBottleneck(t, bnConfig{cc: cc, flows: 1, duration: 8000, warmup: 2000, seed: 5, userRate: limit})
+			_, pacing, _, _ := r.flows[0].snd.ccState()
+			got := r.goodput * bnRate
+			t.Logf("%s capped at %d B/s: goodput %.0f B/s, pacing %d B/s", cc, limit, got, pacing)
+			if pacing > limit {
+				t.Errorf("pacing at %d B/s above the %d B/s limit", pacing, limit)
+			}
+			if got > limit || got < 0.85*limit {
+				t.Errorf("goodput %.0f B/s with a %d B/s limit", got, limit)
+			}
+		})
+	}
 }
