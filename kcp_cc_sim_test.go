@@ -59,7 +59,7 @@ type bnFlow struct {
 // bnPoint is one sample of a flow's state for the plot.
 type bnPoint struct {
 	t     uint32 // ms
-	bytes uint64 // read so far
+	bytes uint64 // new payload bytes that reached the receiver so far
 	rtt   int32  // smoothed RTT, ms
 	cwnd  uint32 // segments
 }
@@ -229,7 +229,7 @@ func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
 			}
 			if cfg.sample > 0 && now%cfg.sample == 0 {
 				cwnd, _, _, _ := f.snd.ccState()
-				f.series = append(f.series, bnPoint{t: now, bytes: f.read, rtt: f.snd.rxSrtt, cwnd: cwnd})
+				f.series = append(f.series, bnPoint{t: now, bytes: f.fresh, rtt: f.snd.rxSrtt, cwnd: cwnd})
 			}
 		}
 	}
