@@ -91,7 +91,7 @@ type ccCore struct {
 	lastRate      uint64 // last valid delivery-rate sample, bytes/s
 	minRTTSeen    uint32 // least RTT sample, ms (0: none)
 
-	// per-input accumulation (reset by ackBegin)
+	// per-input accumulation (reset by ccAckBegin)
 	rs rateSample
 
 	unacked  uint32 // segments in sndBuf not yet acknowledged
@@ -106,19 +106,20 @@ type ccCore struct {
 // (KCP's own window, the same as NoDelay nc=0, the default), "none" (nc=1),
 // "bbr" or "cubic". It returns ErrUnknownCongestionControl, changing
 // nothing, for any other name. Switching starts the new controller from
-// scratch; data in flight stays. While "bbr" or "cubic" is selected,
+// scratch ("kcp" keeps KCP's window when it is already in use); data in
+// flight stays. While "bbr" or "cubic" is selected,
 // NoDelay's nc has no effect (it takes effect again after "kcp"/"none" is
 // chosen, which set it themselves).
 func (kcp *KCP) SetCongestionControl(name string) error {
 	segBytes := kcp.mtu
 	switch name {
 	case CongestionKCP, CongestionNone:
-		kcp.cc.ctl, kcp.cc.name = nil, ""
-		kcp.nocwnd = name == CongestionNone
-		if !kcp.nocwnd {
-			// a fresh KCP window, as NewKCP sets it
+		if kcp.cc.ctl != nil && name == CongestionKCP {
+			// back from a model: a fresh KCP window, as NewKCP sets it
 			kcp.cwnd, kcp.ssthresh, kcp.incr = 1, IKCP_THRESH_INIT, kcp.mss
 		}
+		kcp.cc.ctl, kcp.cc.name = nil, ""
+		kcp.nocwnd = name == CongestionNone
 	case CongestionBBR:
 		kcp.cc.ctl, kcp.cc.name = newBBR(segBytes, uint64(kcp.conv)^uint64(kcp.sndNxt)<<32), name
 	case CongestionCUBIC:
@@ -263,7 +264,9 @@ func (kcp *KCP) ccAckBegin() {
 func (kcp *KCP) ccAcked(seg *segment, now uint32) {
 	c := &kcp.cc
 	bytes := uint32(len(seg.data) + IKCP_OVERHEAD)
-	c.unacked--
+	if c.unacked > 0 { // (only a test fills sndBuf behind the core's back)
+		c.unacked--
+	}
 	c.delivered += bytes
 	c.deliveredTime = now
 	rs := &c.rs
@@ -272,7 +275,9 @@ func (kcp *KCP) ccAcked(seg *segment, now uint32) {
 	if seg.xmit == 0 {
 		return // acknowledged before it left (a peer's guess): no sample
 	}
-	c.sentOut--
+	if c.sentOut > 0 {
+		c.sentOut--
+	}
 	// The newest transmission acked so far defines the sample.
 	if !rs.hasPrior || int32(seg.delivered-rs.priorDelivered) >= 0 {
 		rs.hasPrior = true
