@@ -210,7 +210,8 @@ func (b *bbr) updateAckAggregation(now uint32, rs *rateSample) {
 	if b.bw == 0 {
 		return
 	}
-	expected := b.bw * uint64(now-b.aggStamp) / 1000
+	elapsed := min(uint64(now-b.aggStamp), bbrMinRTTWindow) // a clock jump must not overflow
+	expected := b.bw * elapsed / 1000
 	if b.aggStamp == 0 || b.aggDelivered <= expected {
 		b.aggStamp, b.aggDelivered, expected = now, 0, 0
 	}

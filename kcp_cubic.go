@@ -61,8 +61,8 @@ func (c *cubic) onAck(now uint32, rs *rateSample) {
 		c.minRtt = max(uint32(rs.rtt), 1)
 	}
 	acked := float64(rs.newlyAckedSegs)
-	if acked == 0 {
-		return
+	if acked == 0 || rs.appLimited {
+		return // RFC 9438 section 5.8: no growth while the window is not used
 	}
 	if c.cwnd < c.ssthresh {
 		c.cwnd = min(c.cwnd+acked, max(c.ssthresh, c.cwnd))
