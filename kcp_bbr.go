@@ -19,16 +19,17 @@ package kcp
 // 5% loss look like congestion; here only the delivery rate (which random
 // loss lowers by the loss rate, not more) and the RTT drive it, and a
 // retransmission timeout leaves the model alone (KCP's per-segment RTO
-// already backs off the segment). The draft's ack-aggregation term is
-// replaced by the cwnd gain of 2, which covers a receiver that ACKs once
-// per 10..20 ms flush interval.
+// already backs off the segment). The draft's ack-aggregation estimate
+// (extra_acked) is kept and matters more than in TCP: a KCP receiver ACKs
+// once per flush interval (10..100 ms), which on a short path is many RTTs.
 //
 // Without loss as a signal, flows sharing a bottleneck need another one:
 // the queue. When even the least RTT of a whole round stayed above the min
 // RTT by a tenth (a standing queue, which only flows whose estimates add
 // up to more than the link keep up), the flow caps its bandwidth estimate at
 // what it delivered in that round, cruises at 0.9, and keeps no more than
-// 1.1 BDP plus 4 segments in flight; the 4 segments are the same for every
+// 1.1 BDP plus 4 segments in flight (a standing queue keeps the pipe full
+// through bunched ACKs, so extra_acked is not added then); the 4 segments are the same for every
 // flow, so each keeps about as much queued, which in a FIFO means as much
 // bandwidth (the principle of TCP Vegas). While no queue stands, the
 // estimate grows by half a segment per round trip, again the same for all.
@@ -39,19 +40,19 @@ package kcp
 // first).
 
 const (
-	bbrStartupGain    = 2.77 // Startup pacing gain (4 ln 2)
-	bbrDrainGain      = 0.35 // Drain pacing gain
-	bbrCwndGain       = 2.0  // cwnd gain in every state but ProbeRTT
-	bbrBwRounds       = 10   // rounds the bandwidth max filter spans
-	bbrMinRTTWindow   = 10_000
-	bbrProbeRTTEvery  = 5_000 // ms without a lower RTT before ProbeRTT
-	bbrProbeRTTTime   = 200   // ms ProbeRTT holds the small window
-	bbrInitCwnd       = 10    // segments before the first bandwidth sample
-	bbrMinCwnd        = 4     // segments
-	bbrPacingMargin   = 0.99  // pace 1% below the estimate, as the draft
-	bbrQueueDrainGain = 0.9   // Cruise gain while a standing queue persists
-	bbrQueueCwndGain  = 1.1   // cwnd gain while a standing queue persists
-	bbrQueueSegs      = 4     // segments each flow may keep queued beyond that
+	bbrStartupGain    = 2.77   // Startup pacing gain (4 ln 2)
+	bbrDrainGain      = 0.35   // Drain pacing gain
+	bbrCwndGain       = 2.0    // cwnd gain in every state but ProbeRTT
+	bbrBwRounds       = 10     // rounds the bandwidth max filter spans
+	bbrMinRTTWindow   = 10_000 // ms the min RTT filter spans
+	bbrProbeRTTEvery  = 5_000  // ms without a lower RTT before ProbeRTT
+	bbrProbeRTTTime   = 200    // ms ProbeRTT holds the small window
+	bbrInitCwnd       = 10     // segments before the first bandwidth sample
+	bbrMinCwnd        = 4      // segments
+	bbrPacingMargin   = 0.99   // pace 1% below the estimate, as the draft
+	bbrQueueDrainGain = 0.9    // Cruise gain while a standing queue persists
+	bbrQueueCwndGain  = 1.1    // cwnd gain while a standing queue persists
+	bbrQueueSegs      = 4      // segments each flow may keep queued beyond that
 )
 
 const (
