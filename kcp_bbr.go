@@ -37,7 +37,10 @@ package kcp
 // flows to a Jain index above 0.95 within seconds; plain BBRv1 dynamics
 // leave flows that are window-limited where they started. The same signal
 // ends Startup (a delay-based exit, so a drop-tail buffer need not overflow
-// first).
+// first). A queue that stands for more than bbrYieldRounds rounds in a row
+// despite the cuts is kept by a sender that ignores delay (a loss-based TCP
+// filling the buffer); the flow then stops yielding and competes as plain
+// BBR, so beside CUBIC it keeps about its share instead of starving.
 
 const (
 	bbrStartupGain    = 2.77   // Startup pacing gain (4 ln 2)
@@ -53,6 +56,7 @@ const (
 	bbrQueueDrainGain = 0.9    // Cruise gain while a standing queue persists
 	bbrQueueCwndGain  = 1.1    // cwnd gain while a standing queue persists
 	bbrQueueSegs      = 4      // segments each flow may keep queued beyond that
+	bbrYieldRounds    = 16     // rounds a standing queue is answered by draining
 )
 
 const (
@@ -92,6 +96,7 @@ type bbr struct {
 	probeRttRound    bool   // a round passed in ProbeRTT
 	roundMinRtt      uint32 // least RTT sample of the current round (0: none)
 	lastRoundMinRtt  uint32 // least RTT sample of the last complete round
+	queueRounds      int    // rounds in a row that ended with a standing queue
 	srtt             int32
 
 	// Startup
@@ -181,7 +186,12 @@ func (b *bbr) updateRound(rs *rateSample) {
 		b.bwSlot[b.rounds%bbrBwRounds] = 0
 		b.extraSlot[b.rounds%bbrBwRounds] = 0
 		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
-		if b.state == bbrProbeBW && b.standingQueue() && prev > 0 {
+		if b.standingQueue() {
+			b.queueRounds++
+		} else {
+			b.queueRounds = 0
+		}
+		if b.state == bbrProbeBW && b.yielding() && prev > 0 {
 			// The link stayed saturated for a whole round, so the last
 			// round's delivery rate is this flow's share of it now; older,
 			// higher maxima are another sharing's and would keep the
@@ -312,7 +322,7 @@ func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
 		b.cycleStamp = now
 	}
 	b.pacingGain = bbrCycle[b.cycleIdx]
-	if b.cycleIdx >= 2 && b.standingQueue() {
+	if b.cycleIdx >= 2 && b.yielding() {
 		b.pacingGain = bbrQueueDrainGain
 	}
 }
@@ -323,6 +333,15 @@ func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
 // (the max filters of flows sharing it overlap). Cruising below the
 // estimate then drains it; all flows see the same queue, so each gives up
 // the same share.
+// yielding reports that the flow answers a standing queue by draining it:
+// only for bbrYieldRounds rounds in a row. A queue that outlives that is
+// kept by a sender that does not react to delay (a loss-based TCP filling
+// the buffer); yielding further would hand it the link, so the flow
+// competes as plain BBR until a round passes without a standing queue.
+func (b *bbr) yielding() bool {
+	return b.standingQueue() && b.queueRounds <= bbrYieldRounds
+}
+
 func (b *bbr) standingQueue() bool {
 	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/10, 2)
 }
@@ -383,7 +402,7 @@ func (b *bbr) setCwnd(rs *rateSample) {
 		return
 	}
 	gain := b.cwndGain
-	if b.state == bbrProbeBW && b.standingQueue() {
+	if b.state == bbrProbeBW && b.yielding() {
 		gain = bbrQueueCwndGain
 	}
 	target := max(b.bdp(gain), bbrMinCwnd)

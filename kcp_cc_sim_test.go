@@ -76,6 +76,8 @@ type bnResult struct {
 
 type bnConfig struct {
 	cc       string
+	mixed    []string // per-flow controllers, overriding cc (len flows)
+	stagger  uint32   // ms between the starts of successive flows
 	flows    int
 	loss     float64
 	duration uint32 // ms
@@ -116,7 +118,11 @@ func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
 			k.NoDelay(1, 10, 2, 0)
 			k.WndSize(bnWindow, bnWindow)
 			k.setStream(true)
-			if err := k.SetCongestionControl(cfg.cc); err != nil {
+			cc := cfg.cc
+			if cfg.mixed != nil {
+				cc = cfg.mixed[i]
+			}
+			if err := k.SetCongestionControl(cc); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -195,7 +201,7 @@ func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
 			flows[p.flow].snd.input(now, p.data, IKCP_PACKET_REGULAR, false)
 			pool = append(pool, p.data)
 		}
-		for _, f := range flows {
+		for i, f := range flows {
 			// the receiving application reads and checks everything
 			for {
 				n := f.rcv.Recv(f.rbuf)
@@ -212,7 +218,7 @@ func runBottleneck(t testing.TB, cfg bnConfig) bnResult {
 			}
 			// the sending application writes while the core lets it
 			wrote := false
-			for f.snd.writable() {
+			for now >= uint32(i)*cfg.stagger && f.snd.writable() {
 				off := int(f.written % uint64(len(f.chunk)))
 				f.snd.Send(f.chunk[off:])
 				f.written += uint64(len(f.chunk) - off)
@@ -386,6 +392,42 @@ func TestRateLimitCapsController(t *testing.T) {
 			if got > limit || got < 0.85*limit {
 				t.Errorf("goodput %.0f B/s with a %d B/s limit", got, limit)
 			}
+		})
+	}
+}
+
+// TestBottleneckMixed: BBR beside CUBIC on the bottleneck (the simulated
+// counterpart of the kernel test against TCP CUBIC: BBR must get between
+// 0.5 and 2 times its fair share), beside KCP's own window, and a BBR flow
+// joining three that already share the link. No flow may be starved (less
+// than a fifth of its fair share).
+func TestBottleneckMixed(t *testing.T) {
+	duration, warmup := bnDuration()
+	for _, tc := range []struct {
+		name    string
+		mixed   []string
+		stagger uint32
+	}{
+		{"bbr+cubic", []string{CongestionBBR, CongestionCUBIC}, 0},
+		{"bbr+kcp", []string{CongestionBBR, CongestionKCP}, 0},
+		{"3bbr+late bbr", []string{CongestionBBR, CongestionBBR, CongestionBBR, CongestionBBR}, warmup / 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runBottleneck(t, bnConfig{mixed: tc.mixed, flows: len(tc.mixed), stagger: tc.stagger, duration: duration, warmup: warmup, seed: 9})
+			fair := r.goodput * bnRate / float64(len(tc.mixed))
+			line := fmt.Sprintf("%s: goodput %.1f%%, p95 queue %.1f ms, Jain %.3f; share of fair:", tc.name, r.goodput*100, r.p95Queue, r.fairness)
+			secs := float64(duration-warmup) / 1000
+			for i, f := range r.flows {
+				got := float64(f.fresh-f.freshAt) / secs
+				line += fmt.Sprintf(" %s %.2f", tc.mixed[i], got/fair)
+				if got < fair/5 {
+					t.Errorf("flow %d (%s) starved: %.0f B/s of a fair %.0f", i, tc.mixed[i], got, fair)
+				}
+				if tc.name == "bbr+cubic" && tc.mixed[i] == CongestionBBR && (got < fair/2 || got > 2*fair) {
+					t.Errorf("BBR beside CUBIC got %.2f of its fair share, want 0.5..2", got/fair)
+				}
+			}
+			t.Log(line)
 		})
 	}
 }
