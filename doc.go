@@ -13,6 +13,16 @@
 // no goroutines and reads the time only through a clock function it is given,
 // so it can be driven by a simulated link in tests or embedded anywhere.
 //
+// # Congestion control
+//
+// By default a session keeps kcp-go's behaviour: KCP's own congestion window
+// (SetNoDelay nc=0), or none at all with nc=1. SetCongestionControl("bbr")
+// switches to a BBR controller that paces at the measured bottleneck
+// bandwidth and keeps the bottleneck queue short without backing off on
+// random loss; "cubic" selects CUBIC. Only the sender changes, so the peer
+// may run any KCP implementation. With any controller, Write blocks once
+// more than SetWriteQueueLimit bytes wait beyond the congestion window.
+//
 // # Sessions
 //
 // UDPSession is a net.Conn over a net.PacketConn and Listener is a

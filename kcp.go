@@ -70,6 +70,10 @@ type KCP struct {
 
 	stats coreStats
 
+	// congestion control beyond the legacy cwnd, delivery-rate sampling
+	// and the write bound (kcp_cc.go)
+	cc ccCore
+
 	// pacing (setPace): a token bucket over the clock, in milli-bytes. A
 	// segment is released only while tokens remain, and its RTO starts when
 	// it is released, so a paced segment never times out while it waits.
@@ -301,6 +305,7 @@ func (kcp *KCP) Send(buffer []byte) int {
 		last := kcp.sndQueue.back()
 		last.data = append(last.data, buffer[:fill]...)
 		buffer = buffer[fill:]
+		kcp.ccQueued(fill)
 	}
 	for i := 0; i < count; i++ {
 		size := min(len(buffer), mss)
@@ -309,6 +314,7 @@ func (kcp *KCP) Send(buffer []byte) int {
 			seg.frg = uint8(count - 1 - i)
 		}
 		kcp.sndQueue.push(seg)
+		kcp.ccQueued(size)
 		buffer = buffer[size:]
 	}
 	return 0
@@ -332,6 +338,12 @@ func (kcp *KCP) updateRTT(rtt int32) {
 		}
 	}
 	rto := uint32(kcp.rxSrtt) + max(kcp.interval, 4*uint32(kcp.rxRttvar))
+	if kcp.cc.ctl != nil {
+		// A controller may keep up to twice the BDP in flight, so the
+		// RTT may double within a round (BBR's Startup does so) before
+		// srtt follows: that must not fire spurious timeouts.
+		rto = max(rto, 2*uint32(kcp.rxSrtt)+kcp.interval)
+	}
 	kcp.rxRto = min(max(rto, kcp.rxMinrto), IKCP_RTO_MAX)
 }
 
@@ -344,8 +356,9 @@ func (kcp *KCP) dropAckedFront() {
 	}
 }
 
-// parseUna drops every segment below una and returns how many were dropped.
-func (kcp *KCP) parseUna(una uint32) int {
+// parseUna drops every segment below una, acknowledged at current, and
+// returns how many were dropped.
+func (kcp *KCP) parseUna(una, current uint32) int {
 	d := int32(una - kcp.sndUna)
 	if d <= 0 {
 		return 0
@@ -353,6 +366,9 @@ func (kcp *KCP) parseUna(una uint32) int {
 	n := min(int(d), kcp.sndBuf.len())
 	for i := 0; i < n; i++ {
 		seg := kcp.sndBuf.pop()
+		if !seg.acked {
+			kcp.ccAcked(&seg, current)
+		}
 		kcp.putBuf(seg.data)
 	}
 	kcp.sndUna += uint32(n)
@@ -360,8 +376,9 @@ func (kcp *KCP) parseUna(una uint32) int {
 	return n
 }
 
-// parseAck marks segment sn acknowledged; it reports whether that was news.
-func (kcp *KCP) parseAck(sn uint32) (int, bool) {
+// parseAck marks segment sn acknowledged at current; it reports whether
+// that was news.
+func (kcp *KCP) parseAck(sn, current uint32) (int, bool) {
 	i := int32(sn - kcp.sndUna)
 	if i < 0 || int(i) >= kcp.sndBuf.len() {
 		return 0, false
@@ -371,6 +388,7 @@ func (kcp *KCP) parseAck(sn uint32) (int, bool) {
 		return 0, false
 	}
 	seg.acked = true
+	kcp.ccAcked(seg, current)
 	kcp.putBuf(seg.data)
 	seg.data = nil
 	return int(i), true
@@ -430,6 +448,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 	haveSample := false
 	flushNow := false
 	ret := 0
+	kcp.ccAckBegin()
 
 	for len(data) >= IKCP_OVERHEAD {
 		conv := binary.LittleEndian.Uint32(data[0:])
@@ -464,14 +483,14 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 			kcp.rmtWnd = uint32(wnd)
 			kcp.rmtWndMax = max(kcp.rmtWndMax, uint32(wnd))
 		}
-		advanced := kcp.parseUna(una) > 0
+		advanced := kcp.parseUna(una, current) > 0
 		if advanced {
 			flushNow = true
 		}
 
 		switch cmd {
 		case IKCP_CMD_ACK:
-			if idx, fresh := kcp.parseAck(sn); fresh {
+			if idx, fresh := kcp.parseAck(sn, current); fresh {
 				advanced = true
 				if kcp.parseFastack(idx, ts) {
 					flushNow = true
@@ -510,13 +529,16 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 		}
 	}
 
+	sample := int32(-1)
 	if haveSample {
 		if rtt := int32(current - rttTs); rtt >= 0 && rtt <= IKCP_RTO_MAX {
 			kcp.updateRTT(rtt)
+			sample = rtt
 		}
 	}
+	kcp.ccAckEnd(current, sample)
 
-	if !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {
+	if kcp.cc.ctl == nil && !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {
 		kcp.growCwnd()
 	}
 
@@ -529,26 +551,6 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 		kcp.flush(current, IKCP_FLUSH_ACKONLY)
 	}
 	return ret
-}
-
-// growCwnd opens the congestion window after the una moved: one segment per
-// ACKed datagram in slow start, about one segment per window above ssthresh.
-func (kcp *KCP) growCwnd() {
-	mss := kcp.mss
-	if kcp.cwnd < kcp.ssthresh {
-		kcp.cwnd++
-		kcp.incr += mss
-	} else {
-		kcp.incr = max(kcp.incr, mss)
-		kcp.incr += mss*mss/kcp.incr + mss/16
-		if (kcp.cwnd+1)*mss <= kcp.incr {
-			kcp.cwnd = (kcp.incr + mss - 1) / mss
-		}
-	}
-	if kcp.cwnd > kcp.rmtWnd {
-		kcp.cwnd = kcp.rmtWnd
-		kcp.incr = kcp.rmtWnd * mss
-	}
 }
 
 // rcvQueueLimit is how many segments the receive queue may hold: the
@@ -744,17 +746,20 @@ func (kcp *KCP) flush(current uint32, ft FlushType) uint32 {
 // the window, (re)transmits those due, and adjusts the congestion window.
 func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int, uint64) {
 	cwnd := min(kcp.sndWnd, kcp.rmtWnd)
-	if !kcp.nocwnd {
+	if kcp.cc.ctl == nil && !kcp.nocwnd {
 		cwnd = min(cwnd, kcp.cwnd)
 	}
 	newSegs := 0
-	for kcp.sndQueue.len() > 0 && int32(kcp.sndNxt-(kcp.sndUna+cwnd)) < 0 {
+	for kcp.sndQueue.len() > 0 && int32(kcp.sndNxt-(kcp.sndUna+cwnd)) < 0 && kcp.ccAdmit() {
 		seg := kcp.sndQueue.pop()
 		seg.sn = kcp.sndNxt
+		kcp.ccQueued(-len(seg.data))
+		kcp.cc.unacked++
 		kcp.sndBuf.push(seg)
 		kcp.sndNxt++
 		newSegs++
 	}
+	kcp.ccAppLimited(cwnd)
 
 	resent := uint32(fastackDone)
 	if kcp.fastresend > 0 {
@@ -811,11 +816,13 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				} else {
 					early++
 				}
+				kcp.ccLoss(seg, current)
 				seg.fastack = fastackDone
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
 			case sendTimeout:
 				lost++
+				kcp.ccTimeout(seg, current)
 				if kcp.nodelay == 0 {
 					seg.rto += kcp.rxRto
 				} else {
@@ -827,6 +834,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			}
 			seg.xmit++
 			seg.ts = current
+			kcp.ccSent(seg, current)
 			need := IKCP_OVERHEAD + len(seg.data)
 			n = kcp.reserve(n, need)
 			putHeader(kcp.buffer[n:], conv, IKCP_CMD_PUSH, seg.frg, uint16(wnd), current, seg.sn, una, uint32(len(seg.data)))
@@ -854,22 +862,8 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 	kcp.stats.EarlyRetransSegs += early
 	kcp.stats.RetransSegs += lost + fast + early
 
-	if !kcp.nocwnd {
-		if fast+early > 0 {
-			inflight := kcp.sndNxt - kcp.sndUna
-			kcp.ssthresh = max(inflight/2, IKCP_THRESH_MIN)
-			kcp.cwnd = kcp.ssthresh + uint32(max(kcp.fastresend, 0))
-			kcp.incr = kcp.cwnd * kcp.mss
-		}
-		if lost > 0 {
-			kcp.ssthresh = max(cwnd/2, IKCP_THRESH_MIN)
-			kcp.cwnd = 1
-			kcp.incr = kcp.mss
-		}
-		if kcp.cwnd < 1 {
-			kcp.cwnd = 1
-			kcp.incr = kcp.mss
-		}
+	if kcp.cc.ctl == nil && !kcp.nocwnd {
+		kcp.shrinkCwnd(cwnd, fast+early, lost)
 	}
 	return next, n, segs
 }

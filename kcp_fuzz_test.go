@@ -14,6 +14,7 @@ const (
 	opTick          // u8: advance the clock by value ms and update
 	opWnd           // u8: receive window = value+1
 	opStream        // u8: stream mode = value&1
+	opCC            // u8: congestion control = ccNames[value%4]
 	opCount
 )
 
@@ -45,6 +46,9 @@ func FuzzInput(f *testing.F) {
 	f.Add(fuzzProgram(rawSeg(testConv, IKCP_CMD_PUSH, 0, 32, 0, 0, 0, nil), rawSeg(testConv, IKCP_CMD_PUSH, 255, 32, 0, 1, 0, hello)))
 	f.Add(fuzzProgram(rawSeg(testConv, IKCP_CMD_PUSH, 0, 32, 0, 0xFFFFFFFF, 0xFFFFFFF0, hello)))
 	f.Add(append(fuzzProgram(rawSeg(testConv, IKCP_CMD_PUSH, 0, 32, 0, 5, 3, hello)), opWnd, 200, opStream, 1, opSend, 200, opTick, 255))
+	f.Add(append([]byte{opCC, 2, opSend, 255, opTick, 10}, fuzzProgram(
+		rawSeg(testConv, IKCP_CMD_ACK, 0, 32, 1000, 1, 0, nil),
+		rawSeg(testConv, IKCP_CMD_ACK, 0, 32, 1000, 3, 1, nil))...))
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		var now uint32 = 1000
 		mtu := 0
@@ -102,11 +106,18 @@ func FuzzInput(f *testing.F) {
 				k.WndSize(0, v+1)
 			case opStream:
 				k.setStream(v&1 == 1)
+			case opCC:
+				if err := k.SetCongestionControl(ccNames[v%len(ccNames)]); err != nil {
+					t.Fatal(err)
+				}
 			}
 			checkInvariants(t, k)
 		}
 	})
 }
+
+// ccNames are the controllers opCC selects from.
+var ccNames = []string{CongestionKCP, CongestionNone, CongestionBBR, CongestionCUBIC}
 
 // checkInvariants verifies the core's bookkeeping after any operation.
 func checkInvariants(t *testing.T, k *KCP) {
@@ -124,6 +135,22 @@ func checkInvariants(t *testing.T, k *KCP) {
 	}
 	if k.sndBuf.len() > 0 && k.sndBuf.at(0).acked {
 		t.Fatal("acknowledged segment at the front of the send buffer")
+	}
+	unacked, sent, queued := 0, 0, 0
+	for i := 0; i < k.sndBuf.len(); i++ {
+		if seg := k.sndBuf.at(i); !seg.acked {
+			unacked++
+			if seg.xmit > 0 {
+				sent++
+			}
+		}
+	}
+	for i := 0; i < k.sndQueue.len(); i++ {
+		queued += len(k.sndQueue.at(i).data)
+	}
+	if unacked != int(k.cc.unacked) || sent != int(k.cc.sentOut) || queued != k.cc.queued {
+		t.Fatalf("congestion counters unacked %d sent %d queued %d, counted %d %d %d",
+			k.cc.unacked, k.cc.sentOut, k.cc.queued, unacked, sent, queued)
 	}
 	if q := k.rcvQueue.len(); q > max(int(k.rcvWnd), maxRecvQueueHold) {
 		t.Fatalf("receive queue %d segments, window %d", q, k.rcvWnd)

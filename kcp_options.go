@@ -21,8 +21,9 @@ func (kcp *KCP) SetMtu(mtu int) int {
 // the RTO back-off; interval is the flush interval in ms (clamped to
 // 10..5000, default 100); resend is the number of skipping ACKs that trigger
 // a fast retransmit (0 disables it and kcp-go's early retransmit, default);
-// nc 1 turns congestion control off.
-// A negative argument leaves that setting alone. It returns 0.
+// nc 1 turns congestion control off (SetCongestionControl "none"; nc 0 is
+// "kcp"); while SetCongestionControl selected "bbr" or "cubic", nc has no
+// effect. A negative argument leaves that setting alone. It returns 0.
 func (kcp *KCP) NoDelay(nodelay, interval, resend, nc int) int {
 	if nodelay >= 0 {
 		kcp.nodelay = uint32(nodelay)
@@ -161,6 +162,7 @@ func (kcp *KCP) dropBuffers() {
 	kcp.rcvBuf.clear()
 	kcp.rcvMsgEnds = 0
 	kcp.sndUna = kcp.sndNxt
+	kcp.ccUnackedReset()
 	kcp.acklist = nil
 	kcp.free = nil
 }

@@ -14,8 +14,15 @@ type segment struct {
 	xmit     uint32 // transmissions so far
 	fastack  uint32 // ACKs seen for later segments, or fastackDone
 	frg      uint8
-	acked    bool   // acknowledged out of order; dropped once una passes it
-	data     []byte // payload; capacity is at least mss, from the free list
+	acked    bool // acknowledged out of order; dropped once una passes it
+	// Delivery-rate sampling (kcp_cc.go), recorded at each transmission:
+	// the sampler's delivered count, when it last grew, and when the
+	// flight this transmission belongs to started.
+	appLimited    bool // sent while the sender had too little to send
+	delivered     uint32
+	deliveredTime uint32
+	firstSent     uint32
+	data          []byte // payload; capacity is at least mss, from the free list
 }
 
 // segRing is a growable FIFO of segments in a power-of-two ring.

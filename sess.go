@@ -414,7 +414,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 		s.kcpInput(now, p, IKCP_PACKET_REGULAR)
 	}
 	readable := s.readableLocked()
-	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
+	writable := s.kcp.writable()
 	s.mu.Unlock()
 
 	if readable {
@@ -469,7 +469,7 @@ func (s *UDPSession) update() {
 		return
 	}
 	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
-	writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
+	writable := s.kcp.writable()
 	fail := s.failureLocked(now)
 	release := false
 	if s.closing {
@@ -678,7 +678,7 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 			s.mu.Unlock()
 			return 0, err
 		}
-		if s.kcp.WaitSnd() < s.kcp.sendWindow() {
+		if s.kcp.writable() {
 			n := 0
 			chunk := s.kcp.maxMessageSize()
 			if chunk <= 0 {
@@ -696,7 +696,7 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 			if !s.writeDelay {
 				s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_FULL)
 			}
-			writable := s.kcp.WaitSnd() < s.kcp.sendWindow()
+			writable := s.kcp.writable()
 			s.mu.Unlock()
 			if writable {
 				notify(s.chWrite)

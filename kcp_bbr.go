@@ -1,0 +1,424 @@
+package kcp
+
+// A BBR controller after the IETF draft (draft-ietf-ccwg-bbr, BBRv3), fitted
+// to KCP: the model is the bottleneck bandwidth (the largest delivery rate
+// of the last bbrBwRounds round trips) and the minimum RTT (the least ts-echo
+// RTT of the last 10 s); the sender paces at gain × bandwidth and keeps at
+// most cwnd_gain × BDP unacknowledged.
+//
+// States as in the draft: Startup (pacing gain 2.77, until the bandwidth
+// stops growing by 25% for three rounds), Drain (gain 0.35, until what is in
+// flight fits the BDP), ProbeBW (a cycle of Up at 1.25, Down at 0.75 and
+// six Cruise phases at 1.0, each about one min RTT long, entered at a
+// random Cruise phase so flows do not probe in step), and ProbeRTT (every
+// 5 s without a lower RTT: cwnd at half the BDP for 200 ms and a round, so
+// flows sharing a bottleneck see its empty-queue RTT).
+//
+// Where it departs from the draft: loss does not bound the model. BBRv3
+// cuts inflight_hi when a round loses more than 2%, which makes a random
+// 5% loss look like congestion; here only the delivery rate (which random
+// loss lowers by the loss rate, not more) and the RTT drive it, and a
+// retransmission timeout leaves the model alone (KCP's per-segment RTO
+// already backs off the segment). The draft's ack-aggregation estimate
+// (extra_acked) is kept and matters more than in TCP: a KCP receiver ACKs
+// once per flush interval (10..100 ms), which on a short path is many RTTs.
+//
+// Without loss as a signal, flows sharing a bottleneck need another one:
+// the queue. When even the least RTT of a whole round stayed above the min
+// RTT by a tenth (a standing queue, which only flows whose estimates add
+// up to more than the link keep up), the flow caps its bandwidth estimate at
+// what it delivered in that round, cruises at 0.9, and keeps no more than
+// 1.1 BDP plus 4 segments in flight (a standing queue keeps the pipe full
+// through bunched ACKs, so extra_acked is not added then); the 4 segments are the same for every
+// flow, so each keeps about as much queued, which in a FIFO means as much
+// bandwidth (the principle of TCP Vegas). While no queue stands, the
+// estimate grows by half a segment per round trip, again the same for all.
+// This additive increase and multiplicative decrease is what brings four
+// flows to a Jain index above 0.95 within seconds; plain BBRv1 dynamics
+// leave flows that are window-limited where they started. The same signal
+// ends Startup (a delay-based exit, so a drop-tail buffer need not overflow
+// first). A queue that stands for more than bbrYieldRounds rounds in a row
+// despite the cuts is kept by a sender that ignores delay (a loss-based TCP
+// filling the buffer); the flow then stops yielding and competes as plain
+// BBR, so beside CUBIC it keeps about its share instead of starving.
+
+const (
+	bbrStartupGain    = 2.77   // Startup pacing gain (4 ln 2)
+	bbrDrainGain      = 0.35   // Drain pacing gain
+	bbrCwndGain       = 2.0    // cwnd gain in every state but ProbeRTT
+	bbrBwRounds       = 10     // rounds the bandwidth max filter spans
+	bbrMinRTTWindow   = 10_000 // ms the min RTT filter spans
+	bbrProbeRTTEvery  = 5_000  // ms without a lower RTT before ProbeRTT
+	bbrProbeRTTTime   = 200    // ms ProbeRTT holds the small window
+	bbrInitCwnd       = 10     // segments before the first bandwidth sample
+	bbrMinCwnd        = 4      // segments
+	bbrPacingMargin   = 0.99   // pace 1% below the estimate, as the draft
+	bbrQueueDrainGain = 0.9    // Cruise gain while a standing queue persists
+	bbrQueueCwndGain  = 1.1    // cwnd gain while a standing queue persists
+	bbrQueueSegs      = 4      // segments each flow may keep queued beyond that
+	bbrYieldRounds    = 16     // rounds a standing queue is answered by draining
+)
+
+const (
+	bbrStartup = iota
+	bbrDrain
+	bbrProbeBW
+	bbrProbeRTT
+)
+
+// bbrCycle is the ProbeBW pacing gain per phase: Up, Down, then Cruise.
+var bbrCycle = [8]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
+
+type bbr struct {
+	seg uint64 // bytes of a full segment (the KCP mtu)
+	rng uint64 // xorshift state for the random Cruise entry
+
+	state      uint8
+	pacingGain float64
+	cwndGain   float64
+	cwnd       uint32 // segments
+	priorCwnd  uint32 // saved on entering ProbeRTT
+	pacing     uint64 // bytes/s
+
+	// bandwidth model: per-round maxima of the last bbrBwRounds rounds
+	bwSlot             [bbrBwRounds]uint64
+	bw                 uint64 // max over bwSlot, bytes/s
+	rounds             uint64
+	nextRoundDelivered uint32
+	roundStart         bool
+
+	// RTT model
+	minRtt           uint32 // ms; 0 before a sample
+	minRttStamp      uint32
+	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery ms
+	probeRttMinStamp uint32
+	probeRttDone     uint32 // when ProbeRTT may end; 0 until it holds the small window
+	probeRttRound    bool   // a round passed in ProbeRTT
+	roundMinRtt      uint32 // least RTT sample of the current round (0: none)
+	lastRoundMinRtt  uint32 // least RTT sample of the last complete round
+	queueRounds      int    // rounds in a row that ended with a standing queue
+	srtt             int32
+
+	// Startup
+	fullBw      uint64
+	fullBwCount int
+	filledPipe  bool
+
+	// ProbeBW
+	cycleIdx   int
+	cycleStamp uint32
+
+	// ACK aggregation (the draft's extra_acked): bytes ACKed beyond what
+	// the bandwidth explains, max over the last bbrBwRounds rounds
+	extraSlot    [bbrBwRounds]uint64
+	extraAcked   uint64
+	aggStamp     uint32 // start of the current aggregation epoch
+	aggDelivered uint64 // bytes ACKed in it
+}
+
+func newBBR(segBytes uint32, seed uint64) *bbr {
+	b := &bbr{seg: uint64(max(segBytes, 1)), rng: seed | 1, cwnd: bbrInitCwnd}
+	b.enterStartup()
+	b.setPacing()
+	return b
+}
+
+func (b *bbr) rand() uint64 {
+	b.rng ^= b.rng << 13
+	b.rng ^= b.rng >> 7
+	b.rng ^= b.rng << 17
+	return b.rng
+}
+
+func (b *bbr) window() uint32                           { return b.cwnd }
+func (b *bbr) pacingRate() uint64                       { return b.pacing }
+func (b *bbr) minRTT() uint32                           { return b.minRtt }
+func (b *bbr) onSend(uint32, uint32, int, bool, uint32) {}
+
+// onLoss: random loss lowers the delivery rate by its own share, which the
+// model sees; it takes no other action (see the file comment).
+func (b *bbr) onLoss(uint32, uint32, int, uint32) {}
+
+// onTimeout leaves the model alone: KCP backs off the segment's RTO, and
+// the delivery rate falls by itself if the path has really slowed.
+func (b *bbr) onTimeout(uint32, uint32, uint32) {}
+
+// bdp is gain × bandwidth × min RTT, in segments (the initial window before
+// a model exists).
+func (b *bbr) bdp(gain float64) uint32 {
+	if b.bw == 0 || b.minRtt == 0 {
+		return bbrInitCwnd
+	}
+	bytes := float64(b.bw) * float64(b.minRtt) / 1000 * gain
+	return uint32(bytes/float64(b.seg)) + 1
+}
+
+func (b *bbr) onAck(now uint32, rs *rateSample) {
+	b.srtt = rs.srtt
+	b.updateRound(rs)
+	b.updateBw(rs)
+	b.updateMinRtt(now, rs)
+	b.updateAckAggregation(now, rs)
+	switch b.state {
+	case bbrStartup:
+		b.checkFullPipe(rs)
+		if b.filledPipe {
+			b.state, b.pacingGain = bbrDrain, bbrDrainGain
+		}
+	case bbrProbeBW:
+		b.advanceCycle(now, rs)
+	}
+	if b.state == bbrDrain && rs.inflight <= b.bdp(1) {
+		b.enterProbeBW(now)
+	}
+	b.checkProbeRTT(now, rs)
+	b.setPacing()
+	b.setCwnd(rs)
+}
+
+func (b *bbr) updateRound(rs *rateSample) {
+	b.roundStart = false
+	if rs.hasPrior && int32(rs.priorDelivered-b.nextRoundDelivered) >= 0 {
+		b.nextRoundDelivered = rs.totalDelivered
+		b.rounds++
+		b.roundStart = true
+		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
+		b.bwSlot[b.rounds%bbrBwRounds] = 0
+		b.extraSlot[b.rounds%bbrBwRounds] = 0
+		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
+		if b.standingQueue() {
+			b.queueRounds++
+		} else {
+			b.queueRounds = 0
+		}
+		if b.state == bbrProbeBW && b.yielding() && prev > 0 {
+			// The link stayed saturated for a whole round, so the last
+			// round's delivery rate is this flow's share of it now; older,
+			// higher maxima are another sharing's and would keep the
+			// queue standing.
+			for i := range b.bwSlot {
+				b.bwSlot[i] = min(b.bwSlot[i], prev)
+			}
+		} else if b.state == bbrProbeBW && b.cycleIdx >= 2 && b.minRtt != 0 && b.bw != 0 && !rs.appLimited {
+			// No standing queue: grow the estimate by half a segment per
+			// round trip, the same for every flow. With the cut above
+			// this is additive increase, multiplicative decrease, which
+			// moves flows sharing a bottleneck toward equal shares.
+			b.bwSlot[b.rounds%bbrBwRounds] = b.bw + b.seg*500/uint64(b.minRtt)
+		}
+		b.bw = 0
+		for _, v := range b.bwSlot {
+			b.bw = max(b.bw, v)
+		}
+	}
+}
+
+// updateAckAggregation estimates how many bytes arrive acknowledged in one
+// bunch beyond what the bandwidth accounts for: a KCP receiver ACKs once
+// per flush interval (10..100 ms), which on a short path is many RTTs, so
+// the window must hold that much more for the pacer to keep going.
+func (b *bbr) updateAckAggregation(now uint32, rs *rateSample) {
+	if b.bw == 0 {
+		return
+	}
+	elapsed := min(uint64(now-b.aggStamp), bbrMinRTTWindow) // a clock jump must not overflow
+	expected := b.bw * elapsed / 1000
+	if b.aggStamp == 0 || b.aggDelivered <= expected {
+		b.aggStamp, b.aggDelivered, expected = now, 0, 0
+	}
+	b.aggDelivered += uint64(rs.newlyAcked)
+	extra := min(b.aggDelivered-expected, uint64(b.cwnd)*b.seg)
+	slot := &b.extraSlot[b.rounds%bbrBwRounds]
+	*slot = max(*slot, extra)
+	b.extraAcked = 0
+	for _, v := range b.extraSlot {
+		b.extraAcked = max(b.extraAcked, v)
+	}
+}
+
+func (b *bbr) updateBw(rs *rateSample) {
+	if rs.interval == 0 || rs.deliveryRate == 0 {
+		return
+	}
+	// An app-limited sample shows only what the application offered,
+	// unless it beats the estimate.
+	if rs.appLimited && rs.deliveryRate < b.bw {
+		return
+	}
+	slot := &b.bwSlot[b.rounds%bbrBwRounds]
+	*slot = max(*slot, rs.deliveryRate)
+	b.bw = 0
+	for _, v := range b.bwSlot {
+		b.bw = max(b.bw, v)
+	}
+}
+
+func (b *bbr) updateMinRtt(now uint32, rs *rateSample) {
+	expired := int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery
+	if rs.rtt >= 0 {
+		rtt := max(uint32(rs.rtt), 1)
+		if b.roundMinRtt == 0 || rtt < b.roundMinRtt {
+			b.roundMinRtt = rtt
+		}
+		if b.probeRttMin == 0 || rtt < b.probeRttMin || expired {
+			b.probeRttMin, b.probeRttMinStamp = rtt, now
+		}
+	}
+	if b.probeRttMin != 0 && (b.minRtt == 0 || b.probeRttMin < b.minRtt || int32(now-b.minRttStamp) > bbrMinRTTWindow) {
+		b.minRtt, b.minRttStamp = b.probeRttMin, b.probeRttMinStamp
+	}
+}
+
+func (b *bbr) enterStartup() {
+	b.state, b.pacingGain, b.cwndGain = bbrStartup, bbrStartupGain, bbrCwndGain
+}
+
+// checkFullPipe ends Startup once three rounds in a row did not grow the
+// bandwidth by a quarter (app-limited rounds do not count), or a round kept
+// a standing queue.
+func (b *bbr) checkFullPipe(rs *rateSample) {
+	if b.filledPipe || !b.roundStart || rs.appLimited {
+		return
+	}
+	if b.standingQueue() {
+		// A queue that lasted a whole round: the pipe is full already,
+		// whatever the bandwidth did (a delay signal, so random loss
+		// cannot end Startup early, and a drop-tail buffer need not
+		// overflow before it ends).
+		b.filledPipe = true
+		return
+	}
+	if b.bw >= b.fullBw+b.fullBw/4 {
+		b.fullBw, b.fullBwCount = b.bw, 0
+		return
+	}
+	b.fullBwCount++
+	if b.fullBwCount >= 3 {
+		b.filledPipe = true
+	}
+}
+
+func (b *bbr) enterProbeBW(now uint32) {
+	b.state, b.cwndGain = bbrProbeBW, bbrCwndGain
+	b.cycleIdx = 2 + int(b.rand()%6) // a random Cruise phase
+	b.cycleStamp = now
+	b.pacingGain = bbrCycle[b.cycleIdx]
+}
+
+// advanceCycle moves to the next ProbeBW phase after about one min RTT:
+// Up lasts until what is in flight reached 1.25 BDP (at most three min
+// RTTs), Down ends early once the queue it built is drained.
+func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
+	elapsed := int32(now-b.cycleStamp) > int32(b.minRtt)
+	next := elapsed
+	switch b.cycleIdx {
+	case 0:
+		next = elapsed && (rs.inflight >= b.bdp(1.25) || int32(now-b.cycleStamp) > 3*int32(b.minRtt))
+	case 1:
+		next = elapsed || rs.inflight <= b.bdp(1)
+	}
+	if next {
+		b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
+		b.cycleStamp = now
+	}
+	b.pacingGain = bbrCycle[b.cycleIdx]
+	if b.cycleIdx >= 2 && b.yielding() {
+		b.pacingGain = bbrQueueDrainGain
+	}
+}
+
+// standingQueue reports that even the least RTT of the last whole round was
+// well above the min RTT: a queue that did not drain for a round, which
+// only flows whose estimates add up to more than the bottleneck keep up
+// (the max filters of flows sharing it overlap). Cruising below the
+// estimate then drains it; all flows see the same queue, so each gives up
+// the same share.
+// yielding reports that the flow answers a standing queue by draining it:
+// only for bbrYieldRounds rounds in a row. A queue that outlives that is
+// kept by a sender that does not react to delay (a loss-based TCP filling
+// the buffer); yielding further would hand it the link, so the flow
+// competes as plain BBR until a round passes without a standing queue.
+func (b *bbr) yielding() bool {
+	return b.standingQueue() && b.queueRounds <= bbrYieldRounds
+}
+
+func (b *bbr) standingQueue() bool {
+	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/10, 2)
+}
+
+func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
+
+func (b *bbr) checkProbeRTT(now uint32, rs *rateSample) {
+	if b.state != bbrProbeRTT && b.probeRttMin != 0 && int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery {
+		b.state, b.pacingGain, b.cwndGain = bbrProbeRTT, 1, 1
+		b.priorCwnd = max(b.priorCwnd, b.cwnd)
+		b.probeRttDone = 0
+	}
+	if b.state != bbrProbeRTT {
+		return
+	}
+	switch {
+	case b.probeRttDone == 0 && rs.inflight <= b.probeRttCwnd():
+		b.probeRttDone = max(now+bbrProbeRTTTime, 1)
+		b.probeRttRound = false
+		b.nextRoundDelivered = rs.totalDelivered
+	case b.probeRttDone != 0:
+		if b.roundStart {
+			b.probeRttRound = true
+		}
+		if b.probeRttRound && int32(now-b.probeRttDone) >= 0 {
+			b.probeRttMinStamp = now
+			b.cwnd = max(b.cwnd, b.priorCwnd)
+			b.priorCwnd = 0
+			if b.filledPipe {
+				b.enterProbeBW(now)
+			} else {
+				b.enterStartup()
+			}
+		}
+	}
+}
+
+func (b *bbr) setPacing() {
+	if b.bw == 0 {
+		rtt := uint64(100)
+		if b.srtt > 0 {
+			rtt = uint64(b.srtt)
+		}
+		b.pacing = uint64(b.pacingGain * float64(uint64(b.cwnd)*b.seg*1000/rtt))
+		return
+	}
+	rate := uint64(b.pacingGain * bbrPacingMargin * float64(b.bw))
+	// In Startup the rate only grows, as the draft's filled-pipe rule.
+	if b.state == bbrStartup && !b.filledPipe && rate < b.pacing {
+		return
+	}
+	b.pacing = max(rate, 1)
+}
+
+func (b *bbr) setCwnd(rs *rateSample) {
+	if b.state == bbrProbeRTT {
+		b.cwnd = b.probeRttCwnd()
+		return
+	}
+	gain := b.cwndGain
+	if b.state == bbrProbeBW && b.yielding() {
+		gain = bbrQueueCwndGain
+	}
+	target := max(b.bdp(gain), bbrMinCwnd)
+	if gain == bbrQueueCwndGain {
+		// A queue stands, so the pipe stays full through bunched ACKs:
+		// only the per-flow allowance goes on top.
+		target += bbrQueueSegs
+	} else {
+		target += uint32(b.extraAcked / b.seg)
+	}
+	switch {
+	case b.filledPipe:
+		b.cwnd = min(b.cwnd+rs.newlyAckedSegs, target)
+	case b.cwnd < target:
+		// Startup grows by what was delivered while below the target.
+		b.cwnd += rs.newlyAckedSegs
+	}
+	b.cwnd = max(b.cwnd, bbrMinCwnd)
+}

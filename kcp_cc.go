@@ -1,0 +1,393 @@
+package kcp
+
+import "errors"
+
+// Congestion control of the core. Two legacy modes live in the core itself
+// and behave exactly as kcp-go's: "kcp" (NoDelay nc=0: KCP's slow start,
+// AIMD and collapse to one segment on a timeout) and "none" (nc=1: only the
+// send and remote windows bound what is in flight). A model-based
+// controller ("bbr", "cubic") plugs in behind the controller interface: the
+// core calls it when it transmits, on every ACK (with a delivery-rate
+// sample and the RTT from KCP's ts echo), on a fast retransmission (a loss)
+// and on a retransmission timeout, and it answers with a window of
+// unacknowledged segments and a pacing rate that drives the core's pacer
+// (kcp_pace.go).
+//
+// The delivery rate is sampled as in the IETF BBR draft
+// (draft-ietf-ccwg-bbr, "Delivery Rate Samples"): each transmission records
+// how much had been delivered, and when, and every ACK turns the
+// difference into a rate over the longer of the send and ACK intervals.
+
+// ErrUnknownCongestionControl is returned by SetCongestionControl for a name
+// it does not know. Known names are "kcp", "none", "bbr" and "cubic".
+var ErrUnknownCongestionControl = errors.New("kcp: unknown congestion control")
+
+// Congestion control names accepted by SetCongestionControl.
+const (
+	// CongestionKCP is KCP's own window (NoDelay nc=0), the default.
+	CongestionKCP = "kcp"
+	// CongestionNone turns congestion control off (NoDelay nc=1): only the
+	// send window and the peer's window bound the data in flight.
+	CongestionNone = "none"
+	// CongestionBBR is a BBR controller: it models the path's bottleneck
+	// bandwidth and minimum RTT and paces at that rate; random loss does
+	// not shrink it.
+	CongestionBBR = "bbr"
+	// CongestionCUBIC is a CUBIC controller (RFC 9438), loss-based and
+	// TCP-friendly, paced at 1.2 to 2 times cwnd per smoothed RTT.
+	CongestionCUBIC = "cubic"
+)
+
+// controller is a model-based congestion controller. Times are the core's
+// ms clock; windows are segments; rates are bytes per second, counted in
+// KCP bytes (segment header and payload).
+type controller interface {
+	// onSend is told of every data transmission: sn, its bytes, whether it
+	// is a retransmission, and the segments unacknowledged after it.
+	onSend(now, sn uint32, bytes int, retrans bool, inflight uint32)
+	// onAck is told of every input that acknowledged data.
+	onAck(now uint32, rs *rateSample)
+	// onLoss is told of each segment sent again by fast (or early)
+	// retransmission; sndNxt is the next new sn at that moment.
+	onLoss(now, sn uint32, bytes int, sndNxt uint32)
+	// onTimeout is told of each segment sent again because its RTO fired.
+	onTimeout(now, sn uint32, sndNxt uint32)
+	// window is how many segments may be unacknowledged (at least 1).
+	window() uint32
+	// pacingRate is the rate to release data at, bytes/s (at least 1).
+	pacingRate() uint64
+	// minRTT is the controller's minimum RTT estimate, ms (0: none yet).
+	minRTT() uint32
+}
+
+// rateSample is what one input taught about the path.
+type rateSample struct {
+	delivered      uint32 // bytes delivered over interval
+	interval       uint32 // ms; 0 when no rate could be computed
+	deliveryRate   uint64 // bytes/s, valid when interval > 0
+	priorDelivered uint32 // the delivered count when the newest acked segment left
+	hasPrior       bool   // priorDelivered is set: a segment that had left was acked
+	totalDelivered uint32 // bytes delivered since the start (wraps)
+	newlyAcked     uint32 // bytes acknowledged by this input
+	newlyAckedSegs uint32
+	rtt            int32  // ms, from the ts echo; -1 when this input had none
+	srtt           int32  // the core's smoothed RTT, ms (0 before a sample)
+	inflight       uint32 // segments sent and still unacknowledged
+	appLimited     bool   // the newest acked segment left while the sender had too little to send
+}
+
+// ccCore is the core's congestion-control state: the controller (nil in
+// the legacy modes), the delivery-rate sampler and the write bound.
+type ccCore struct {
+	ctl  controller
+	name string // "" for the legacy modes, which NoDelay's nc selects
+
+	// The delivery-rate sampler (kept in every mode, for observability).
+	delivered     uint32 // bytes acknowledged since the start; wraps
+	deliveredTime uint32 // when delivered last grew
+	firstSentTime uint32 // send time of the newest acked segment's flight
+	appLimitedTo  uint32 // while appLimited: delivered count that ends it
+	appLimited    bool
+	lastRate      uint64 // last valid delivery-rate sample, bytes/s
+	minRTTSeen    uint32 // least RTT sample, ms (0: none)
+
+	// per-input accumulation (reset by ccAckBegin)
+	rs rateSample
+
+	unacked  uint32 // segments in sndBuf not yet acknowledged
+	queued   int    // payload bytes waiting in sndQueue
+	writeMax int    // bound on queued beyond the window, bytes; 0: automatic
+	ccPace   uint64 // the controller's pacing rate last applied, bytes/s
+	userPace uint32 // SetRateLimit's rate (setPace), bytes/s; 0: none
+	sentOut  uint32 // segments sent at least once and not yet acknowledged
+}
+
+// SetCongestionControl selects the congestion controller by name: "kcp"
+// (KCP's own window, the same as NoDelay nc=0, the default), "none" (nc=1),
+// "bbr" or "cubic". It returns ErrUnknownCongestionControl, changing
+// nothing, for any other name. Switching starts the new controller from
+// scratch ("kcp" keeps KCP's window when it is already in use); data in
+// flight stays. While "bbr" or "cubic" is selected,
+// NoDelay's nc has no effect (it takes effect again after "kcp"/"none" is
+// chosen, which set it themselves).
+func (kcp *KCP) SetCongestionControl(name string) error {
+	segBytes := kcp.mtu
+	switch name {
+	case CongestionKCP, CongestionNone:
+		if kcp.cc.ctl != nil && name == CongestionKCP {
+			// back from a model: a fresh KCP window, as NewKCP sets it
+			kcp.cwnd, kcp.ssthresh, kcp.incr = 1, IKCP_THRESH_INIT, kcp.mss
+		}
+		kcp.cc.ctl, kcp.cc.name = nil, ""
+		kcp.nocwnd = name == CongestionNone
+	case CongestionBBR:
+		kcp.cc.ctl, kcp.cc.name = newBBR(segBytes, uint64(kcp.conv)^uint64(kcp.sndNxt)<<32), name
+	case CongestionCUBIC:
+		kcp.cc.ctl, kcp.cc.name = newCubic(segBytes), name
+	default:
+		return ErrUnknownCongestionControl
+	}
+	kcp.cc.ccPace = 0
+	kcp.ccApplyPace(kcp.paceLast)
+	return nil
+}
+
+// congestionControl returns the name of the controller in use: "kcp",
+// "none", "bbr" or "cubic".
+func (kcp *KCP) congestionControl() string {
+	switch {
+	case kcp.cc.ctl != nil:
+		return kcp.cc.name
+	case kcp.nocwnd:
+		return CongestionNone
+	}
+	return CongestionKCP
+}
+
+// ccState reports the congestion state for observability: the window in
+// segments that bounds new data now (KCP's cwnd, the controller's window,
+// or with "none" the send window), the pacing rate in bytes/s the core
+// releases data at (0: unpaced), the last delivery-rate sample in bytes/s
+// (0 before one), and the least RTT seen in ms (0 before a sample).
+func (kcp *KCP) ccState() (cwnd uint32, pacingRate uint64, deliveryRate uint64, minRTT uint32) {
+	switch {
+	case kcp.cc.ctl != nil:
+		cwnd = kcp.cc.ctl.window()
+		minRTT = kcp.cc.ctl.minRTT()
+	case kcp.nocwnd:
+		cwnd = kcp.sndWnd
+	default:
+		cwnd = kcp.cwnd
+	}
+	if minRTT == 0 {
+		minRTT = kcp.cc.minRTTSeen
+	}
+	return cwnd, uint64(kcp.paceRate), kcp.cc.lastRate, minRTT
+}
+
+// setWriteLimit bounds, in bytes, what writable lets the application queue
+// beyond the congestion window; 0 restores the automatic bound.
+func (kcp *KCP) setWriteLimit(bytes int) { kcp.cc.writeMax = max(bytes, 0) }
+
+// writeLimit is the bound on payload bytes queued beyond the window: the
+// set one, or four windows (the congestion window, the send window and the
+// peer's window, whichever is least), and at least 64 KiB.
+func (kcp *KCP) writeLimit() int {
+	if kcp.cc.writeMax > 0 {
+		return kcp.cc.writeMax
+	}
+	wnd := min(kcp.sndWnd, kcp.rmtWnd)
+	switch {
+	case kcp.cc.ctl != nil:
+		wnd = min(wnd, kcp.cc.ctl.window())
+	case !kcp.nocwnd:
+		wnd = min(wnd, kcp.cwnd)
+	}
+	return max(4*int(wnd)*int(kcp.mss), 64<<10)
+}
+
+// writable reports whether the application may queue more data: fewer
+// segments queued and in flight than the send window (kcp-go's rule), and
+// fewer bytes waiting beyond the window than writeLimit.
+func (kcp *KCP) writable() bool {
+	return kcp.WaitSnd() < int(kcp.sndWnd) && kcp.cc.queued < kcp.writeLimit()
+}
+
+// writeRoom is how many payload bytes the application may queue now before
+// writable turns false (0 when it is false); a writer that splits a large
+// write queues this much per step.
+func (kcp *KCP) writeRoom() int {
+	if !kcp.writable() {
+		return 0
+	}
+	segs := int(kcp.sndWnd) - kcp.WaitSnd()
+	return min(segs*int(kcp.mss), kcp.writeLimit()-kcp.cc.queued)
+}
+
+// ---- hooks called by kcp.go ----
+
+// ccQueued notes payload bytes entering (n > 0) or leaving the send queue.
+func (kcp *KCP) ccQueued(n int) { kcp.cc.queued += n }
+
+// ccAdmit reports whether the controller's window lets one more segment
+// into sndBuf; the legacy modes bound sndBuf by the sn span alone, as before.
+func (kcp *KCP) ccAdmit() bool {
+	return kcp.cc.ctl == nil || kcp.cc.unacked < kcp.cc.ctl.window()
+}
+
+// ccSent records the transmission of seg at now for the rate sampler and
+// tells the controller. Call it after seg.ts and seg.xmit are updated.
+func (kcp *KCP) ccSent(seg *segment, now uint32) {
+	c := &kcp.cc
+	if seg.xmit == 1 {
+		if c.sentOut == 0 {
+			// Nothing in flight: the idle time before this flight must not
+			// stretch the first sample's interval.
+			c.firstSentTime, c.deliveredTime = now, now
+		}
+		c.sentOut++
+	}
+	seg.firstSent = c.firstSentTime
+	seg.deliveredTime = c.deliveredTime
+	seg.delivered = c.delivered
+	seg.appLimited = c.appLimited
+	if c.ctl != nil {
+		c.ctl.onSend(now, seg.sn, len(seg.data)+IKCP_OVERHEAD, seg.xmit > 1, c.unacked)
+	}
+}
+
+// ccAppLimited marks the flight app-limited when the sender has nothing
+// queued and room in its window: rate samples taken until what is in
+// flight now is delivered do not show the path's capacity.
+func (kcp *KCP) ccAppLimited(wnd uint32) {
+	c := &kcp.cc
+	if kcp.sndQueue.len() > 0 {
+		return
+	}
+	room := int32(kcp.sndNxt-kcp.sndUna) < int32(wnd)
+	if c.ctl != nil {
+		room = room && c.unacked < c.ctl.window()
+	}
+	if room {
+		c.appLimited = true
+		c.appLimitedTo = c.delivered + c.unacked*kcp.mtu
+	}
+}
+
+// ccAckBegin starts the accumulation of one input's acknowledgements.
+func (kcp *KCP) ccAckBegin() {
+	kcp.cc.rs = rateSample{rtt: -1}
+}
+
+// ccAcked records that seg, still holding its payload, was acknowledged
+// at now.
+func (kcp *KCP) ccAcked(seg *segment, now uint32) {
+	c := &kcp.cc
+	bytes := uint32(len(seg.data) + IKCP_OVERHEAD)
+	if c.unacked > 0 { // (only a test fills sndBuf behind the core's back)
+		c.unacked--
+	}
+	c.delivered += bytes
+	c.deliveredTime = now
+	rs := &c.rs
+	rs.newlyAcked += bytes
+	rs.newlyAckedSegs++
+	if seg.xmit == 0 {
+		return // acknowledged before it left (a peer's guess): no sample
+	}
+	if c.sentOut > 0 {
+		c.sentOut--
+	}
+	// The newest transmission acked so far defines the sample.
+	if !rs.hasPrior || int32(seg.delivered-rs.priorDelivered) >= 0 {
+		rs.hasPrior = true
+		rs.priorDelivered = seg.delivered
+		rs.appLimited = seg.appLimited
+		sendElapsed := seg.ts - seg.firstSent
+		ackElapsed := now - seg.deliveredTime
+		rs.interval = max(sendElapsed, ackElapsed, 1)
+		c.firstSentTime = seg.ts
+	}
+}
+
+// ccAckEnd finishes one input: it computes the rate sample and hands it to
+// the controller, which sets the pacer. rtt is the input's RTT sample in
+// ms, or -1.
+func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
+	c := &kcp.cc
+	rs := &c.rs
+	if rs.newlyAckedSegs == 0 {
+		return
+	}
+	if c.appLimited && int32(c.delivered-c.appLimitedTo) > 0 {
+		c.appLimited = false
+	}
+	rs.totalDelivered = c.delivered
+	rs.rtt = rtt
+	rs.srtt = kcp.rxSrtt
+	rs.inflight = c.sentOut
+	if rtt >= 0 && (c.minRTTSeen == 0 || uint32(rtt) < c.minRTTSeen) {
+		c.minRTTSeen = max(uint32(rtt), 1)
+	}
+	if rs.hasPrior {
+		rs.delivered = c.delivered - rs.priorDelivered
+		// An interval shorter than the least RTT comes from ACKs bunched
+		// together; the draft discards such samples.
+		if c.minRTTSeen != 0 && rs.interval < c.minRTTSeen {
+			rs.interval = 0
+		} else {
+			rs.deliveryRate = uint64(rs.delivered) * 1000 / uint64(rs.interval)
+			c.lastRate = rs.deliveryRate
+		}
+	}
+	if c.ctl != nil {
+		c.ctl.onAck(now, rs)
+		kcp.ccApplyPace(now)
+	}
+}
+
+// ccLoss tells the controller that seg is sent again by fast or early
+// retransmission.
+func (kcp *KCP) ccLoss(seg *segment, now uint32) {
+	if kcp.cc.ctl != nil {
+		kcp.cc.ctl.onLoss(now, seg.sn, len(seg.data)+IKCP_OVERHEAD, kcp.sndNxt)
+		kcp.ccApplyPace(now)
+	}
+}
+
+// ccTimeout tells the controller that seg's RTO fired.
+func (kcp *KCP) ccTimeout(seg *segment, now uint32) {
+	if kcp.cc.ctl != nil {
+		kcp.cc.ctl.onTimeout(now, seg.sn, kcp.sndNxt)
+		kcp.ccApplyPace(now)
+	}
+}
+
+// ccUnackedReset recounts the unacknowledged segments (after the send
+// buffer was cleared).
+func (kcp *KCP) ccUnackedReset() {
+	kcp.cc.unacked, kcp.cc.queued, kcp.cc.sentOut = 0, 0, 0
+}
+
+// ---- KCP's own window (nc=0), unchanged from kcp-go ----
+
+// growCwnd opens the congestion window after the una moved: one segment per
+// ACKed datagram in slow start, about one segment per window above ssthresh.
+func (kcp *KCP) growCwnd() {
+	mss := kcp.mss
+	if kcp.cwnd < kcp.ssthresh {
+		kcp.cwnd++
+		kcp.incr += mss
+	} else {
+		kcp.incr = max(kcp.incr, mss)
+		kcp.incr += mss*mss/kcp.incr + mss/16
+		if (kcp.cwnd+1)*mss <= kcp.incr {
+			kcp.cwnd = (kcp.incr + mss - 1) / mss
+		}
+	}
+	if kcp.cwnd > kcp.rmtWnd {
+		kcp.cwnd = kcp.rmtWnd
+		kcp.incr = kcp.rmtWnd * mss
+	}
+}
+
+// shrinkCwnd is KCP's response to the retransmissions of one flush: fast
+// (and early) ones halve the window to half of what is in flight, a timeout
+// collapses it to one segment. cwnd is the window the flush used.
+func (kcp *KCP) shrinkCwnd(cwnd uint32, fastOrEarly, lost uint64) {
+	if fastOrEarly > 0 {
+		inflight := kcp.sndNxt - kcp.sndUna
+		kcp.ssthresh = max(inflight/2, IKCP_THRESH_MIN)
+		kcp.cwnd = kcp.ssthresh + uint32(max(kcp.fastresend, 0))
+		kcp.incr = kcp.cwnd * kcp.mss
+	}
+	if lost > 0 {
+		kcp.ssthresh = max(cwnd/2, IKCP_THRESH_MIN)
+		kcp.cwnd = 1
+		kcp.incr = kcp.mss
+	}
+	if kcp.cwnd < 1 {
+		kcp.cwnd = 1
+		kcp.incr = kcp.mss
+	}
+}

@@ -1,0 +1,60 @@
+package kcp
+
+// SetCongestionControl selects how the session decides how fast to send:
+//
+//   - "kcp" (the default): KCP's own congestion window, as kcp-go's; the
+//     same as SetNoDelay with nc 0.
+//   - "none": no congestion control, as SetNoDelay with nc 1 (kcptun's
+//     presets): the send window and the peer's window alone bound what is
+//     in flight, unpaced.
+//   - "bbr": a BBR controller that measures the path's bottleneck bandwidth
+//     and minimum RTT and paces at that rate. It keeps the bottleneck queue
+//     short, shares a bottleneck evenly with other BBR flows, and random
+//     loss does not slow it (beyond the lost share). Give it windows
+//     (SetWindowSize, on both ends) of at least twice the path's BDP in
+//     segments: they still cap what is in flight.
+//   - "cubic": CUBIC (RFC 9438), loss-based and TCP-friendly, paced.
+//
+// A controller only changes when this side sends; the wire stays KCP, so
+// the peer may be any KCP implementation. The controller's pacing rate is
+// further capped by SetRateLimit. Switching restarts the controller's model;
+// data already queued is kept. While "bbr" or "cubic" is selected,
+// SetNoDelay's nc has no effect. An unknown name returns
+// ErrUnknownCongestionControl and changes nothing. Safe for concurrent use.
+func (s *UDPSession) SetCongestionControl(name string) error {
+	s.mu.Lock()
+	err := s.kcp.SetCongestionControl(name)
+	if err == nil {
+		s.applyRateLimit()
+	}
+	s.mu.Unlock()
+	if err == nil {
+		notify(s.chWrite)
+		s.push()
+	}
+	return err
+}
+
+// CongestionControl returns the name of the congestion controller in use:
+// "kcp", "none" (which SetNoDelay's nc also selects), "bbr" or "cubic".
+// Safe for concurrent use.
+func (s *UDPSession) CongestionControl() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kcp.congestionControl()
+}
+
+// SetWriteQueueLimit bounds, in bytes, what Write may leave queued beyond
+// the congestion window: once more than bytes wait to be admitted, Write
+// blocks (honouring the write deadline) until the window takes them. 0, the
+// default, sets the bound to four windows (the least of the congestion,
+// send and peer windows) and at least 64 KiB. Write also blocks, as in
+// kcp-go, once the send window's worth of segments is queued or in flight.
+// A single Write may exceed the bound by its own size. Negative values are
+// taken as 0. Safe for concurrent use.
+func (s *UDPSession) SetWriteQueueLimit(bytes int) {
+	s.mu.Lock()
+	s.kcp.setWriteLimit(bytes)
+	s.mu.Unlock()
+	notify(s.chWrite)
+}
