@@ -125,7 +125,7 @@ func checkInvariants(t *testing.T, k *KCP) {
 	if k.sndBuf.len() > 0 && k.sndBuf.at(0).acked {
 		t.Fatal("acknowledged segment at the front of the send buffer")
 	}
-	if q := k.rcvQueue.len(); q > max(int(k.rcvWnd), maxRecvQueueHold) {
+	if q := k.rcvQueue.len(); q > int(k.rcvWnd) {
 		t.Fatalf("receive queue %d segments, window %d", q, k.rcvWnd)
 	}
 	ends := 0

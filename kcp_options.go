@@ -163,4 +163,5 @@ func (kcp *KCP) dropBuffers() {
 	kcp.sndUna = kcp.sndNxt
 	kcp.acklist = nil
 	kcp.free = nil
+	kcp.freeSmall = nil
 }

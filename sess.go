@@ -177,6 +177,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		s.fecDec = newFECDecoder(ds, ps)
 	}
 	s.kcp = NewKCP(conv, s.output)
+	s.kcp.setTsOffset(sessionTsOffset()) // issue 13: echoed ts proves the peer receives
 	s.kcpMtu = s.kcpMtuFor(IKCP_MTU_DEF)
 	s.kcp.SetMtu(s.kcpMtu)
 	s.created = s.kcp.clock()
