@@ -41,10 +41,15 @@ import (
 const (
 	// DefaultMaxSessions is the default cap on the sessions one Listener
 	// holds (accepted and waiting for Accept); SetMaxSessions changes it.
-	DefaultMaxSessions = 16384
+	// A session that an opener forged from a spoofed source costs about
+	// 25 KiB with an echoing application, so the default keeps such a flood
+	// near 50 MiB; servers with more peers raise it.
+	DefaultMaxSessions = 2048
 	// DefaultMaxSessionsPerIP is the default cap on the sessions one source
-	// IP address holds on a Listener; SetMaxSessionsPerIP changes it. Large
-	// enough for many clients behind one NAT.
+	// IP address holds on a Listener; SetMaxSessionsPerIP changes it: half
+	// the listener's default, enough for many clients behind one NAT (and
+	// for kcp-go's 1,024-client loopback test), while one address alone
+	// cannot take every slot.
 	DefaultMaxSessionsPerIP = 1024
 
 	// replayTTL is how long the nonce of an opener is remembered, and
