@@ -1,10 +1,20 @@
 package kcp
 
 import (
+	"encoding/binary"
+	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
 )
+
+// kcpInErrors is the session's KCPInErrors, published or not.
+func (s *UDPSession) kcpInErrors() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snmp.Copy().KCPInErrors + s.pend.KCPInErrors
+}
 
 // TestHostileSpoofedSources: 5,000 spoofed sources each send one 25-byte
 // opener (no cipher: anyone can forge one) to a listener whose application
@@ -45,5 +55,112 @@ func TestHostileSpoofedSources(t *testing.T) {
 	}
 	if heap1 > heap0+64<<20 {
 		t.Fatalf("heap grew by %.1f MiB", float64(heap1-heap0)/(1<<20))
+	}
+}
+
+// finFrom returns the first FIN among captured datagrams, opened with
+// block to find it and returned as captured (sealed).
+func finFrom(t *testing.T, c *relCapture, block BlockCrypt) []byte {
+	t.Helper()
+	crypt := newPacketCrypter(block)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.ring {
+		p, err := crypt.open(append([]byte(nil), d...))
+		if err == nil && len(p) >= 13 && binary.LittleEndian.Uint16(p[4:]) == typeClose && p[12]&^closeTokenEcho == closeFIN {
+			return d
+		}
+	}
+	t.Fatal("no FIN captured")
+	return nil
+}
+
+// TestHostileStaleFINIgnored: a FIN recorded at the end of one conversation
+// with a fixed conv (NewConn3), replayed into the next conversation with
+// the same conv, must not cut it. Before, the server read 3 of 10 messages,
+// then io.EOF. The FIN now carries a token of its conversation's random ts
+// offsets and must name a final sn within the window.
+func TestHostileStaleFINIgnored(t *testing.T) {
+	const conv = 0xC0FFEE
+	for _, c := range []relCipher{relCFB, relAEAD} {
+		t.Run(c.name, func(t *testing.T) {
+			n := newImpNet(1024)
+			sEP := n.listen(t)
+			l, err := ServeConn(c.block(t), 0, 0, sEP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			accept := func() *UDPSession {
+				l.SetDeadline(time.Now().Add(10 * time.Second))
+				s, err := l.AcceptKCP()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				s.SetReadDeadline(time.Now().Add(20 * time.Second))
+				return s
+			}
+			read := func(s *UDPSession, want string) {
+				t.Helper()
+				buf := make([]byte, 64)
+				n, err := s.Read(buf)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("read %q, %v; want %q", buf[:n], err, want)
+				}
+			}
+
+			// Conversation 1: three messages, then Close; the FIN is recorded.
+			var capt relCapture
+			c1 := newImpairConnSeed(n.listen(t), impairConfig{Drop: capt.hook}, 1)
+			t.Cleanup(func() { c1.Close() })
+			cli1, err := NewConn3(conv, sEP.LocalAddr(), c.block(t), 0, 0, c1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if _, err := cli1.Write(fmt.Appendf(nil, "old %d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			srv1 := accept()
+			for i := range 3 {
+				read(srv1, fmt.Sprintf("old %d", i))
+			}
+			cli1.Close()
+			if _, err := srv1.Read(make([]byte, 8)); err != io.EOF {
+				t.Fatalf("conversation 1 did not end with EOF: %v", err)
+			}
+			fin := finFrom(t, &capt, c.block(t))
+
+			// Conversation 2, same conv, from a new address.
+			c2 := n.listen(t)
+			cli2, err := NewConn3(conv, sEP.LocalAddr(), c.block(t), 0, 0, c2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cli2.Close() })
+			if _, err := cli2.Write([]byte("new 0")); err != nil {
+				t.Fatal(err)
+			}
+			srv2 := accept()
+			read(srv2, "new 0")
+			bad0 := srv2.kcpInErrors()
+			sEP.inject(c2.LocalAddr(), fin)
+			for i := 1; i < 10; i++ {
+				if _, err := cli2.Write(fmt.Appendf(nil, "new %d", i)); err != nil {
+					t.Fatal(err)
+				}
+				read(srv2, fmt.Sprintf("new %d", i))
+			}
+			if bad := srv2.kcpInErrors(); bad == bad0 {
+				t.Fatal("the stale FIN was not counted")
+			}
+			// The real close still works.
+			cli2.Close()
+			if _, err := srv2.Read(make([]byte, 8)); err != io.EOF {
+				t.Fatalf("conversation 2 did not end with EOF: %v", err)
+			}
+		})
 	}
 }

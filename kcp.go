@@ -15,6 +15,10 @@ type coreStats struct {
 	// BadTsAcks counts ACK segments ignored because the ts they echo is not
 	// one our PUSH segments could have carried (see tsOffset).
 	BadTsAcks uint64
+	// BadCloseSignals counts close signals (close.go) the session ignored:
+	// without this conversation's token or with a final sn outside the
+	// window. The session counts them here so they surface with the rest.
+	BadCloseSignals uint64
 }
 
 type ackItem struct{ sn, ts uint32 }
