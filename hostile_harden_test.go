@@ -164,3 +164,67 @@ func TestHostileStaleFINIgnored(t *testing.T) {
 		})
 	}
 }
+
+// kcpHeld is the payload bytes (buffer capacity) the core holds in its
+// queues and free lists.
+func (kcp *KCP) kcpHeld() int {
+	n := 0
+	for _, r := range []*segRing{&kcp.sndQueue, &kcp.sndBuf, &kcp.rcvQueue} {
+		for i := range r.len() {
+			n += cap(r.at(i).data)
+		}
+	}
+	for i, have := range kcp.rcvBuf.have {
+		if have {
+			n += cap(kcp.rcvBuf.seg[i].data)
+		}
+	}
+	for _, b := range kcp.free {
+		n += cap(b)
+	}
+	for _, b := range kcp.freeSmall {
+		n += cap(b)
+	}
+	return n
+}
+
+// TestHostileIncompleteMessageBounded: a peer with the key sends segments
+// that never complete a message (frg 1 on every one), full-size and tiny.
+// Before, the receive queue held 288 segments against a window of 32, each
+// in a full buffer (452 KiB per session at window 32, 2.9 MiB at 1024).
+// Now the receive side holds at most 2 x window x mss.
+func TestHostileIncompleteMessageBounded(t *testing.T) {
+	for _, wnd := range []int{32, 1024} {
+		for _, size := range []int{0, 8} { // 0: a full segment
+			t.Run(fmt.Sprintf("wnd%d/len%d", wnd, size), func(t *testing.T) {
+				p := newRelPair(t, relOpts{cipher: relCFB, hello: true, srvTune: func(s *UDPSession) { s.SetWindowSize(wnd, wnd) }})
+				sEP := relEndpoint(p.down)
+				blk := relCFB.block(t)
+				p.srv.mu.Lock()
+				base, mss, mtu := p.srv.kcp.rcvNxt, p.srv.kcp.segmentSize(), int(p.srv.kcp.mtu)
+				p.srv.mu.Unlock()
+				n := size
+				if n == 0 {
+					n = mss
+				}
+				payload := make([]byte, n)
+				for i := range uint32(max(4*wnd, 512)) {
+					seg := relSegment(p.cli.GetConv(), IKCP_CMD_PUSH, 1, 128, 0, base+i, 0, uint32(n), payload)
+					for len(sEP.in) > cap(sEP.in)/2 {
+						time.Sleep(100 * time.Microsecond) // backpressure on the injector
+					}
+					sEP.inject(p.cli.LocalAddr(), relSeal(blk, seg))
+				}
+				eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+				p.srv.mu.Lock()
+				held, q, slots := p.srv.kcp.kcpHeld(), p.srv.kcp.recvQueued(), p.srv.kcp.rcvBuf.count
+				p.srv.mu.Unlock()
+				t.Logf("window %d, %d-byte fragments: receive queue %d, reorder slots %d, %d B held (bound 2 x window x mtu = %d B)",
+					wnd, n, q, slots, held, 2*wnd*mtu)
+				if q > wnd || held > 2*wnd*mtu {
+					t.Fatalf("the session holds %d segments in its receive queue and %d B, window %d", q, held, wnd)
+				}
+			})
+		}
+	}
+}
