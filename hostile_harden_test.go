@@ -228,3 +228,52 @@ func TestHostileIncompleteMessageBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileBlindAcks: a spoofed opener from a victim's address starts a
+// download; blind ACKs follow, with una = 2^30 and with guesses of the
+// (predictable) sequence numbers, none echoing a ts the server sent. Before,
+// each moved the server's una and released the next window toward the
+// victim (2.4 KB of ACKs drew 8.5 MB). Now none moves it: the server only
+// retransmits its first window until the link is declared dead.
+func TestHostileBlindAcks(t *testing.T) {
+	n := newImpNet(4096)
+	sEP := n.listen(t)
+	l, err := ServeConn(nil, 0, 0, sEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	victim := n.addr()
+	const conv = 0xB11D
+	sEP.inject(victim, guardOpener(conv))
+	l.SetDeadline(time.Now().Add(10 * time.Second))
+	srv, err := l.AcceptKCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	go srv.Write(make([]byte, 1<<20)) // the download; ends when the session does
+	sent := func() (sndUna, sndNxt uint32) {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.kcp.sndUna, srv.kcp.sndNxt
+	}
+	if !eventually(10*time.Second, func() bool { _, nxt := sent(); return nxt > 0 }) {
+		t.Fatal("the server sent nothing")
+	}
+	_, nxt0 := sent()
+	for i := range uint32(100) {
+		una := uint32(1 << 30)
+		if i%2 == 1 {
+			una = i/2 + 1 // within what was sent, or just beyond
+		}
+		sEP.inject(victim, relSegment(conv, IKCP_CMD_ACK, 0, 1024, i, i/2, una, 0, nil))
+	}
+	eventually(10*time.Second, func() bool { return len(sEP.in) == 0 })
+	una, nxt := sent()
+	out := srv.GetSnmp().OutBytes
+	t.Logf("100 blind ACKs (2.4 KB): server una %d, snd_nxt %d (was %d), %d B sent to the victim so far", una, nxt, nxt0, out)
+	if una != 0 || nxt != nxt0 {
+		t.Fatalf("blind ACKs moved the server: una %d, snd_nxt %d -> %d", una, nxt0, nxt)
+	}
+}
