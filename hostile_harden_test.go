@@ -2,6 +2,7 @@ package kcp
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -275,5 +276,22 @@ func TestHostileBlindAcks(t *testing.T) {
 	t.Logf("100 blind ACKs (2.4 KB): server una %d, snd_nxt %d (was %d), %d B sent to the victim so far", una, nxt, nxt0, out)
 	if una != 0 || nxt != nxt0 {
 		t.Fatalf("blind ACKs moved the server: una %d, snd_nxt %d -> %d", una, nxt0, nxt)
+	}
+}
+
+// TestHostileZeroWindowGivesUp: a peer that never reads keeps its window
+// at zero; before, the writer's session and its buffers stayed forever.
+// With a zero-window limit the link is declared dead once it passes.
+func TestHostileZeroWindowGivesUp(t *testing.T) {
+	p := newRelPair(t, relOpts{cipher: relCFB, hello: true})
+	p.cli.SetZeroWindowLimit(300 * time.Millisecond)
+	p.cli.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	var err error
+	for err == nil {
+		_, err = p.cli.Write(buf)
+	}
+	if !errors.Is(err, errDeadLink) {
+		t.Fatalf("Write to a peer that never reads ended with %v; want the dead-link error", err)
 	}
 }
