@@ -295,3 +295,40 @@ func TestHostileZeroWindowGivesUp(t *testing.T) {
 		t.Fatalf("Write to a peer that never reads ended with %v; want the dead-link error", err)
 	}
 }
+
+// TestHostileReplayAfterQuietKeepsSession: another client's first datagram,
+// replayed with the victim's source address once the victim's session has
+// been quiet for a while, replaced the session (kcp-go: at once; kcpx: after
+// 2 s of quiet) and the victim's Read returned io.EOF. Now no datagram
+// closes or replaces a live session.
+func TestHostileReplayAfterQuietKeepsSession(t *testing.T) {
+	var capt relCapture
+	victim := newRelPair(t, relOpts{cipher: relAEAD, hello: true})
+	n := relEndpoint(victim.down).net
+	other := newImpairConnSeed(n.listen(t), impairConfig{Drop: capt.hook}, 1)
+	t.Cleanup(func() { other.Close() })
+	oc, err := NewConn2(victim.down.LocalAddr(), relAEAD.block(t), 0, 0, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { oc.Close() })
+	if _, err := oc.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	victim.l.SetDeadline(time.Now().Add(10 * time.Second))
+	oSrv, err := victim.l.AcceptKCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { oSrv.Close() })
+	// The victim's session has heard nothing for 3 s (set, not waited for).
+	victim.srv.heard.Store(victim.srv.kcp.clock() - 3000)
+	victim.srv.mu.Lock()
+	victim.srv.lastRecv = victim.srv.kcp.clock() - 3000
+	victim.srv.mu.Unlock()
+	relEndpoint(victim.down).inject(victim.cli.LocalAddr(), capt.firstOne())
+	relRoundTrip(t, victim.cli, victim.srv)
+	if s, pend := relListenerLoad(victim.l); s != 2 || pend != 0 {
+		t.Fatalf("listener holds %d sessions and %d pending; want the 2 live ones", s, pend)
+	}
+}
