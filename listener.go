@@ -7,8 +7,8 @@ package kcp
 //	packetReader ──▶ packetCrypter.open (failure: counted as InCsumErrors,
 //	dropped; no session is created or touched) ──Listener.mu──▶ look the
 //	source up (netip.AddrPort key; addr.String() only for PacketConns whose
-//	addresses are not UDP) ──▶ [unknown source with a conv, room in the
-//	backlog: create the session, queue it for Accept] ──▶ release
+//	addresses are not UDP) ──▶ [unknown source with an opener that
+//	listener_guard.go admits: create the session, queue it for Accept] ──▶ release
 //	Listener.mu ──▶ UDPSession.input (takes the session's mu).
 //
 // Lookup and creation happen under one lock, so one source never gets two
