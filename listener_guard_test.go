@@ -229,3 +229,57 @@ func TestListenerIdleClose(t *testing.T) {
 		t.Fatalf("the idle session stayed in the listener: %+v", l.Stats())
 	}
 }
+
+// TestListenerReplayedOpenerLoopback: the same attack over real loopback
+// sockets: a client's first datagram, captured on its way out, is sent
+// again from other UDP sockets to the listener's port.
+func TestListenerReplayedOpenerLoopback(t *testing.T) {
+	for _, c := range []relCipher{relCFB, relAEAD} {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := ListenWithOptions("127.0.0.1:0", c.block(t), 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { uc.Close() })
+			var capt relCapture
+			cc := newImpairConnSeed(uc, impairConfig{Drop: capt.hook}, 1)
+			t.Cleanup(func() { cc.Close() })
+			cli, err := NewConn2(l.Addr(), c.block(t), 0, 0, cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cli.Close() })
+			if _, err := cli.Write([]byte("GET /secret")); err != nil {
+				t.Fatal(err)
+			}
+			l.SetDeadline(time.Now().Add(10 * time.Second))
+			srv, err := l.AcceptKCP()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			const replays = 5
+			for range replays {
+				a, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.WriteTo(capt.firstOne(), l.Addr()); err != nil {
+					t.Fatal(err)
+				}
+				a.Close()
+			}
+			if !eventually(10*time.Second, func() bool { return l.Stats().Rejected.Replay == replays }) {
+				t.Fatalf("replays over loopback: %+v", l.Stats())
+			}
+			if st := l.Stats(); st.Sessions != 1 {
+				t.Fatalf("%d sessions after %d replays from other sockets", st.Sessions, replays)
+			}
+		})
+	}
+}
