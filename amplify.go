@@ -11,6 +11,14 @@ package kcp
 // can name (kcp_proof.go: KCP.validated). ampLimit is the budget; the
 // session charges every datagram it sends to the peer against it and
 // stops (queueing, not dropping: ARQ resends later) while allow says no.
+//
+// Wiring, for the sender (issue 12): a listener session calls received
+// with the wire length of every datagram from its peer (before or after it
+// opens: an attacker's bytes count as much as anyone's, and a corrupt
+// datagram still came from that address), validate once
+// UDPSession.peerValidated reports true, and allow/charge around each
+// datagram it hands to the socket. A dialled session needs no budget: it
+// chose its peer.
 
 // ampFactor is the most a session sends per byte received before the peer
 // is validated: 3, RFC 9000 §8.1.

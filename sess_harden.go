@@ -30,3 +30,9 @@ func (s *UDPSession) SetZeroWindowLimit(d time.Duration) {
 	s.kcp.setPersistLimit(ms)
 	s.mu.Unlock()
 }
+
+// peerValidated reports whether the peer proved it receives at its address:
+// an ACK echoed the ts of one of our PUSH segments (KCP.validated). Until
+// then a listener session sends it at most ampFactor times what it received
+// (amplify.go). Caller holds mu.
+func (s *UDPSession) peerValidated() bool { return s.kcp.validated() }
