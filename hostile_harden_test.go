@@ -277,6 +277,28 @@ func TestHostileBlindAcks(t *testing.T) {
 	if una != 0 || nxt != nxt0 {
 		t.Fatalf("blind ACKs moved the server: una %d, snd_nxt %d -> %d", una, nxt0, nxt)
 	}
+	srv.mu.Lock()
+	v := srv.peerValidated()
+	srv.mu.Unlock()
+	if v {
+		t.Fatal("blind ACKs validated the spoofed peer")
+	}
+}
+
+// TestPeerValidatedByRealExchange: between two real ends, each session sees
+// its peer validated once its first data is acknowledged.
+func TestPeerValidatedByRealExchange(t *testing.T) {
+	p := newRelPair(t, relOpts{cipher: relAEAD, hello: true})
+	for _, s := range []*UDPSession{p.cli, p.srv} {
+		ok := eventually(10*time.Second, func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.peerValidated()
+		})
+		if !ok {
+			t.Fatal("a genuine peer was never validated")
+		}
+	}
 }
 
 // TestHostileZeroWindowGivesUp: a peer that never reads keeps its window
