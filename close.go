@@ -16,12 +16,21 @@ import (
 
 const (
 	// typeClose marks the session-level close signal (README, "Wire format"):
-	// seqid 0xFFFFFFFF | type 0x00F4 | size 17 | conv | kind | finalSn.
-	// At 17 bytes it is shorter than a KCP segment, so kcp-go ignores it.
+	// seqid 0xFFFFFFFF | type 0x00F4 | size 21 | conv | kind | finalSn |
+	// token. At 21 bytes it is shorter than a KCP segment, so kcp-go ignores
+	// it. The token binds the signal to this conversation (kcp_proof.go,
+	// closeToken): the last ts the sender saw on the receiver's PUSH
+	// segments (kind has closeTokenEcho set), or, before it saw any, its own
+	// ts stamp, which the receiver checks against the stamps it received. A
+	// FIN recorded in an earlier conversation with the same conv carries a
+	// token of other random ts offsets and is ignored. The 17-byte signal of
+	// earlier kcpx versions carried no token; it is ignored too, so their
+	// Close falls back to the linger bound.
 	typeClose      = 0xf4
-	closeSignalLen = 17
+	closeSignalLen = 21
 	closeFIN       = 1
 	closeFINACK    = 2
+	closeTokenEcho = 0x10 // kind flag: the token echoes the receiver's ts
 
 	// defaultLinger bounds how long a closed session keeps retransmitting
 	// its queued data and its FIN.
@@ -64,7 +73,7 @@ func (s *UDPSession) Close() error {
 		s.kcp.flush(now, IKCP_FLUSH_FULL)
 	}
 	s.mu.Unlock()
-	s.push()
+	s.wake()
 	return nil
 }
 
@@ -108,23 +117,38 @@ func (s *UDPSession) queueCloseSignal(kind byte, sn uint32) {
 	binary.LittleEndian.PutUint16(b[4:], typeClose)
 	binary.LittleEndian.PutUint16(b[6:], closeSignalLen)
 	binary.LittleEndian.PutUint32(b[8:], s.conv)
+	token, echo := s.kcp.closeToken(s.kcp.clock())
+	if echo {
+		kind |= closeTokenEcho
+	}
 	b[12] = kind
 	binary.LittleEndian.PutUint32(b[13:], sn)
+	binary.LittleEndian.PutUint32(b[17:], token)
 	s.enqueue(p, (*p)[:s.cryptHdr+closeSignalLen])
 }
 
-// closeSignalInput handles a FIN or FINACK. Caller holds mu.
+// closeSignalInput handles a FIN or FINACK. One that is malformed, of
+// another conv, without this conversation's token, or (FIN) with a final
+// sn outside [rcv_nxt, rcv_nxt + receive window] is ignored and counted
+// (Snmp.KCPInErrors). Caller holds mu.
 func (s *UDPSession) closeSignalInput(p []byte) {
 	if len(p) < closeSignalLen ||
 		binary.LittleEndian.Uint16(p[6:]) != closeSignalLen ||
-		binary.LittleEndian.Uint32(p[8:]) != s.conv {
+		binary.LittleEndian.Uint32(p[8:]) != s.conv ||
+		!s.kcp.closeTokenOK(s.kcp.clock(), binary.LittleEndian.Uint32(p[17:]), p[12]&closeTokenEcho != 0) {
+		s.kcp.stats.BadCloseSignals++
+		s.pend.KCPInErrors++
 		return
 	}
 	sn := binary.LittleEndian.Uint32(p[13:])
-	switch p[12] {
+	switch p[12] &^ closeTokenEcho {
 	case closeFIN:
-		if int32(sn-s.kcp.recvNext()) < 0 {
-			return // says the data ended before what we already hold
+		if d := int32(sn - s.kcp.recvNext()); d < 0 || d > int32(s.kcp.recvWindow()) {
+			// Says the data ended before what we already hold, or beyond
+			// anything the peer could have sent into our window.
+			s.kcp.stats.BadCloseSignals++
+			s.pend.KCPInErrors++
+			return
 		}
 		if !s.peerFin {
 			s.peerFin, s.peerFinSn, s.peerFinAt = true, sn, s.kcp.clock()

@@ -42,6 +42,14 @@ const (
 	fecMaxPacket      = 1500                    // longest FEC packet kept (equals the pool's mtuLimit)
 	fecBlock          = 64                      // block size of reedsolomon's SIMD kernels
 	fecShardCap       = fecMaxPacket + fecBlock // shard storage: a packet, rounded up to whole blocks
+
+	// fecForeignBudget bounds the shard storage (bytes) of a decoder on a
+	// session without FEC configured locally, which decodes only because
+	// the peer sends FEC: enough for kcptun's 10/3 with full-size shards
+	// (3 groups x 13 x 1,472 B, 56 KiB), while a peer inventing a layout of
+	// 255 shards cannot make the session hold 1.1 MiB. A decoder whose layout
+	// was configured holds at most fecMaxGroups x total x fecShardCap.
+	fecForeignBudget = 64 << 10
 )
 
 // fecStats are the FEC counters of one encoder or decoder. Recovered, Errs,
@@ -279,7 +287,7 @@ type fecGroup struct {
 	count  int    // shards held
 	data   int    // data shards held
 	have   []bool
-	shards [][]byte // storage per index, made at first use with cap fecShardCap; the held shard is shards[i][:len]
+	shards [][]byte // storage per index, sized by the shards it held (whole fecBlocks); the held shard is shards[i][:len]
 }
 
 // fecDecoder stores received shards and rebuilds lost data shards. Not safe
@@ -298,7 +306,7 @@ type fecDecoder struct {
 	tick   uint64
 
 	// rebuild scratch
-	acc     [][]byte // parityShards buffers of fecShardCap bytes, made at the first rebuild
+	acc     [][]byte // parityShards buffers, made at the first rebuild, grown to the padded shard size
 	accv    [][]byte // views of acc passed to EncodeIdx
 	missing []int
 	rows    []int
@@ -307,6 +315,12 @@ type fecDecoder struct {
 	out     [][]byte
 
 	tuner *fecTuner // made at the first shard, so sessions without FEC pay nothing
+
+	// budget bounds held, the bytes of shard and rebuild storage (cap of
+	// every buffer): fecForeignBudget without a local layout, else 0 (no
+	// bound beyond the layout's own). A shard that would need more is
+	// dropped; a rebuild that would is given up.
+	budget, held int
 
 	stats fecStats
 }
@@ -319,8 +333,29 @@ func newFECDecoder(dataShards, parityShards int) *fecDecoder {
 	d := &fecDecoder{}
 	if validFECLayout(dataShards, parityShards) {
 		d.setLayout(dataShards, parityShards)
+	} else {
+		d.budget = fecForeignBudget
 	}
 	return d
+}
+
+// room returns b, or a new zeroed buffer in its place, with capacity for n
+// bytes rounded up to whole fecBlocks (the content is not kept), charging
+// the growth to the budget; ok is false, and b is returned unchanged, when
+// the budget cannot pay for it.
+func (d *fecDecoder) room(b []byte, n int) ([]byte, bool) {
+	if cap(b) >= n {
+		return b, true
+	}
+	size := min((n+fecBlock-1)&^(fecBlock-1), fecShardCap)
+	if size < n {
+		return b, false
+	}
+	if d.budget > 0 && d.held-cap(b)+size > d.budget {
+		return b, false
+	}
+	d.held += size - cap(b)
+	return make([]byte, size), true
 }
 
 // setLayout switches to a layout and forgets every stored shard. It allocates
@@ -353,12 +388,16 @@ func (d *fecDecoder) setLayout(dataShards, parityShards int) bool {
 	d.paws = fecPaws(total)
 	d.tuned = true
 	d.suspect = false
+	d.held = 0
 	for i := range d.groups {
 		g := &d.groups[i]
 		old := g.shards
 		*g = fecGroup{have: make([]bool, total), shards: make([][]byte, total)}
 		// keep storage already paid for
 		copy(g.shards, old)
+		for _, b := range g.shards {
+			d.held += cap(b)
+		}
 	}
 	if len(d.acc) < parityShards {
 		acc := make([][]byte, parityShards)
@@ -366,6 +405,9 @@ func (d *fecDecoder) setLayout(dataShards, parityShards int) bool {
 		d.acc = acc
 	}
 	d.acc = d.acc[:parityShards]
+	for _, b := range d.acc {
+		d.held += cap(b)
+	}
 	d.accv = make([][]byte, parityShards)
 	d.missing = make([]int, 0, parityShards)
 	d.rows = make([]int, 0, parityShards)
@@ -443,9 +485,10 @@ func (d *fecDecoder) decode(pkt []byte, now uint32) (recovered [][]byte) {
 	} else {
 		d.tick++
 		g.last = d.tick
-		s := g.shards[idx]
-		if s == nil {
-			s = make([]byte, fecShardCap)
+		s, ok := d.room(g.shards[idx], len(pkt)-fecHeaderSize)
+		if !ok {
+			d.stats.Dropped++
+			return nil
 		}
 		n := copy(s[:cap(s)], pkt[fecHeaderSize:])
 		g.shards[idx] = s[:n]
@@ -516,7 +559,10 @@ func (d *fecDecoder) settle(g *fecGroup) {
 	}
 }
 
-var errFECSingular = errors.New("kcp: fec: singular decode matrix")
+var (
+	errFECSingular = errors.New("kcp: fec: singular decode matrix")
+	errFECBudget   = errors.New("kcp: fec: rebuild would exceed the decoder's memory budget")
+)
 
 // rebuild recovers the missing data shards of g without allocating.
 //
@@ -544,7 +590,14 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 	for i, ok := range g.have {
 		if ok && len(g.shards[i]) < padded {
 			n := len(g.shards[i])
-			g.shards[i] = g.shards[i][:padded]
+			b, fits := d.room(g.shards[i], padded)
+			if !fits {
+				return errFECBudget
+			}
+			if cap(b) != cap(g.shards[i]) { // a new buffer: keep the shard
+				copy(b, g.shards[i])
+			}
+			g.shards[i] = b[:padded]
 			clear(g.shards[i][n:])
 		}
 	}
@@ -565,9 +618,11 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 	}
 
 	for k := range d.accv {
-		if d.acc[k] == nil {
-			d.acc[k] = make([]byte, fecShardCap)
+		b, fits := d.room(d.acc[k], padded)
+		if !fits {
+			return errFECBudget
 		}
+		d.acc[k] = b
 		d.accv[k] = d.acc[k][:padded]
 		clear(d.accv[k])
 	}
@@ -624,9 +679,10 @@ func (d *fecDecoder) rebuild(g *fecGroup) error {
 	}
 
 	for l, i := range d.missing {
-		dst := g.shards[i]
-		if dst == nil {
-			dst = make([]byte, fecShardCap)
+		dst, fits := d.room(g.shards[i], padded)
+		if !fits {
+			d.stats.Errs++
+			continue
 		}
 		dst = dst[:padded]
 		clear(dst)

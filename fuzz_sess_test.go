@@ -65,7 +65,7 @@ func FuzzListenerInput(f *testing.F) {
 	push := relSegment(0x11223344, IKCP_CMD_PUSH, 0, 32, 1, 0, 0, 5, []byte("hello"))
 	ack := relSegment(0x11223344, IKCP_CMD_ACK, 0, 32, 1, 0, 1, 0, nil)
 	fecData := append([]byte{0, 0, 0, 0, typeData, 0, byte(len(push) + 2), 0}, push...)
-	closeSig := []byte{0xff, 0xff, 0xff, 0xff, typeClose, 0, closeSignalLen, 0, 0x44, 0x33, 0x22, 0x11, closeFIN, 0, 0, 0, 0}
+	closeSig := []byte{0xff, 0xff, 0xff, 0xff, typeClose, 0, closeSignalLen, 0, 0x44, 0x33, 0x22, 0x11, closeFIN, 0, 0, 0, 0, 0, 0, 0, 0}
 	rec := func(src byte, d []byte) []byte { return append([]byte{src, byte(len(d))}, d...) }
 	f.Add(byte(0), rec(1, push))
 	f.Add(byte(8|1), append(rec(1, push), rec(1, ack)...))

@@ -453,8 +453,8 @@ func relRoundTrip(t testing.TB, a, b *UDPSession) {
 // client's source address, must not tear that client's session down: a
 // replay proves nothing about the live peer. kcp-go replaces a session
 // whenever a decryptable PUSH with sn 0 and a new conv arrives from its
-// address (to let a restarted client reuse its port); kcpx does so only
-// once the old session has been quiet for replaceQuiet.
+// address (to let a restarted client reuse its port); kcpx never does
+// (listener_guard.go).
 func TestHostileReplayFromOtherSessionKeepsLiveSession(t *testing.T) {
 	var capt relCapture
 	victim := newRelPair(t, relOpts{cipher: relAEAD, hello: true})

@@ -9,6 +9,16 @@ import (
 // session adds them to the package-wide Snmp once per batch.
 type coreStats struct {
 	InSegs, OutSegs, RetransSegs, FastRetransSegs, EarlyRetransSegs, LostSegs, RepeatSegs uint64
+	// ForgedAcks counts segments ignored because their una or ACK sn lies
+	// beyond anything sent (snd_nxt): a forged or corrupted acknowledgement.
+	ForgedAcks uint64
+	// BadTsAcks counts ACK segments ignored because the ts they echo is not
+	// one our PUSH segments could have carried (see tsOffset).
+	BadTsAcks uint64
+	// BadCloseSignals counts close signals (close.go) the session ignored:
+	// without this conversation's token or with a final sn outside the
+	// window. The session counts them here so they surface with the rest.
+	BadCloseSignals uint64
 }
 
 type ackItem struct{ sn, ts uint32 }
@@ -60,6 +70,7 @@ type KCP struct {
 	rcvMsgEnds int       // segments with frg == 0 in rcvQueue
 	acklist    []ackItem
 	free       [][]byte // payload buffers for reuse, each with cap >= mss
+	freeSmall  [][]byte // received-payload buffers for reuse, each with cap smallBuf
 
 	buffer []byte // datagram being assembled by flush
 	output output_callback
@@ -73,6 +84,27 @@ type KCP struct {
 	// congestion control beyond the legacy cwnd, delivery-rate sampling
 	// and the write bound (kcp_cc.go)
 	cc ccCore
+
+	// Proof that the peer receives (hostile input, issue 13). Every PUSH
+	// carries ts = tsOffset + clock; a peer only echoes ts, so the offset
+	// costs nothing on the wire, and an ACK can echo a plausible ts only if
+	// whoever sent it saw our PUSH. tsOffset is 0 for a bare KCP (the bytes
+	// stay those of C KCP); sessions draw a random one (setTsOffset).
+	tsOffset uint32
+	tsStart  uint32 // clock at the first PUSH sent; valid once tsSent
+	tsSent   bool
+	valid    bool // an ACK echoed a plausible ts: the peer proved it receives
+	// The ts the peer's PUSH segments carried (its clock plus its offset),
+	// for the close signal's token (close.go): the last one and the first
+	// and last seen, with our clock when the last arrived.
+	peerTsSeen                            bool
+	peerTsFirst, peerTsLast, peerTsLastAt uint32
+
+	// persist limit: a peer that advertises a zero window while we have data
+	// for it is given up after persistLimit ms (0: never).
+	persistLimit uint32
+	zeroWnd      bool
+	zeroSince    uint32
 
 	// pacing (setPace): a token bucket over the clock, in milli-bytes. A
 	// segment is released only while tokens remain, and its RTO starts when
@@ -109,6 +141,8 @@ func NewKCP(conv uint32, output output_callback) *KCP {
 		tsFlush:   IKCP_INTERVAL,
 		deadLink:  IKCP_DEADLINK,
 		output:    output,
+
+		persistLimit: defaultPersistLimit,
 	}
 	kcp.incr = kcp.mss
 	kcp.buffer = make([]byte, kcp.mtu)
@@ -140,8 +174,35 @@ func (kcp *KCP) getBuf(n int) []byte {
 	return make([]byte, 0, need)
 }
 
+// smallBuf is the capacity of the buffers that hold received payloads of up
+// to smallBuf bytes, so that tiny segments from a peer cannot each pin a
+// full mss buffer (a 25-byte ACK-sized PUSH costs 128 bytes, not 1,376).
+const smallBuf = 128
+
+// getRecvBuf returns an empty buffer for a received payload of n bytes: a
+// small pooled one for up to smallBuf bytes, else an mss one (getBuf).
+// Both come from free lists, so a warm session allocates nothing.
+func (kcp *KCP) getRecvBuf(n int) []byte {
+	if n > smallBuf || smallBuf >= int(kcp.mss) {
+		return kcp.getBuf(n)
+	}
+	if last := len(kcp.freeSmall) - 1; last >= 0 {
+		b := kcp.freeSmall[last]
+		kcp.freeSmall[last] = nil
+		kcp.freeSmall = kcp.freeSmall[:last]
+		return b[:0]
+	}
+	return make([]byte, 0, smallBuf)
+}
+
 // putBuf keeps a payload buffer for reuse, up to a bound tied to the windows.
 func (kcp *KCP) putBuf(b []byte) {
+	if cap(b) == smallBuf {
+		if len(kcp.freeSmall) < int(kcp.rcvWnd)*2+64 {
+			kcp.freeSmall = append(kcp.freeSmall, b[:0])
+		}
+		return
+	}
 	if b == nil || cap(b) < int(kcp.mss) {
 		return
 	}
@@ -420,7 +481,7 @@ func (kcp *KCP) parseData(sn uint32, frg uint8, ts uint32, data []byte) bool {
 	if rb.have[j] {
 		return true
 	}
-	rb.seg[j] = segment{sn: sn, ts: ts, frg: frg, data: append(kcp.getBuf(len(data)), data...)}
+	rb.seg[j] = segment{sn: sn, ts: ts, frg: frg, data: append(kcp.getRecvBuf(len(data)), data...)}
 	rb.have[j] = true
 	rb.count++
 	kcp.moveReady()
@@ -479,11 +540,38 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 		data = data[length:]
 		kcp.stats.InSegs++
 
+		// An acknowledgement of a sequence number never sent (una or an ACK
+		// sn at or beyond snd_nxt) is forged, or a corrupted datagram that
+		// passed a CRC: the whole segment is ignored, so it can neither drop
+		// data in flight as delivered nor open the window.
+		if int32(una-kcp.sndNxt) > 0 || (cmd == IKCP_CMD_ACK && int32(sn-kcp.sndNxt) >= 0) {
+			kcp.stats.ForgedAcks++
+			continue
+		}
+		// An ACK must echo a ts one of our PUSH segments carried; one that
+		// does not proves nothing about the peer and is ignored. The first
+		// that does validates the peer (validated).
+		if cmd == IKCP_CMD_ACK {
+			if !kcp.plausibleTs(current, ts) {
+				kcp.stats.BadTsAcks++
+				continue
+			}
+			kcp.valid = true
+			ts -= kcp.tsOffset // our clock at that transmission
+		}
+
 		if regular {
 			kcp.rmtWnd = uint32(wnd)
 			kcp.rmtWndMax = max(kcp.rmtWndMax, uint32(wnd))
 		}
-		advanced := kcp.parseUna(una, current) > 0
+		// Until the peer proved it receives, una moves only with a plausible
+		// ACK: a blind una guessed from predictable sequence numbers would
+		// otherwise release data and open the window toward an address that
+		// never received anything.
+		advanced := false
+		if kcp.valid {
+			advanced = kcp.parseUna(una, current) > 0
+		}
 		if advanced {
 			flushNow = true
 		}
@@ -509,6 +597,9 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 				kcp.acklist = append(kcp.acklist, ackItem{sn, ts})
 				if int32(sn-kcp.rcvNxt) >= 0 {
 					repeat = kcp.parseData(sn, frg, ts, payload)
+				}
+				if regular {
+					kcp.notePeerTs(current, ts)
 				}
 			}
 			if repeat && regular {
@@ -554,12 +645,12 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 }
 
 // rcvQueueLimit is how many segments the receive queue may hold: the
-// receive window, or up to maxRecvQueueHold while it holds no complete
-// message (which no Recv could drain).
+// receive window, whatever it holds. A message of more fragments than the
+// window can therefore never complete (as in C KCP and kcp-go); kcpx
+// senders never send one (maxMessageSize), kcp-go sessions send every
+// segment as a message of its own, and the bound keeps a peer that sends
+// only fragments (frg != 0) from pinning more than window x mss here.
 func (kcp *KCP) rcvQueueLimit() int {
-	if kcp.rcvMsgEnds == 0 {
-		return max(int(kcp.rcvWnd), maxRecvQueueHold)
-	}
 	return int(kcp.rcvWnd)
 }
 
@@ -692,6 +783,18 @@ func (kcp *KCP) flush(current uint32, ft FlushType) uint32 {
 			}
 		}
 		kcp.acklist = kcp.acklist[:0]
+	}
+
+	// A peer that keeps its window shut while we have data for it holds our
+	// memory; after persistLimit ms the link is declared dead.
+	if kcp.rmtWnd == 0 && kcp.WaitSnd() > 0 {
+		if !kcp.zeroWnd {
+			kcp.zeroWnd, kcp.zeroSince = true, current
+		} else if kcp.persistLimit > 0 && current-kcp.zeroSince >= kcp.persistLimit {
+			kcp.state = deadState
+		}
+	} else {
+		kcp.zeroWnd = false
 	}
 
 	// window probing while the peer's window is zero
@@ -835,9 +938,12 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			seg.xmit++
 			seg.ts = current
 			kcp.ccSent(seg, current)
+			if !kcp.tsSent {
+				kcp.tsSent, kcp.tsStart = true, current
+			}
 			need := IKCP_OVERHEAD + len(seg.data)
 			n = kcp.reserve(n, need)
-			putHeader(kcp.buffer[n:], conv, IKCP_CMD_PUSH, seg.frg, uint16(wnd), current, seg.sn, una, uint32(len(seg.data)))
+			putHeader(kcp.buffer[n:], conv, IKCP_CMD_PUSH, seg.frg, uint16(wnd), current+kcp.tsOffset, seg.sn, una, uint32(len(seg.data)))
 			copy(kcp.buffer[n+IKCP_OVERHEAD:], seg.data)
 			n += need
 			segs++

@@ -99,8 +99,9 @@ const (
 	maxFragments = 255
 	// maxWindow is the largest window the 16-bit wnd field can advertise.
 	maxWindow = 0xFFFF
-	// maxRecvQueueHold is how many segments the receive queue may hold beyond
-	// the receive window while it contains no complete message, so a message
-	// of up to 256 fragments from a peer with a larger window still completes.
-	maxRecvQueueHold = 256
+	// defaultPersistLimit is how long (ms) a peer may advertise a zero
+	// window while data waits for it before the link is declared dead: 3
+	// minutes, longer than any application pause we know of, short enough
+	// that a peer cannot hold a session and its send window forever.
+	defaultPersistLimit = 3 * 60 * 1000
 )

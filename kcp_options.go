@@ -165,4 +165,5 @@ func (kcp *KCP) dropBuffers() {
 	kcp.ccUnackedReset()
 	kcp.acklist = nil
 	kcp.free = nil
+	kcp.freeSmall = nil
 }

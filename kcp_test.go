@@ -222,34 +222,36 @@ func TestPeekSizeFrg255(t *testing.T) {
 }
 
 // TestLargerPeerMessage: a peer with a larger window sends a 100-fragment
-// message to a receiver whose window is 32. The receive queue holds up to
-// 256 segments while no message is complete, so the message arrives.
+// message to a receiver whose window is 32. Such a message can never
+// complete (as in C KCP and kcp-go; kcpx senders split at maxMessageSize),
+// and the receiver holds no more than its window of it in the receive queue
+// and its window in the reorder slots: a peer sending only fragments pins
+// at most 2 x window x mss (issue 13). Before, the queue held 256 segments.
 func TestLargerPeerMessage(t *testing.T) {
 	a, b := newPair(presetFast3, false, 32)
 	a.WndSize(256, 256)
 	msg := make([]byte, 100*a.segmentSize())
-	for i := range msg {
-		msg[i] = byte(i / 1000)
-	}
 	if r := a.Send(msg); r != 0 {
 		t.Fatalf("Send = %d", r)
 	}
 	b.WndSize(0, 32)
 	l := newSimLink(3, linkConfig{delay: 5}, a, b)
 	buf := make([]byte, len(msg))
-	for l.now < 20_000 {
+	for l.now < 5_000 {
 		l.deliver()
 		if n := b.Recv(buf); n >= 0 {
-			if n != len(msg) || !bytes.Equal(buf, msg) {
-				t.Fatalf("Recv = %d, want the %d-byte message", n, len(msg))
-			}
-			return
+			t.Fatalf("Recv = %d: a message larger than the window completed", n)
+		}
+		if q := b.recvQueued(); q > b.recvWindow() {
+			t.Fatalf("receive queue holds %d segments, window %d", q, b.recvWindow())
 		}
 		a.update(l.now)
 		b.update(l.now)
 		l.now = l.nextEvent()
 	}
-	t.Fatal("the 100-fragment message never completed")
+	if q, held := b.recvQueued(), b.rcvBuf.count; q != 32 || held > 32 {
+		t.Fatalf("receiver holds %d queued and %d reordered segments; want 32 and at most 32", q, held)
+	}
 }
 
 func TestSendLimits(t *testing.T) {
@@ -318,6 +320,11 @@ func TestStreamSendAppends(t *testing.T) {
 // ackSeg is an ACK from the peer for sn, echoing ts, with una and window.
 func ackSeg(sn, ts, una uint32, wnd uint16) []byte {
 	return rawSeg(testConv, IKCP_CMD_ACK, 0, wnd, ts, sn, una, nil)
+}
+
+// winsSeg builds a window report (WINS) advertising wnd.
+func winsSeg(wnd uint16) []byte {
+	return rawSeg(testConv, IKCP_CMD_WINS, 0, wnd, 0, 0, 0, nil)
 }
 
 // TestRTTEstimator feeds RTT samples through real ACKs and compares srtt,
@@ -778,19 +785,19 @@ func TestMessageLimitFollowsPeerWindow(t *testing.T) {
 	if got := k.maxMessageSize(); got != 32*mss {
 		t.Fatalf("before the peer spoke: %d, want %d (its assumed 32-segment window)", got, 32*mss)
 	}
-	k.input(0, ackSeg(0, 0, 0, 200), IKCP_PACKET_FEC, false)
+	k.input(0, winsSeg(200), IKCP_PACKET_FEC, false)
 	if got := k.maxMessageSize(); got != 32*mss {
 		t.Fatalf("after an FEC-recovered packet: %d, want %d", got, 32*mss)
 	}
-	k.input(0, ackSeg(0, 0, 0, 200), IKCP_PACKET_REGULAR, false)
+	k.input(0, winsSeg(200), IKCP_PACKET_REGULAR, false)
 	if got := k.maxMessageSize(); got != 200*mss {
 		t.Fatalf("after the peer advertised 200: %d, want %d", got, 200*mss)
 	}
-	k.input(0, ackSeg(0, 0, 0, 10), IKCP_PACKET_REGULAR, false)
+	k.input(0, winsSeg(10), IKCP_PACKET_REGULAR, false)
 	if got := k.maxMessageSize(); got != 200*mss {
 		t.Fatalf("a busy peer's smaller window lowered the limit to %d", got)
 	}
-	k.input(0, ackSeg(0, 0, 0, 4000), IKCP_PACKET_REGULAR, false)
+	k.input(0, winsSeg(4000), IKCP_PACKET_REGULAR, false)
 	if got := k.maxMessageSize(); got != 255*mss {
 		t.Fatalf("limit %d above 255 fragments", got)
 	}

@@ -7,8 +7,8 @@ package kcp
 //	packetReader ──▶ packetCrypter.open (failure: counted as InCsumErrors,
 //	dropped; no session is created or touched) ──Listener.mu──▶ look the
 //	source up (netip.AddrPort key; addr.String() only for PacketConns whose
-//	addresses are not UDP) ──▶ [unknown source with a conv, room in the
-//	backlog: create the session, queue it for Accept] ──▶ release
+//	addresses are not UDP) ──▶ [unknown source with an opener that
+//	listener_guard.go admits: create the session, queue it for Accept] ──▶ release
 //	Listener.mu ──▶ UDPSession.input (takes the session's mu).
 //
 // Lookup and creation happen under one lock, so one source never gets two
@@ -47,12 +47,6 @@ const (
 	// new session. maxTombstones bounds that memory.
 	tombstoneTTL  = 60 * time.Second
 	maxTombstones = 8192
-
-	// replaceQuiet is how long a session must have heard nothing from its
-	// peer before a new conversation (a PUSH with sn 0 and another conv) from
-	// the same source may replace it: a restarted client gets its port back,
-	// while a replayed first datagram cannot tear a live session down.
-	replaceQuiet = 2 * time.Second
 )
 
 // tombKey names a conversation the listener forgot.
@@ -79,7 +73,8 @@ type Listener struct {
 	loopDone                 chan struct{} // closed when readLoop returns
 	closeOnce                sync.Once
 
-	bad Snmp // rejected datagrams not yet published; read loop only
+	bad   Snmp          // rejected datagrams not yet published; guard.badMu
+	guard listenerGuard // admission: caps, replay cache, rejection counters (listener_guard.go)
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[netip.AddrPort]*UDPSession
@@ -146,6 +141,7 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 		sessions:     make(map[netip.AddrPort]*UDPSession),
 		others:       make(map[string]*UDPSession),
 	}
+	l.guard.init()
 	go l.readLoop()
 	return l
 }
@@ -166,12 +162,13 @@ func (l *Listener) readLoop() {
 	notify(l.chAccept)
 }
 
-// handle takes one datagram from the read loop.
+// handle takes one datagram from the read loop. Who may create a session
+// is decided in listener_guard.go (admitLocked).
 func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	wireLen := len(data)
 	p, err := l.crypt.open(data)
 	if err != nil {
-		l.countBad(wireLen, true)
+		l.countBad(wireLen, rejectCorrupt)
 		return
 	}
 	var key string
@@ -182,55 +179,60 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	} else {
 		return
 	}
+	// An opener is a conversation's first datagram: a PUSH with sn 0 from a
+	// peer that has received nothing yet (una 0). Late datagrams of a
+	// finished conversation carry ACKs, a una above 0 or a later sn.
+	conv, sn, una, cmd, ok := firstSegment(p)
+	opener := ok && cmd == IKCP_CMD_PUSH && sn == 0 && una == 0
+	nonce, haveNonce := l.openerNonce(data)
 
-	var old *UDPSession
 	l.mu.Lock()
 	s := l.lookup(ap, key)
 	if s != nil {
-		if conv, sn, una, cmd, ok := firstSegment(p); ok && conv != s.conv && cmd == IKCP_CMD_PUSH && sn == 0 && una == 0 &&
-			time.Duration(s.kcp.clock()-s.heard.Load())*time.Millisecond >= replaceQuiet &&
-			!l.tombstonedLocked(tombKey{ap, key, conv}) {
-			// The peer started over with a new conv: the old session goes.
-			old = s
-			l.forgetLocked(s)
-			s = nil
-		}
-	}
-	if s == nil {
-		// Only a datagram that opens with a PUSH from a peer that has
-		// received nothing yet (una 0) starts a conversation: a new client's
-		// first datagram always is one, while late datagrams of a finished
-		// conversation carry ACKs or a una above 0. Nor does one of a
-		// conversation this listener forgot less than tombstoneTTL ago.
-		conv, _, una, cmd, ok := firstSegment(p)
-		if !ok || cmd != IKCP_CMD_PUSH || una != 0 || l.closed || len(l.pending) >= acceptBacklog ||
-			l.tombstonedLocked(tombKey{ap, key, conv}) {
+		if ok && conv != s.conv {
+			// Another conversation from a live session's source: a restarted
+			// client or a replay, which nothing here can tell apart. The live
+			// session stays and hears nothing of it (listener_guard.go).
 			l.mu.Unlock()
-			if old != nil {
-				old.abort()
-			}
-			l.countBad(wireLen, false)
+			l.countBad(wireLen, rejectNotOpener)
 			return
 		}
-		var remote net.Addr
-		if key == "" {
-			remote = net.UDPAddrFromAddrPort(ap)
-		} else {
-			remote = addr
+		if opener && haveNonce {
+			// A retransmitted opener: its nonce must not open a session
+			// elsewhere either.
+			l.guard.replay.add(nonce, time.Now())
 		}
-		s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.sq)
-		if key == "" {
-			l.sessions[ap] = s
-		} else {
-			l.others[key] = s
-		}
-		l.pending = append(l.pending, s)
-		notify(l.chAccept)
+		l.mu.Unlock()
+		s.input(p, wireLen)
+		return
 	}
+	reason := rejectNotOpener
+	if opener && !l.closed {
+		now := time.Now()
+		if reason = l.admitLocked(ap, key, conv, nonce, haveNonce, now); reason == rejectReasons {
+			l.admittedLocked(ap, key, nonce, haveNonce, now)
+		}
+	}
+	if reason != rejectReasons {
+		l.mu.Unlock()
+		l.countBad(wireLen, reason)
+		return
+	}
+	var remote net.Addr
+	if key == "" {
+		remote = net.UDPAddrFromAddrPort(ap)
+	} else {
+		remote = addr
+	}
+	s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.sq)
+	if key == "" {
+		l.sessions[ap] = s
+	} else {
+		l.others[key] = s
+	}
+	l.pending = append(l.pending, s)
+	notify(l.chAccept)
 	l.mu.Unlock()
-	if old != nil {
-		old.abort()
-	}
 	s.input(p, wireLen)
 }
 
@@ -268,23 +270,6 @@ func (l *Listener) lookup(ap netip.AddrPort, key string) *UDPSession {
 	return l.others[key]
 }
 
-// countBad counts a datagram the listener dropped (corrupt when it failed
-// to open), publishing in batches.
-func (l *Listener) countBad(wireLen int, corrupt bool) {
-	l.bad.InPkts++
-	l.bad.InBytes += uint64(wireLen)
-	if corrupt {
-		l.bad.InCsumErrors++
-	}
-	if l.bad.InPkts >= badFlush {
-		l.publishBad()
-	}
-}
-
-func (l *Listener) publishBad() {
-	l.bad.commit(nil)
-}
-
 // forget drops a released session from the maps and the pending queue.
 func (l *Listener) forget(s *UDPSession) {
 	l.mu.Lock()
@@ -295,6 +280,7 @@ func (l *Listener) forget(s *UDPSession) {
 func (l *Listener) forgetLocked(s *UDPSession) {
 	if s.remoteAP.IsValid() {
 		if l.sessions[s.remoteAP] == s {
+			l.guardForgetLocked(s)
 			delete(l.sessions, s.remoteAP)
 			l.buryLocked(tombKey{ap: s.remoteAP, conv: s.conv})
 		}

@@ -64,6 +64,12 @@ const (
 	// output is dropped (counted in IOStats.TxQueueDrops) and ARQ
 	// retransmits.
 	maxTxQueue = 8192
+
+	// ampHold bounds the datagrams a session keeps queued while its peer,
+	// not yet validated, has used up its budget (amplify.go); beyond it
+	// output is dropped and ARQ resends it. A forged session can make us
+	// hold no more than this.
+	ampHold = 16
 )
 
 // OOBCallBackType is the handler SetOOBHandler installs. It receives the
@@ -117,9 +123,12 @@ type UDPSession struct {
 	txq         [][]byte  // datagrams waiting for the sender, unsealed; txq[txHead:] are live
 	txqBuf      []*[]byte // their pooled buffers
 	txHead      int
-	txReady     bool   // the session is on sq's ready list
-	rbuf        []byte // holds a message larger than the reader's buffer
-	rleft       []byte // the unread rest of it
+	amp         ampLimit // send budget toward a peer not yet validated (listener sessions)
+	ampCredit   bool     // a datagram arrived since the last one sent beyond amp's budget
+	ampHeld     bool     // txq waits for the peer: amp's budget is spent
+	txReady     bool     // the session is on sq's ready list
+	rbuf        []byte   // holds a message larger than the reader's buffer
+	rleft       []byte   // the unread rest of it
 	ackNoDelay  bool
 	writeDelay  bool
 	dup         int
@@ -183,6 +192,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		s.fecDec = newFECDecoder(ds, ps)
 	}
 	s.kcp = NewKCP(conv, s.output)
+	s.kcp.setTsOffset(sessionTsOffset()) // issue 13: echoed ts proves the peer receives
 	s.kcpMtu = s.kcpMtuFor(IKCP_MTU_DEF)
 	s.kcp.SetMtu(s.kcpMtu)
 	s.created = s.kcp.clock()
@@ -194,6 +204,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 
 	SystemTimedSched.Put(s.updateFn, time.Now())
 	if l == nil {
+		s.amp.validate() // it chose its peer: nothing to amplify
 		s.rx = newPacketReader(conn)
 		go s.readLoop()
 	} else {
@@ -238,6 +249,11 @@ func (s *UDPSession) output(buf []byte, size int) {
 // Caller holds mu. When the queue is full the datagram is dropped (ARQ
 // resends what mattered).
 func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
+	if s.ampHeld && len(s.txq)-s.txHead >= ampHold {
+		s.sq.ampLimited.Add(1)
+		putBuffer(p)
+		return
+	}
 	if len(s.txq)-s.txHead >= maxTxQueue || s.released {
 		s.sq.queueDrops.Add(1)
 		putBuffer(p)
@@ -245,23 +261,25 @@ func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
 	}
 	s.txq = append(s.txq, pkt)
 	s.txqBuf = append(s.txqBuf, p)
-	if !s.txReady {
+	if !s.txReady && !s.ampHeld {
 		s.txReady = s.sq.add(s)
 	}
 }
 
 // wake tells a parked session that it has work again: its update must run
 // one interval ahead, not a park period away. Sending needs nothing: enqueue
-// already handed the datagrams to the sender. For the reader.
+// already handed the datagrams to the sender.
 func (s *UDPSession) wake() {
 	if s.parked.Load() {
 		s.unpark()
 	}
 }
 
-// push is wake for application goroutines (Write, Read, Close, options):
-// it also drains the socket's send queue here when nobody else is, sparing
-// the queue's goroutine a hand-off.
+// push is wake for a goroutine that writes (Write, SendOOB): it also
+// drains the socket's send queue here when nobody else is, sparing the
+// queue's goroutine a hand-off. A writer may wait on a full socket, as a
+// TCP writer does; Read, Close and the setters only wake, so they never
+// wait on the socket.
 func (s *UDPSession) push() {
 	s.wake()
 	s.sq.push()
@@ -274,18 +292,39 @@ func (s *UDPSession) takeTx(q *sendQueue, max int) bool {
 	s.mu.Lock()
 	n := min(len(s.txq)-s.txHead, max)
 	start := len(q.batch)
+	dup := s.dup
+	taken := 0
 	for i := s.txHead; i < s.txHead+n; i++ {
+		// Toward a peer that has not shown it receives at its address, at
+		// most 3x the bytes it sent (amplify.go), or one datagram for each
+		// datagram heard: a kcp-go client's request is smaller than a third
+		// of the first reply, which it must receive to acknowledge it and so
+		// prove its address. What is over the budget waits (ampHold) for
+		// the next datagram from the peer.
+		size := (len(s.txq[i]) + s.cryptTag) * (dup + 1)
+		if !s.amp.allow(size) {
+			if !s.ampCredit {
+				s.ampHeld = true
+				q.ampLimited.Add(1)
+				break
+			}
+			s.ampCredit = false
+		}
+		s.amp.charge(size)
 		q.batch = append(q.batch, outPacket{b: s.txq[i], to: s.remoteAP, addr: s.remoteTx})
 		q.bufs = append(q.bufs, s.txqBuf[i])
 		s.txq[i], s.txqBuf[i] = nil, nil
+		taken++
 	}
-	s.txHead += n
-	more := s.txHead < len(s.txq)
-	if !more {
+	s.txHead += taken
+	n = taken
+	more := s.txHead < len(s.txq) && !s.ampHeld
+	if s.txHead == len(s.txq) {
 		s.txq, s.txqBuf, s.txHead = s.txq[:0], s.txqBuf[:0], 0
+	}
+	if !more {
 		s.txReady = false
 	}
-	dup := s.dup
 	s.mu.Unlock()
 
 	for i := start; i < start+n; i++ {
@@ -380,6 +419,15 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	s.lastRecv = now
 	s.pend.InPkts++
 	s.pend.InBytes += uint64(wireLen)
+	s.amp.received(wireLen)
+	s.ampCredit = true
+	if s.ampHeld {
+		// What waited for the budget may go now (or at least one datagram).
+		s.ampHeld = false
+		if !s.txReady && s.txHead < len(s.txq) {
+			s.txReady = s.sq.add(s)
+		}
+	}
 	var typ uint16
 	if len(p) >= 6 {
 		typ = binary.LittleEndian.Uint16(p[4:])
@@ -412,6 +460,9 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 		s.closeSignalInput(p)
 	default:
 		s.kcpInput(now, p, IKCP_PACKET_REGULAR)
+	}
+	if !s.amp.validated() && s.kcp.validated() {
+		s.amp.validate()
 	}
 	readable := s.readableLocked()
 	writable := s.kcp.writable()
@@ -643,7 +694,7 @@ func (s *UDPSession) afterRecvLocked(n int) {
 		notify(s.chRead)
 	}
 	if tell {
-		s.push()
+		s.wake()
 	}
 }
 

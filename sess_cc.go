@@ -30,7 +30,7 @@ func (s *UDPSession) SetCongestionControl(name string) error {
 	s.mu.Unlock()
 	if err == nil {
 		notify(s.chWrite)
-		s.push()
+		s.wake()
 	}
 	return err
 }

@@ -23,7 +23,7 @@ func (s *UDPSession) SetWindowSize(sndwnd, rcvwnd int) {
 	s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
 	s.mu.Unlock()
 	notify(s.chWrite)
-	s.push()
+	s.wake()
 }
 
 // SetMtu sets the largest datagram the session sends, in bytes of UDP

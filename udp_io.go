@@ -91,6 +91,7 @@ type IOStats struct {
 	TxFallbacks    uint64 // 1 once the kernel refused sendmmsg and the sender went to one datagram per call
 	TxErrors       uint64 // datagrams a transient send error dropped (EPERM, ENOBUFS, ...; ARQ resends)
 	TxQueueDrops   uint64 // datagrams dropped before the socket because a session's send queue was full
+	TxAmpLimited   uint64 // times output toward a peer not yet proven to receive at its address waited for its budget (3x what it sent), plus datagrams dropped meanwhile
 
 	RxBatch bool // the reader uses recvmmsg
 	GRO     bool // UDP_GRO is on for the socket
@@ -148,6 +149,7 @@ func ioStats(r *packetReader, q *sendQueue) IOStats {
 	st.TxFallbacks = w.nfallback.Load()
 	st.TxErrors = q.sendErrs.Load()
 	st.TxQueueDrops = q.queueDrops.Load()
+	st.TxAmpLimited = q.ampLimited.Load()
 	st.TxBatch = w.batching()
 	st.GSO = w.gsoEnabled()
 	return st

@@ -24,11 +24,11 @@ import (
 // listener.
 //
 // The drain token is taken with TryLock and never waited for. The queue's
-// goroutine takes it when signalled; an application goroutine that has just
-// queued output (Write, Read opening the window, Close, SendOOB) takes it
-// too when it is free and drains at once, which saves a goroutine hand-off
-// on the round trip. The read goroutine and the timer goroutines never
-// drain: they only signal. A holder looks at the ready list again after
+// goroutine takes it when signalled; a goroutine that has just written
+// (Write, SendOOB) takes it too when it is free and drains at once, which
+// saves a goroutine hand-off on the round trip and lets a full socket push
+// back on the writer. The read goroutine, the timer goroutines, Read and
+// Close never drain: they only signal. A holder looks at the ready list again after
 // releasing the token, so nothing queued meanwhile is stranded. A full
 // socket buffer blocks the holder only; receiving and timers go on, and a
 // session whose txq is full drops further output, which ARQ retransmits.
@@ -292,6 +292,7 @@ type sendQueue struct {
 	dead   atomic.Bool // the socket failed for good: drop, do not write
 
 	queueDrops atomic.Uint64 // datagrams sessions dropped because their txq was full
+	ampLimited atomic.Uint64 // output held back or dropped by the 3x budget toward unproven peers
 	sendErrs   atomic.Uint64 // datagrams a transient send error dropped
 }
 
@@ -332,8 +333,8 @@ func (q *sendQueue) add(s *UDPSession) bool {
 
 // push drains the queue on the calling goroutine if nobody else is
 // draining it; otherwise the holder of the token (or the queue's goroutine,
-// already signalled) sends what is queued. Only goroutines that may block
-// in a send call it: never the reader or a timer.
+// already signalled) sends what is queued. Only writers call it: never the
+// reader, a timer, Read or Close.
 func (q *sendQueue) push() { q.drain() }
 
 // drain serves ready sessions until none is left, if it gets the token.

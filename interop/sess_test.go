@@ -214,7 +214,7 @@ func TestSessionKcptunPresets(t *testing.T) {
 // TestCloseSignalToKCPGo checks that kcpx's close signal (and anything else
 // kcpx sends on Close) is harmless to a kcp-go peer. With a kcp-go listener,
 // a kcpx client closes: the tap on its socket sees the close signal leave
-// (opened with kcp-go's framing: seqid 0xFFFFFFFF, type 0x00F4, 17 bytes),
+// (opened with kcp-go's framing: seqid 0xFFFFFFFF, type 0x00F4, 21 bytes),
 // and the listener creates no session from it, does not stall the other
 // session, and serves a newcomer. With a kcpx listener, a server-side
 // session closes towards a kcp-go client: the signal leaves, and the
@@ -296,7 +296,7 @@ func watchCloseSignal(tap *TapConn, block kcpgo.BlockCrypt, to func(net.Addr) bo
 			return true
 		}
 		inner, ok := kcpgoOpen(block, p)
-		if ok && len(inner) == 17 && binary.LittleEndian.Uint32(inner) == 0xffffffff && binary.LittleEndian.Uint16(inner[4:]) == 0x00f4 {
+		if ok && len(inner) == 21 && binary.LittleEndian.Uint32(inner) == 0xffffffff && binary.LittleEndian.Uint16(inner[4:]) == 0x00f4 {
 			once.Do(func() { close(seen) })
 		}
 		return true
