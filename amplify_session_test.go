@@ -153,4 +153,3 @@ func TestAmplificationLegitClient(t *testing.T) {
 		t.Fatal("the client's ACKs did not validate its address")
 	}
 }
-

@@ -16,14 +16,14 @@ import (
 // congestion control) and matched the cc branch byte for byte. The
 // hostile-network hardening then changed legacy behaviour on purpose (una
 // moves only once the peer echoed a plausible ts; ACKs beyond snd_nxt are
-// ignored), and four scenarios were regenerated from the merged core.
+// ignored), and five scenarios were regenerated from the merged core.
 var legacyDigests = map[string]string{
 	"nc0/loss00":         "0cc3a145b4d925547c00de797488235def90a5b9efb706861eaa1e387a3eb2e4",
 	"nc0/loss05":         "56129143387e81ec5695e842121ffdf4f83a9e97ef88ee23e717c99cab0ea789",
 	"nc1/loss00":         "865b05562d500a5a0596d468b08cfa87630a8c102904e1d7bea2850b512ca294",
 	"nc1/loss05":         "3f235a473b3d7ad8c39438eb82d163e9f37e29721fbef64a55d1ce1294531b83",
 	"nc1paced/loss05":    "bfd8f8b6d3603cf8b6f2558d880e5a0cc7635eb0fc3a25844285bbfadb33ae89",
-	"nc0/message/loss10": "74754ea47df4558c019d7cff34648f45c5b29ae5d0e6f97b18460bf5e59273e3",
+	"nc0/message/loss10": "555fc90ce89cd4d415188b4ac0dd0c2b3f3ac5608efd8332465d78a36b9fe4d6",
 }
 
 // legacyScenario runs a scripted two-way transfer and returns a digest of
