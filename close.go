@@ -120,6 +120,9 @@ func (s *UDPSession) closeDie() bool {
 		first = true
 		close(s.die)
 	})
+	if first {
+		s.callReadNotify()
+	}
 	return first
 }
 

@@ -10,4 +10,7 @@ require (
 	golang.org/x/sys v0.41.0
 )
 
-require github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+require (
+	github.com/juju/ratelimit v1.0.2 // indirect
+	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+)

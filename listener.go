@@ -264,15 +264,16 @@ func (l *Listener) lookup(ap netip.AddrPort, key string) *UDPSession {
 	return l.others[key]
 }
 
-// countBad counts a datagram the listener dropped (corrupt when it failed
-// to open), publishing in batches.
+// countBad counts a datagram the listener dropped, publishing in batches:
+// InCsumErrors when it failed to open, else InErrs. As in kcp-go, InPkts and
+// InBytes count only what reaches a session.
 func (l *Listener) countBad(wireLen int, corrupt bool) {
-	l.bad.InPkts++
-	l.bad.InBytes += uint64(wireLen)
 	if corrupt {
 		l.bad.InCsumErrors++
+	} else {
+		l.bad.InErrs++
 	}
-	if l.bad.InPkts >= badFlush {
+	if l.bad.InCsumErrors+l.bad.InErrs >= badFlush {
 		l.publishBad()
 	}
 }
@@ -434,7 +435,7 @@ func (l *Listener) SetReadDeadline(t time.Time) error {
 func (l *Listener) SetWriteDeadline(t time.Time) error { return errInvalidOperation }
 
 // SetDSCP sets the DSCP field of every datagram the listener's sessions
-// send (IPv4 TOS = dscp<<2, IPv6 traffic class = dscp), through the conn's own
+// send (IPv4 TOS and IPv6 traffic class = dscp<<2), through the conn's own
 // SetDSCP(int) error when it has one.
 func (l *Listener) SetDSCP(dscp int) error { return setDSCP(l.conn, dscp) }
 

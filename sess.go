@@ -138,6 +138,8 @@ type UDPSession struct {
 	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
 	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
+
+	sessV57 // rate-limit bucket and read notification (sess_v57.go); atomics
 }
 
 // newUDPSession builds a session and schedules its first update. For a
@@ -198,7 +200,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 // kcpMtuFor is the KCP mtu left by a datagram of mtu bytes once the cipher
 // header, FEC header and AEAD tag are taken off.
 func (s *UDPSession) kcpMtuFor(mtu int) int {
-	return min(mtu, mtuLimit) - s.cryptHdr - s.fecHdr - s.cryptTag
+	return min(mtu, maxDatagram) - s.cryptHdr - s.fecHdr - s.cryptTag
 }
 
 // ---- send path ----
@@ -283,15 +285,17 @@ func (s *UDPSession) transmit(wait bool) {
 // sendBatch seals and writes txOut. Caller holds txMu.
 func (s *UDPSession) sendBatch(dup int) {
 	send := s.txSend[:0]
-	var bytes uint64
 	for _, pkt := range s.txOut {
 		d := s.crypt.seal(pkt)
 		for range dup + 1 {
 			send = append(send, d)
-			bytes += uint64(len(d))
 		}
 	}
 	sent, err := s.writeTo(send)
+	var bytes uint64 // OutBytes counts whole datagrams sent, as kcp-go does
+	for _, d := range send[:sent] {
+		bytes += uint64(len(d))
+	}
 	for i, p := range s.txOutBuf {
 		putBuffer(p)
 		s.txOut[i] = nil
@@ -301,9 +305,7 @@ func (s *UDPSession) sendBatch(dup int) {
 	s.txSend = send[:0]
 	s.mu.Lock()
 	s.pend.OutPkts += uint64(sent)
-	if sent == len(send) {
-		s.pend.OutBytes += bytes
-	}
+	s.pend.OutBytes += bytes
 	s.mu.Unlock()
 	if err != nil && errors.Is(err, net.ErrClosed) && s.l == nil {
 		s.breakLink(opError("write", s.conn, s.remote, err))
@@ -352,8 +354,6 @@ func (s *UDPSession) readLoop() {
 		payload, err := s.crypt.open(data)
 		if err != nil {
 			s.mu.Lock()
-			s.pend.InPkts++
-			s.pend.InBytes += uint64(len(data))
 			s.pend.InCsumErrors++
 			s.mu.Unlock()
 			return
@@ -375,21 +375,20 @@ func (s *UDPSession) readLoop() {
 }
 
 // input takes one opened datagram (the bytes after the cipher header) that
-// arrived as wireLen bytes.
+// arrived as wireLen bytes. InPkts and InBytes count it as kcp-go does:
+// opened, without the cipher header and tag (sess_v57.go, countInput).
 func (s *UDPSession) input(p []byte, wireLen int) {
 	var (
 		oob     OOBCallBackType
 		oobData []byte
 	)
 	s.mu.Lock()
-	if s.released {
+	if s.released || !s.countInputLocked(p) {
 		s.mu.Unlock()
 		return
 	}
 	now := s.kcp.clock()
 	s.lastRecv = now
-	s.pend.InPkts++
-	s.pend.InBytes += uint64(wireLen)
 	var typ uint16
 	if len(p) >= 6 {
 		typ = binary.LittleEndian.Uint16(p[4:])
@@ -428,7 +427,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	s.mu.Unlock()
 
 	if readable {
-		notify(s.chRead)
+		s.readReady()
 	}
 	if writable {
 		notify(s.chWrite)
@@ -557,7 +556,7 @@ func (s *UDPSession) publishLocked() {
 		s.pend.FECErrs += st.Errs
 		s.pend.FECParityShards += st.ParityShards
 		s.pend.FECFullShardSet += st.FullShardSet
-		s.snmp.setFECShards(st.ShardSet, st.ShardMin)
+		s.publishFECGauges(st.ShardSet, st.ShardMin)
 	}
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
@@ -576,6 +575,7 @@ func (s *UDPSession) breakLink(err error) {
 		s.brokenErr = err
 		s.mu.Unlock()
 		close(s.broken)
+		s.callReadNotify()
 	})
 }
 
@@ -591,8 +591,12 @@ func (s *UDPSession) breakLink(err error) {
 // closed (an error matching net.ErrClosed and io.ErrClosedPipe) or the link
 // fails (dead peer, idle timeout, socket error). Once the peer has closed and
 // every byte it sent has been read, Read returns io.EOF.
-func (s *UDPSession) Read(b []byte) (int, error) {
-	if s.rd.expired() {
+func (s *UDPSession) Read(b []byte) (int, error) { return s.read(b, true) }
+
+// read is Read; without block it returns (0, nil) where Read would wait
+// (TryRead) and ignores the read deadline.
+func (s *UDPSession) read(b []byte, block bool) (int, error) {
+	if block && s.rd.expired() {
 		return 0, errTimeout
 	}
 	for {
@@ -639,6 +643,9 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 			return 0, err
 		}
 		s.mu.Unlock()
+		if !block {
+			return 0, nil
+		}
 
 		select {
 		case <-s.chRead:
@@ -689,6 +696,9 @@ func (s *UDPSession) Write(b []byte) (int, error) {
 // WriteBuffers is Write for a vector of buffers: each buffer is queued as
 // Write would queue it, all at once. It returns the total length queued.
 func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
+	if n, err, done := s.writeGate(v); done {
+		return n, err
+	}
 	if s.wd.expired() {
 		return 0, errTimeout
 	}
