@@ -160,7 +160,8 @@ func (s *UDPSession) release() {
 		s.conn.Close()
 	} else {
 		// The conn is the caller's: wake our read loop with a deadline in the
-		// past instead of closing it.
+		// past instead of closing it; the loop clears it as it leaves, so a
+		// later session on the same conn reads normally.
 		s.conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }

@@ -362,6 +362,7 @@ func (s *UDPSession) readLoop() {
 	})
 	if !s.ownConn {
 		r.release() // leave the caller's socket as we found it (GRO off)
+		s.conn.SetReadDeadline(time.Time{}) // and without release's past deadline
 	}
 	s.mu.Lock()
 	released := s.released

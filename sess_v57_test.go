@@ -539,3 +539,31 @@ func TestEmptyOOB(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerConnReusedBySecondSession: once a session on a caller's conn is
+// released, a new session on the same conn works: no read deadline is left
+// in the past.
+func TestCallerConnReusedBySecondSession(t *testing.T) {
+	leakCheck(t)
+	ca, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	cb, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	for round := range 2 {
+		conv := uint32(20 + round)
+		a, _ := NewConn3(conv, cb.LocalAddr(), nil, 0, 0, ca)
+		b, _ := NewConn3(conv, ca.LocalAddr(), nil, 0, 0, cb)
+		sendRecv(t, a, b, randBytes(uint64(round), 32<<10))
+		sendRecv(t, b, a, randBytes(uint64(round+7), 32<<10))
+		a.Close()
+		b.Close()
+		<-a.loopDone
+		<-b.loopDone
+	}
+}
