@@ -361,7 +361,7 @@ func (s *UDPSession) readLoop() {
 		s.input(payload, len(data))
 	})
 	if !s.ownConn {
-		r.release() // leave the caller's socket as we found it (GRO off)
+		r.release()                         // leave the caller's socket as we found it (GRO off)
 		s.conn.SetReadDeadline(time.Time{}) // and without release's past deadline
 	}
 	s.mu.Lock()
