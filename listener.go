@@ -68,6 +68,7 @@ type Listener struct {
 	ownConn                  bool
 	crypt                    *packetCrypter
 	dataShards, parityShards int
+	rx                       *packetReader // the socket's reader, used by readLoop
 	sq                       *sendQueue    // the socket's sender, shared by the sessions
 	pendingTTL               time.Duration // defaultPendingTTL; tests shorten it
 	rd                       deadline      // Accept deadline
@@ -133,6 +134,7 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 		crypt:        newPacketCrypter(block),
 		dataShards:   dataShards,
 		parityShards: parityShards,
+		rx:           newPacketReader(conn),
 		sq:           newSendQueue(newPacketWriter(conn)),
 		pendingTTL:   defaultPendingTTL,
 		rd:           newDeadline(),
@@ -148,7 +150,7 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 
 func (l *Listener) readLoop() {
 	defer close(l.loopDone)
-	r := newPacketReader(l.conn)
+	r := l.rx
 	err := r.read(l.handle)
 	if !l.ownConn {
 		r.release() // leave the caller's socket as we found it (GRO off)

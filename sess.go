@@ -97,6 +97,7 @@ type UDPSession struct {
 	loopDone chan struct{}
 
 	sq       *sendQueue    // the socket's sender (shared by a listener's sessions)
+	rx       *packetReader // a dialled session's reader (nil for a listener's)
 	remoteTx net.Addr      // destination for the sender when remoteAP is invalid
 	txPkts   atomic.Uint64 // datagrams and bytes the sender wrote, not yet published
 	txBytes  atomic.Uint64
@@ -189,6 +190,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 
 	SystemTimedSched.Put(s.updateFn, time.Now())
 	if l == nil {
+		s.rx = newPacketReader(conn)
 		go s.readLoop()
 	} else {
 		close(s.loopDone)
@@ -313,7 +315,7 @@ func (s *UDPSession) applyRateLimit() {
 // fails or the session is released.
 func (s *UDPSession) readLoop() {
 	defer close(s.loopDone)
-	r := newPacketReader(s.conn)
+	r := s.rx
 	err := r.read(func(data []byte, ap netip.AddrPort, addr net.Addr) {
 		if ap.IsValid() {
 			if netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != s.remoteAP {

@@ -98,6 +98,20 @@ type IOStats struct {
 	GSO     bool // the sender uses UDP GSO
 }
 
+// IOStats returns the counters of the listener's socket, shared by all its
+// sessions. It is safe for concurrent use and keeps working after Close.
+func (l *Listener) IOStats() IOStats { return ioStats(l.rx, l.sq) }
+
+// IOStats returns the counters of the socket the session uses: its own for a
+// dialled session, its listener's for an accepted one. It is safe for
+// concurrent use and keeps working after Close.
+func (s *UDPSession) IOStats() IOStats {
+	if s.l != nil {
+		return s.l.IOStats()
+	}
+	return ioStats(s.rx, s.sq)
+}
+
 // RxPerCall is the mean number of datagrams one read call returned.
 func (s IOStats) RxPerCall() float64 { return perCall(s.RxDatagrams, s.RxCalls) }
 

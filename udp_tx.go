@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,6 +62,8 @@ type packetWriter struct {
 	ncalls    atomic.Uint64 // plain-path write calls (the batch path counts in offload)
 	offload   offloadStats
 	gsoOn     atomic.Bool // mirrors batch.gso() after each call, for readers on other goroutines
+
+	injectPlain syscall.Errno // tests: the next plain send fails with this errno
 }
 
 type addrCache struct {
@@ -194,6 +197,10 @@ func (w *packetWriter) sendPlain(pkts []outPacket) (int, error) {
 }
 
 func (w *packetWriter) sendOne(p *outPacket) error {
+	if e := w.injectPlain; e != 0 {
+		w.injectPlain = 0
+		return &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", e)}
+	}
 	var err error
 	switch {
 	case w.udp == nil:
