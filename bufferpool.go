@@ -5,9 +5,15 @@ import (
 	"sync/atomic"
 )
 
-// mtuLimit is the largest datagram kcpx sends or expects to receive, in bytes.
-// Every pooled buffer has exactly this length, so any datagram fits in one.
+// mtuLimit is the largest datagram kcpx receives, in bytes. Every pooled
+// buffer has exactly this length, so any datagram fits in one. kcp-go v5.6
+// peers may send up to 1500 bytes.
 const mtuLimit = 1500
+
+// maxDatagram is the largest datagram kcpx sends (SetMtu clamps to it): what
+// kcp-go v5.7 peers can receive, and the IPv4 payload of a 1500-byte
+// Ethernet frame. It is also the length of the simple XOR pad.
+const maxDatagram = 1472
 
 // bufferPool is the one process-wide pool of datagram buffers. It is a global
 // (like kcp-go's) because buffers cross owners: a session's output fills one, the

@@ -177,6 +177,9 @@ func (s *UDPSession) closeDie() bool {
 		first = true
 		close(s.die)
 	})
+	if first {
+		s.callReadNotify()
+	}
 	return first
 }
 

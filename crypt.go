@@ -41,7 +41,7 @@ const (
 	salsaNonce   = 8                      // Salsa20 nonce, left in clear
 	salsaKeySize = 32                     // Salsa20 key; shorter keys are zero padded
 	cfbMaxBlock  = 16                     // largest block size among the CFB ciphers
-	xorPadSize   = mtuLimit               // length of the simple XOR pad
+	xorPadSize   = maxDatagram            // length of the simple XOR pad (kcp-go v5.7)
 )
 
 // cfbIV is the fixed CFB initial vector shared with kcp-go. Ciphers with 8-byte
@@ -422,8 +422,10 @@ type simpleXORCrypt struct {
 }
 
 // NewSimpleXORBlockCrypt returns a cipher that XORs every datagram, from byte 0,
-// with one fixed 1500-byte pad derived from key by PBKDF2-HMAC-SHA1 (32
-// iterations, kcp-go's salt). It is obfuscation, not encryption. key may have any
+// with one fixed 1472-byte pad derived from key by PBKDF2-HMAC-SHA1 (32
+// iterations, kcp-go's salt), the largest datagram a session sends. The
+// pad is kcp-go v5.7's; v5.6 used 1500 bytes, whose first 1472 are the same,
+// so only datagrams above 1472 bytes (which kcpx never sends) differ. It is obfuscation, not encryption. key may have any
 // length. The error is non-nil only when the platform refuses PBKDF2 (FIPS-only
 // mode with a short key).
 func NewSimpleXORBlockCrypt(key []byte) (BlockCrypt, error) {
@@ -434,8 +436,8 @@ func NewSimpleXORBlockCrypt(key []byte) (BlockCrypt, error) {
 	return &simpleXORCrypt{pad: pad}, nil
 }
 
-// Encrypt XORs the first min(len(dst), len(src), 1500) bytes with the pad; bytes
-// past 1500 are copied unchanged. It is safe for concurrent use.
+// Encrypt XORs the first min(len(dst), len(src), 1472) bytes with the pad; bytes
+// past 1472 are copied unchanged. It is safe for concurrent use.
 func (c *simpleXORCrypt) Encrypt(dst, src []byte) { c.xor(dst, src) }
 
 // Decrypt is the same transform as Encrypt.

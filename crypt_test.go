@@ -471,7 +471,9 @@ func TestCipherShortBuffers(t *testing.T) {
 // katInput(100) in place; pkt: kcp-go's Encrypt of the datagram
 // katInput(16) | LE CRC32(katInput(60)) | katInput(60), i.e. a whole sealed packet
 // with nonce katInput(16); sum: SHA-256 over kcp-go's in-place Encrypt of
-// katInput(n) for n = 0..300, then of katInput(1500), concatenated.
+// katInput(n) for n = 0..300, then of katInput(1500), concatenated. All from
+// kcp-go v5.6.72 except the SimpleXOR sums, from v5.7.6, whose 1472-byte pad
+// leaves bytes 1472..1499 of the 1500-byte input unchanged.
 var cipherKATs = []struct {
 	name  string
 	key   int
@@ -550,11 +552,11 @@ var cipherKATs = []struct {
 	{"SimpleXOR", 3,
 		"25c56631317bcd3d89827ea68ab7d85b65b1d0dc841abd95411b2ffc8cbf74ad19bc560c05f0b002d9da414b048cad3b502c50a31fc575301b5397b28d33e0ddf1f627c274f3cff988b3e8564c12e6d1b121f808d3aa52077cd25d4bf9985be9d08ef887",
 		"25c56631317bcd3d89827ea68ab7d85b86412c5df0ae49212db7c350182be0398520ca909164249675b6eda7b0f819cfec50ec5fabb1c1c4b73f3b5e19a774496d6abb5ee0675b6d641f84fab8a69265",
-		"10af23d9de1e3a06eabdcdecfdb1cd64623c5b73467780cefc8ddd7aad468e37"},
+		"929757b25d1d7ee0065ae88a854f87e5e191f380085026b0dae9d280a78ffc49"}, // kcp-go v5.7.6: 1472-byte pad
 	{"SimpleXOR", 32,
 		"3657eddf50e30976903cecf519f268dc5d069d52224b72ed16c4779108a30bd9461da64fcf8a18b5d3d89d1ff9d595c6095c320d62d41891e74fc99c746d76feb0ebe23da12f91fa657cb4429ad87bc304c71579b02f5fd08bb15380f7e4a3ce55a17d89",
 		"3657eddf50e30976903cecf519f268dcbef661d356ff86597a689b3d9c379f4dda813ad35b1e8c217fb431f34da12132b5208ef1d6a0ac654b236570e0f9e26a2c777ea135bb056e89d0d8ee6e6c0f77",
-		"e00809a3687d8211f269ee8a8aed7552b87245de14d232126db201f33f13078f"},
+		"debd441a5bfdec6ad6edf5883f74b8cdcb51d5ab1920e5242aab98f6a6b42b37"}, // kcp-go v5.7.6: 1472-byte pad
 	{"None", 16,
 		"0726456483a2c1e0ff1e3d5c7b9ab9d8f71635547392b1d0ef0e2d4c6b8aa9c8e70625446382a1c0dffe1d3c5b7a99b8d7f61534537291b0cfee0d2c4b6a89a8c7e60524436281a0bfdefd1c3b5a7998b7d6f51433527190afceed0c2b4a6988a7c6e504",
 		"0726456483a2c1e0ff1e3d5c7b9ab9d814e6c9d50726456483a2c1e0ff1e3d5c7b9ab9d8f71635547392b1d0ef0e2d4c6b8aa9c8e70625446382a1c0dffe1d3c5b7a99b8d7f61534537291b0cfee0d2c",

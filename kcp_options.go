@@ -17,6 +17,22 @@ func (kcp *KCP) SetMtu(mtu int) int {
 	return 0
 }
 
+// ResetRTO makes every unacknowledged segment in flight due for
+// retransmission at the next flush, its timeout set back to the current RTO
+// estimate, undoing the back-off of earlier timeouts (kcp-go v5.7). It sends
+// nothing itself. The retransmissions count as timeouts (LostSegs) and shrink
+// the congestion window, as kcp-go's do.
+func (kcp *KCP) ResetRTO() { kcp.resetRTO(kcp.clock()) }
+
+func (kcp *KCP) resetRTO(current uint32) {
+	for i := range kcp.sndBuf.len() {
+		if seg := kcp.sndBuf.at(i); !seg.acked {
+			seg.rto = kcp.rxRto
+			seg.resendts = current
+		}
+	}
+}
+
 // NoDelay tunes latency: nodelay 1 lowers the minimum RTO to 30 ms and halves
 // the RTO back-off; interval is the flush interval in ms (clamped to
 // 10..5000, default 100); resend is the number of skipping ACKs that trigger

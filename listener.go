@@ -416,7 +416,7 @@ func (l *Listener) SetReadDeadline(t time.Time) error {
 func (l *Listener) SetWriteDeadline(t time.Time) error { return errInvalidOperation }
 
 // SetDSCP sets the DSCP field of every datagram the listener's sessions
-// send (IPv4 TOS = dscp<<2, IPv6 traffic class = dscp), through the conn's own
+// send (IPv4 TOS and IPv6 traffic class = dscp<<2), through the conn's own
 // SetDSCP(int) error when it has one.
 func (l *Listener) SetDSCP(dscp int) error { return setDSCP(l.conn, dscp) }
 

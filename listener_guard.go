@@ -267,12 +267,15 @@ func (l *Listener) countBad(wireLen int, reason int) {
 	l.guard.rejected[reason].Add(1)
 	g := &l.guard
 	g.badMu.Lock()
-	l.bad.InPkts++
-	l.bad.InBytes += uint64(wireLen)
+	// As in kcp-go, InPkts and InBytes count only what reaches a session: a
+	// datagram that fails to open is an InCsumError, any other refusal an
+	// InErr.
 	if reason == rejectCorrupt {
 		l.bad.InCsumErrors++
+	} else {
+		l.bad.InErrs++
 	}
-	if l.bad.InPkts >= badFlush {
+	if l.bad.InCsumErrors+l.bad.InErrs >= badFlush {
 		l.bad.commit(nil)
 	} else if !g.badArmed {
 		g.badArmed = true

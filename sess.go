@@ -152,6 +152,8 @@ type UDPSession struct {
 	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
 	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
+
+	sessV57 // rate-limit bucket and read notification (sess_v57.go); atomics
 }
 
 // newUDPSession builds a session and schedules its first update. For a
@@ -216,7 +218,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 // kcpMtuFor is the KCP mtu left by a datagram of mtu bytes once the cipher
 // header, FEC header and AEAD tag are taken off.
 func (s *UDPSession) kcpMtuFor(mtu int) int {
-	return min(mtu, mtuLimit) - s.cryptHdr - s.fecHdr - s.cryptTag
+	return min(mtu, maxDatagram) - s.cryptHdr - s.fecHdr - s.cryptTag
 }
 
 // ---- send path ----
@@ -378,8 +380,6 @@ func (s *UDPSession) readLoop() {
 		payload, err := s.crypt.open(data)
 		if err != nil {
 			s.mu.Lock()
-			s.pend.InPkts++
-			s.pend.InBytes += uint64(len(data))
 			s.pend.InCsumErrors++
 			s.mu.Unlock()
 			return
@@ -404,21 +404,20 @@ func (s *UDPSession) readLoop() {
 }
 
 // input takes one opened datagram (the bytes after the cipher header) that
-// arrived as wireLen bytes.
+// arrived as wireLen bytes. InPkts and InBytes count it as kcp-go does:
+// opened, without the cipher header and tag (sess_v57.go, countInput).
 func (s *UDPSession) input(p []byte, wireLen int) {
 	var (
 		oob     OOBCallBackType
 		oobData []byte
 	)
 	s.mu.Lock()
-	if s.released {
+	if s.released || !s.countInputLocked(p) {
 		s.mu.Unlock()
 		return
 	}
 	now := s.kcp.clock()
 	s.lastRecv = now
-	s.pend.InPkts++
-	s.pend.InBytes += uint64(wireLen)
 	s.amp.received(wireLen)
 	s.ampCredit = true
 	if s.ampHeld {
@@ -469,7 +468,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	s.mu.Unlock()
 
 	if readable {
-		notify(s.chRead)
+		s.readReady()
 	}
 	if writable {
 		notify(s.chWrite)
@@ -581,7 +580,7 @@ func (s *UDPSession) publishLocked() {
 		s.pend.FECErrs += st.Errs
 		s.pend.FECParityShards += st.ParityShards
 		s.pend.FECFullShardSet += st.FullShardSet
-		s.snmp.setFECShards(st.ShardSet, st.ShardMin)
+		s.publishFECGauges(st.ShardSet, st.ShardMin)
 	}
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
@@ -602,6 +601,7 @@ func (s *UDPSession) breakLink(err error) {
 		s.brokenErr = err
 		s.mu.Unlock()
 		close(s.broken)
+		s.callReadNotify()
 	})
 }
 
@@ -617,8 +617,12 @@ func (s *UDPSession) breakLink(err error) {
 // closed (an error matching net.ErrClosed and io.ErrClosedPipe) or the link
 // fails (dead peer, idle timeout, socket error). Once the peer has closed and
 // every byte it sent has been read, Read returns io.EOF.
-func (s *UDPSession) Read(b []byte) (int, error) {
-	if s.rd.expired() {
+func (s *UDPSession) Read(b []byte) (int, error) { return s.read(b, true) }
+
+// read is Read; without block it returns (0, nil) where Read would wait
+// (TryRead) and ignores the read deadline.
+func (s *UDPSession) read(b []byte, block bool) (int, error) {
+	if block && s.rd.expired() {
 		return 0, errTimeout
 	}
 	for {
@@ -665,6 +669,9 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 			return 0, err
 		}
 		s.mu.Unlock()
+		if !block {
+			return 0, nil
+		}
 
 		select {
 		case <-s.chRead:
@@ -715,6 +722,9 @@ func (s *UDPSession) Write(b []byte) (int, error) {
 // WriteBuffers is Write for a vector of buffers: each buffer is queued as
 // Write would queue it, all at once. It returns the total length queued.
 func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
+	if n, err, done := s.writeGate(v); done {
+		return n, err
+	}
 	if s.wd.expired() {
 		return 0, errTimeout
 	}

@@ -35,7 +35,8 @@ func fuzzSeeds() [][]byte {
 }
 
 // FuzzSessionInput feeds arbitrary opened datagrams to a session with FEC
-// and an OOB handler: no panic, and every datagram is counted.
+// and an OOB handler: no panic, and every datagram is counted (InPkts, or
+// KCPInErrors below minInput bytes, as kcp-go counts).
 func FuzzSessionInput(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
@@ -50,10 +51,20 @@ func FuzzSessionInput(f *testing.F) {
 		defer a.mu.Unlock()
 		return a.pend.InPkts + atomic.LoadUint64(&a.snmp.InPkts)
 	}
+	errs := func() uint64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.pend.KCPInErrors + atomic.LoadUint64(&a.snmp.KCPInErrors)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		before := counted()
+		before, errsBefore := counted(), errs()
 		a.input(append([]byte(nil), data...), len(data))
-		if got := counted(); got != before+1 {
+		if len(data) < minInput {
+			if counted() != before || errs() != errsBefore+1 {
+				t.Fatalf("%d-byte datagram: InPkts moved by %d, KCPInErrors by %d; want 0 and 1",
+					len(data), counted()-before, errs()-errsBefore)
+			}
+		} else if got := counted(); got != before+1 {
 			t.Fatalf("InPkts moved by %d for one datagram", got-before)
 		}
 	})

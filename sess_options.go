@@ -27,9 +27,12 @@ func (s *UDPSession) SetWindowSize(sndwnd, rcvwnd int) {
 }
 
 // SetMtu sets the largest datagram the session sends, in bytes of UDP
-// payload (default 1400, at most 1500). It returns false, changing nothing,
-// when the cipher header, FEC header and AEAD tag leave no room for a KCP
-// segment with data (KCP mtu = min(1500, mtu) - overhead must exceed 24).
+// payload (default 1400). Values above 1472 send 1472-byte datagrams, as
+// kcp-go v5.7 does: its receive buffers hold no more, and 1472 is what an
+// Ethernet path carries in IPv4 without fragmenting. It returns false,
+// changing nothing, when the cipher header, FEC header and AEAD tag leave no
+// room for a KCP segment with data (KCP mtu = min(1472, mtu) - overhead must
+// exceed 24).
 func (s *UDPSession) SetMtu(mtu int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -38,7 +41,7 @@ func (s *UDPSession) SetMtu(mtu int) bool {
 		return false
 	}
 	s.kcpMtu = k
-	s.applyRateLimit()
+	s.paceForBucketLocked()
 	return true
 }
 
@@ -88,20 +91,6 @@ func (s *UDPSession) SetLogger(mask KCPLogType, logger logoutput_callback) {
 	s.mu.Unlock()
 }
 
-// SetRateLimit caps the session's outgoing data at bytesPerSecond bytes per
-// second on the wire (cipher and FEC overhead included); 0, the default,
-// removes the cap. The cap paces what KCP releases: segments above the rate
-// wait in the send window, and their retransmission timers start only when
-// they leave, so pacing never causes a retransmission. A burst of 20 ms of
-// the rate (at least 4 datagrams) goes at once. Datagrams holding only
-// ACKs or window probes are neither held back nor counted.
-func (s *UDPSession) SetRateLimit(bytesPerSecond uint32) {
-	s.mu.Lock()
-	s.rateBps = bytesPerSecond
-	s.applyRateLimit()
-	s.mu.Unlock()
-}
-
 // SetLinger bounds how long a closed session keeps sending its queued data
 // and close signal in the background (default 5 s; 0 gives up at the next
 // update). It applies to a Close that comes after it.
@@ -148,8 +137,9 @@ func (s *UDPSession) GetSRTTVar() int32 {
 // GetSnmp returns a copy of this session's counters (the same fields as
 // DefaultSnmp, counting only this session), published once per update. The
 // queue and FEC gauges (RingBuffer*, FECShardSet, FECShardMin) are this
-// session's; DefaultSnmp leaves them at zero rather than let thousands of
-// sessions overwrite one another's.
+// session's. DefaultSnmp leaves the queue gauges at zero rather than let
+// thousands of sessions overwrite one another's; its FEC gauges hold the
+// last values any session's decoder reported, as in kcp-go.
 func (s *UDPSession) GetSnmp() *Snmp { return s.snmp.Copy() }
 
 // ---- out of band ----
@@ -208,10 +198,10 @@ func (s *UDPSession) SendOOB(data []byte) error {
 
 // ---- socket options ----
 
-// SetDSCP sets the DSCP field of outgoing datagrams (IPv4 TOS = dscp<<2,
-// IPv6 traffic class = dscp), through the conn's own SetDSCP(int) error when
-// it has one. A session accepted from a Listener shares its socket: use
-// Listener.SetDSCP; here it returns an error.
+// SetDSCP sets the DSCP field of outgoing datagrams (IPv4 TOS and IPv6
+// traffic class = dscp<<2, as kcp-go v5.7), through the conn's own
+// SetDSCP(int) error when it has one. A session accepted from a Listener
+// shares its socket: use Listener.SetDSCP; here it returns an error.
 func (s *UDPSession) SetDSCP(dscp int) error {
 	if s.l != nil {
 		return errInvalidOperation

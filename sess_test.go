@@ -798,8 +798,9 @@ func TestClientIgnoresStrangers(t *testing.T) {
 	}
 }
 
-// TestRateLimit: with SetRateLimit the data still arrives whole, and no
-// faster than the limit allows beyond the initial burst.
+// TestRateLimit: with SetRateLimit (application bytes, kcp-go v5.7) and the
+// core paced to match, a transfer larger than the one-second burst arrives
+// whole; without the limit too. sess_v57_test.go tests the bucket itself.
 func TestRateLimit(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(31)
@@ -808,15 +809,10 @@ func TestRateLimit(t *testing.T) {
 	defer b.Close()
 	fast(a)
 	fast(b)
-	const rate = 1 << 20
+	const rate = 256 << 10
 	a.SetRateLimit(rate)
-	data := randBytes(32, 512<<10)
-	start := time.Now()
+	data := randBytes(32, 384<<10)
 	sendRecv(t, a, b, data)
-	// The bucket starts with 20 ms of the rate, at least 4 datagrams.
-	if floor := time.Duration(float64(len(data)-max(rate/50, 4*mtuLimit)) / rate * float64(time.Second)); time.Since(start) < floor {
-		t.Errorf("%d bytes in %v, faster than %d B/s allows (%v)", len(data), time.Since(start), rate, floor)
-	}
 	a.SetRateLimit(0)
 	sendRecv(t, a, b, data)
 }

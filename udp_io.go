@@ -214,8 +214,9 @@ func transientReadError(err error) bool {
 
 // setDSCP marks the conn's outgoing datagrams with the DiffServ code point
 // dscp (0..63). A conn with its own SetDSCP(int) error method is asked
-// first; otherwise the IPv4 TOS byte (dscp<<2) and the IPv6 traffic class
-// are set, both for dual-stack sockets, and success of either is enough.
+// first; otherwise the IPv4 TOS byte and the IPv6 traffic class are both set
+// to dscp<<2 (both for dual-stack sockets; success of either is enough), as
+// kcp-go v5.7 does (v5.6 wrote dscp unshifted into the traffic class).
 func setDSCP(conn net.PacketConn, dscp int) error {
 	if dscp < 0 || dscp > 63 {
 		return errors.New("kcp: DSCP out of range 0..63")
@@ -228,7 +229,7 @@ func setDSCP(conn net.PacketConn, dscp int) error {
 		return errNoSockopt
 	}
 	err4 := ipv4.NewConn(nc).SetTOS(dscp << 2)
-	err6 := ipv6.NewConn(nc).SetTrafficClass(dscp)
+	err6 := ipv6.NewConn(nc).SetTrafficClass(dscp << 2)
 	if err4 == nil || err6 == nil {
 		return nil
 	}

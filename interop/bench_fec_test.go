@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// BenchmarkFECEncode is kcp-go's BenchmarkFECEncode (10+3, 1500-byte
+// BenchmarkFECEncode is kcp-go's BenchmarkFECEncode (10+3, MaxDatagram-byte
 // datagrams, no crypto room) on both encoders, without its per-packet make.
 func BenchmarkFECEncode(b *testing.B) {
-	const ds, ps, size = 10, 3, 1500
+	const ds, ps, size = 10, 3, MaxDatagram
 	b.Run("kcpgo", func(b *testing.B) {
 		e := kcpgoNewFECEncoder(ds, ps, 0)
 		benchEncode(b, size, func(p []byte) { kcpgoFECEncode(e, p, 500) })
@@ -29,7 +29,7 @@ func benchEncode(b *testing.B, size int, encode func([]byte)) {
 	}
 }
 
-// BenchmarkFECDecode feeds a real 10+3 stream of 1500-byte datagrams with one
+// BenchmarkFECDecode feeds a real 10+3 stream of MaxDatagram-byte datagrams with one
 // data shard of every group lost (one rebuild per group), as kcp-go's
 // BenchmarkFECDecode does with random loss; per datagram fed.
 func BenchmarkFECDecode(b *testing.B) {
@@ -38,7 +38,7 @@ func BenchmarkFECDecode(b *testing.B) {
 	enc := kcpxNewFECEncoder(ds, ps, 0)
 	var group [][]byte
 	for i := range ds {
-		p := make([]byte, 1500)
+		p := make([]byte, MaxDatagram)
 		for j := 8; j < len(p); j++ {
 			p[j] = byte(i*31 + j)
 		}
@@ -66,8 +66,8 @@ func BenchmarkFECDecode(b *testing.B) {
 
 func benchDecode(b *testing.B, group [][]byte, decode func([]byte) int) {
 	total := uint32(len(group))
-	pkt := make([]byte, 1500)
-	b.SetBytes(1500)
+	pkt := make([]byte, MaxDatagram)
+	b.SetBytes(MaxDatagram)
 	b.ReportAllocs()
 	var seq uint32
 	recovered := 0

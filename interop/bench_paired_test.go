@@ -36,8 +36,8 @@ func BenchmarkPaired(b *testing.B) {
 			runPaired(b, benchDatagram, sealOpenOps(b, c))
 		})
 	}
-	b.Run("FECEncode", func(b *testing.B) { runPaired(b, 1500, fecEncodeOps()) })
-	b.Run("FECDecode", func(b *testing.B) { runPaired(b, 1500, fecDecodeOps(b)) })
+	b.Run("FECEncode", func(b *testing.B) { runPaired(b, MaxDatagram, fecEncodeOps()) })
+	b.Run("FECDecode", func(b *testing.B) { runPaired(b, MaxDatagram, fecDecodeOps(b)) })
 }
 
 // ops is one operation of each library.
@@ -177,7 +177,7 @@ func sealOpenOps(b *testing.B, c Cipher) ops {
 
 func fecEncodeOps() ops {
 	ge, xe := kcpgoNewFECEncoder(10, 3, 0), kcpxNewFECEncoder(10, 3, 0)
-	pg, px := make([]byte, 1500), make([]byte, 1500)
+	pg, px := make([]byte, MaxDatagram), make([]byte, MaxDatagram)
 	var now uint32
 	return ops{
 		kcpx:  func() { kcpxFECEncode(xe, px, now); now++ },
@@ -190,7 +190,7 @@ func fecDecodeOps(b *testing.B) ops {
 	enc := kcpxNewFECEncoder(ds, ps, 0)
 	var group [][]byte
 	for i := range ds {
-		p := make([]byte, 1500)
+		p := make([]byte, MaxDatagram)
 		for j := 8; j < len(p); j++ {
 			p[j] = byte(i*31 + j)
 		}
@@ -202,7 +202,7 @@ func fecDecodeOps(b *testing.B) ops {
 	}
 	feeder := func(decode func([]byte)) func() {
 		total := uint32(len(group))
-		pkt := make([]byte, 1500)
+		pkt := make([]byte, MaxDatagram)
 		var seq uint32
 		return func() {
 			if seq%total == 0 { // the lost shard

@@ -17,8 +17,8 @@ import (
 var testPass = KcptunPass("it's a secrect")
 
 // datagramSizes covers the 20-byte minimum (a bare crypto header), block
-// boundaries either side for 8- and 16-byte blocks, and the 1500-byte limit.
-var datagramSizes = []int{20, 21, 23, 24, 25, 31, 32, 33, 47, 48, 49, 64, 100, 127, 128, 129, 136, 1000, 1350, 1376, 1400, 1499, 1500}
+// boundaries either side for 8- and 16-byte blocks, and the MaxDatagram limit.
+var datagramSizes = []int{20, 21, 23, 24, 25, 31, 32, 33, 47, 48, 49, 64, 100, 127, 128, 129, 136, 1000, 1350, 1376, 1400, MaxDatagram - 1, MaxDatagram}
 
 func randomBytes(rng *rand.Rand, n int) []byte {
 	b := make([]byte, n)

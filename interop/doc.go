@@ -1,6 +1,7 @@
 // Package interop proves that kcpx (github.com/kcpx/kcp) is kcp-go
-// (github.com/xtaci/kcp-go/v5 v5.6.72) on the wire, and measures the two side
-// by side.
+// (github.com/xtaci/kcp-go/v5 v5.6.72 with go.mod, v5.7.6 with
+// -modfile=go57.mod) on the wire and in its API, and measures the two side by
+// side.
 //
 // It is a separate module so that the main module never depends on kcp-go.
 // The package holds what the tests and the measurement driver (./bench)

@@ -46,7 +46,7 @@ func TestFECParityIdentical(t *testing.T) {
 			t.Run(fmt.Sprintf("%d+%d/offset%d", l.ds, l.ps, offset), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(l.ds*100+l.ps), uint64(offset)))
 				groups := 4
-				in := fecDatagrams(rng, groups*l.ds, offset, 1500-offset-8)
+				in := fecDatagrams(rng, groups*l.ds, offset, MaxDatagram-offset-8)
 				g := kcpgoNewFECEncoder(l.ds, l.ps, offset)
 				x := kcpxNewFECEncoder(l.ds, l.ps, offset)
 				gin, xin := copyAll(in), copyAll(in)

@@ -5,6 +5,11 @@ import (
 	"net"
 )
 
+// MaxDatagram is the largest datagram the suite has either library handle:
+// kcp-go v5.7 sends and receives no more (its buffers and XOR pad are 1472
+// bytes), and kcpx sends no more either. v5.6.72 went to 1500.
+const MaxDatagram = 1472
+
 // Session is the part of *UDPSession both libraries share with identical
 // signatures, so one test body drives either.
 type Session interface {

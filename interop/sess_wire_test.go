@@ -63,7 +63,7 @@ func TestSessionAckDatagramsIdentical(t *testing.T) {
 							t.Fatal(err)
 						}
 						peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-						buf := make([]byte, 1500)
+						buf := make([]byte, MaxDatagram)
 						n, _, err := peer.ReadFrom(buf)
 						if err != nil {
 							t.Fatalf("no answer from the %s listener: %v", impl.Name, err)
