@@ -100,9 +100,13 @@ func Listen(laddr string) (net.Listener, error) {
 // ListenWithOptions listens on laddr ("host:port", network "udp") on a new
 // socket the listener owns. block seals every datagram (nil: none; the peer
 // must use the same); dataShards and parityShards above zero turn FEC on for
-// what the listener's sessions send. Incoming FEC is decoded whatever the
-// local setting.
+// what the listener's sessions send (either at zero: FEC off, as in kcp-go;
+// a negative count or more than 255 shards together is an error). Incoming
+// FEC is decoded whatever the local setting.
 func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards int) (*Listener, error) {
+	if err := checkFECShards(dataShards, parityShards); err != nil {
+		return nil, err
+	}
 	udpaddr, err := net.ResolveUDPAddr("udp", laddr)
 	if err != nil {
 		return nil, err
@@ -117,11 +121,15 @@ func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards 
 
 // ServeConn serves KCP on conn, which stays the caller's: Listener.Close
 // stops using it (by setting a read deadline in the past to wake the read
-// loop) but does not close it. A conn whose SetReadDeadline fails keeps the
+// loop) but does not close it. FEC shard counts are checked as
+// ListenWithOptions checks them. A conn whose SetReadDeadline fails keeps the
 // read goroutine until the caller closes it.
 func ServeConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*Listener, error) {
 	if conn == nil {
 		return nil, errInvalidOperation
+	}
+	if err := checkFECShards(dataShards, parityShards); err != nil {
+		return nil, err
 	}
 	return serveConn(block, dataShards, parityShards, conn, false), nil
 }
@@ -193,13 +201,14 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 		}
 	}
 	if s == nil {
-		// Only a datagram that opens with a PUSH from a peer that has
-		// received nothing yet (una 0) starts a conversation: a new client's
-		// first datagram always is one, while late datagrams of a finished
-		// conversation carry ACKs or a una above 0. Nor does one of a
+		// Only a datagram that opens with a PUSH, or a window probe, from a
+		// peer that has received nothing yet (una 0) starts a conversation: a
+		// new client's first datagram always is one (a probe when its first
+		// message needs our window, sess_peerwnd.go), while late datagrams of
+		// a finished conversation carry ACKs or a una above 0. Nor does one of a
 		// conversation this listener forgot less than tombstoneTTL ago.
 		conv, _, una, cmd, ok := firstSegment(p)
-		if !ok || cmd != IKCP_CMD_PUSH || una != 0 || l.closed || len(l.pending) >= acceptBacklog ||
+		if !ok || (cmd != IKCP_CMD_PUSH && cmd != IKCP_CMD_WASK) || una != 0 || l.closed || len(l.pending) >= acceptBacklog ||
 			l.tombstonedLocked(tombKey{ap, key, conv}) {
 			l.mu.Unlock()
 			if old != nil {
