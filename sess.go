@@ -598,7 +598,7 @@ func (s *UDPSession) Read(b []byte) (int, error) {
 		}
 		return 0, nil
 	}
-	if s.rd.expired() {
+	if s.rd.expired() && !closedChan(s.die) { // closed wins, as in package net
 		return 0, errTimeout
 	}
 	for {
@@ -703,7 +703,7 @@ func (s *UDPSession) Write(b []byte) (int, error) {
 // WriteBuffers is Write for a vector of buffers: each buffer is queued as
 // Write would queue it, all at once. It returns the total length queued.
 func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
-	if s.wd.expired() {
+	if s.wd.expired() && !closedChan(s.die) { // closed wins, as in package net
 		return 0, errTimeout
 	}
 	if err := s.awaitPeerWindow(v); err != nil {
