@@ -27,6 +27,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"sync"
 	"time"
 
 	kcp "github.com/kcpx/kcp"
@@ -60,6 +61,7 @@ func run(role, addr, in, out string, report io.Writer) error {
 	case "send":
 		return sendFile(addr, in, report)
 	case "both":
+		report = &lockedWriter{w: report} // both ends print
 		l, err := kcp.ListenWithOptions(addr, nil, 0, 0)
 		if err != nil {
 			return err
@@ -206,4 +208,16 @@ func (p *progress) line() {
 	}
 	secs := max(time.Since(p.start).Seconds(), 1e-3)
 	fmt.Fprintf(p.w, "%s %d of %d bytes (%.0f%%), %.2f MB/s\n", p.verb, p.n, p.total, pct, float64(p.n)/secs/1e6)
+}
+
+// lockedWriter serialises writes to w from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
