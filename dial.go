@@ -46,11 +46,15 @@ func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards in
 }
 
 // NewConn starts a session with raddr over conn, which stays the caller's
-// (never closed by the session). The conv is random.
+// (never closed by the session). The conv is random. An empty raddr or port
+// 0 is an error.
 func NewConn(raddr string, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
 	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
 	if err != nil {
 		return nil, err
+	}
+	if udpaddr.Port == 0 {
+		return nil, &net.OpError{Op: "dial", Net: "udp", Addr: udpaddr, Err: errNoRemotePort}
 	}
 	return NewConn2(udpaddr, block, dataShards, parityShards, conn)
 }

@@ -136,6 +136,15 @@ func TestDialNeedsAddress(t *testing.T) {
 		c.Close()
 		t.Error(`Dial(""): no error`)
 	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if s, err := NewConn("", nil, 0, 0, pc); err == nil {
+		s.Close()
+		t.Error(`NewConn(""): no error`)
+	}
 }
 
 func TestReadEmptyBuffer(t *testing.T) {
