@@ -77,6 +77,7 @@ type KeySizeError struct {
 	Err    error
 }
 
+// Error names kcp, the cipher, the length given and the lengths accepted.
 func (e *KeySizeError) Error() string {
 	return fmt.Sprintf("kcp: %s key of %d bytes: the key must be %s bytes", e.Cipher, e.Len, e.Valid)
 }
