@@ -63,7 +63,7 @@ func (s *UDPSession) Close() error {
 		s.kcp.flush(now, IKCP_FLUSH_FULL)
 	}
 	s.mu.Unlock()
-	s.kick()
+	s.wake()
 	return nil
 }
 
@@ -124,7 +124,8 @@ func (s *UDPSession) closeDie() bool {
 }
 
 // release frees everything the session holds: it is unscheduled, forgotten
-// by its listener, its read loop stops and its pooled buffers go back.
+// by its listener, its read loop stops and its pooled buffers go back (those
+// of datagrams still queued once the sender has written them).
 func (s *UDPSession) release() {
 	s.mu.Lock()
 	if s.released {
@@ -132,12 +133,6 @@ func (s *UDPSession) release() {
 		return
 	}
 	s.released = true
-	for i, p := range s.txqBuf {
-		putBuffer(p)
-		s.txqBuf[i] = nil
-		s.txq[i] = nil
-	}
-	s.txq, s.txqBuf = s.txq[:0], s.txqBuf[:0]
 	s.publishLocked()
 	// A released session may stay reachable for a while (a scheduled
 	// update, the application's own references): keep only its shell.
@@ -153,13 +148,17 @@ func (s *UDPSession) release() {
 		s.l.forget(s)
 		return
 	}
-	if s.ownConn {
-		s.conn.Close()
-	} else {
-		// The conn is the caller's: wake our read loop with a deadline in the
-		// past instead of closing it.
-		s.conn.SetReadDeadline(time.Unix(1, 0))
-	}
+	// The sender writes what is still queued (a FIN, say), then lets go of
+	// the socket: closing it if it is ours, or, for the caller's, waking our
+	// read loop with a deadline in the past (the loop clears it on its way
+	// out, so the conn can serve again).
+	s.sq.close(func() {
+		if s.ownConn {
+			s.conn.Close()
+		} else {
+			s.conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
 }
 
 // abort closes the session at once, without draining: for Listener.Close
@@ -173,6 +172,5 @@ func (s *UDPSession) abort() {
 		s.queueCloseSignal(closeFIN, s.finSn)
 	}
 	s.mu.Unlock()
-	s.transmit(true)
 	s.release()
 }

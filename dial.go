@@ -83,7 +83,7 @@ func NewConn4(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parit
 		return nil, err
 	}
 	s := newUDPSession(convid, dataShards, parityShards, nil, conn, ownConn, raddr,
-		newPacketCrypter(block), newPacketWriter(conn))
+		newPacketCrypter(block), newSendQueue(newPacketWriter(conn)))
 	return s, nil
 }
 

@@ -68,7 +68,7 @@ type Listener struct {
 	ownConn                  bool
 	crypt                    *packetCrypter
 	dataShards, parityShards int
-	writer                   *packetWriter
+	sq                       *sendQueue    // the socket's sender, shared by the sessions
 	pendingTTL               time.Duration // defaultPendingTTL; tests shorten it
 	rd                       deadline      // Accept deadline
 	chAccept                 chan struct{} // capacity 1: pending may be non-empty
@@ -141,7 +141,7 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 		crypt:        newPacketCrypter(block),
 		dataShards:   dataShards,
 		parityShards: parityShards,
-		writer:       newPacketWriter(conn),
+		sq:           newSendQueue(newPacketWriter(conn)),
 		pendingTTL:   defaultPendingTTL,
 		rd:           newDeadline(),
 		chAccept:     make(chan struct{}, 1),
@@ -223,7 +223,7 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 		} else {
 			remote = addr
 		}
-		s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.writer)
+		s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.sq)
 		if key == "" {
 			l.sessions[ap] = s
 		} else {
@@ -288,14 +288,6 @@ func (l *Listener) countBad(wireLen int, corrupt bool) {
 
 func (l *Listener) publishBad() {
 	l.bad.commit(nil)
-}
-
-// write sends a session's batch on the shared socket.
-func (l *Listener) write(pkts [][]byte, ap netip.AddrPort, addr net.Addr) (int, error) {
-	if ap.IsValid() {
-		return l.writer.write(pkts, ap, nil)
-	}
-	return l.writer.write(pkts, netip.AddrPort{}, addr)
 }
 
 // forget drops a released session from the maps and the pending queue.
@@ -491,12 +483,17 @@ func (l *Listener) Close() error {
 			s.abort()
 		}
 		l.rd.stop()
+		// The sender writes the sessions' last datagrams (their FINs), then
+		// the socket is let go.
 		var err error
-		if l.ownConn {
-			err = l.conn.Close()
-		} else {
-			err = l.conn.SetReadDeadline(time.Unix(1, 0))
-		}
+		l.sq.close(func() {
+			if l.ownConn {
+				err = l.conn.Close()
+			} else {
+				err = l.conn.SetReadDeadline(time.Unix(1, 0))
+			}
+		})
+		<-l.sq.done
 		if err == nil {
 			<-l.loopDone
 		}

@@ -46,7 +46,6 @@ package kcp
 
 import (
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -75,7 +74,6 @@ type UDPSession struct {
 	ownConn  bool      // Close closes conn (Dial, NewConn4 with ownConn)
 	l        *Listener // nil for a dialled session
 	crypt    *packetCrypter
-	writer   *packetWriter
 	remote   net.Addr
 	remoteAP netip.AddrPort // the peer as a UDP address (unmapped), when it is one
 	remoteS  string         // remote.String() for peers that are not UDP addresses
@@ -98,12 +96,10 @@ type UDPSession struct {
 	parked   atomic.Bool   // update sleeps for long (sess_park.go); set under mu
 	loopDone chan struct{}
 
-	// txMu serialises sealing and sending; held without mu. The slices are
-	// the batch being sent.
-	txMu     sync.Mutex
-	txOut    [][]byte
-	txOutBuf []*[]byte
-	txSend   [][]byte
+	sq       *sendQueue    // the socket's sender (shared by a listener's sessions)
+	remoteTx net.Addr      // destination for the sender when remoteAP is invalid
+	txPkts   atomic.Uint64 // datagrams and bytes the sender wrote, not yet published
+	txBytes  atomic.Uint64
 
 	// mu guards everything below and every call into kcp and the FEC codecs.
 	mu          sync.Mutex
@@ -111,10 +107,12 @@ type UDPSession struct {
 	fecEnc      *fecEncoder
 	fecDec      *fecDecoder
 	kcpMtu      int
-	txq         [][]byte  // datagrams waiting for kick, unsealed
+	txq         [][]byte  // datagrams waiting for the sender, unsealed; txq[txHead:] are live
 	txqBuf      []*[]byte // their pooled buffers
-	rbuf        []byte    // holds a message larger than the reader's buffer
-	rleft       []byte    // the unread rest of it
+	txHead      int
+	txReady     bool   // the session is on sq's ready list
+	rbuf        []byte // holds a message larger than the reader's buffer
+	rleft       []byte // the unread rest of it
 	ackNoDelay  bool
 	writeDelay  bool
 	dup         int
@@ -143,14 +141,14 @@ type UDPSession struct {
 // newUDPSession builds a session and schedules its first update. For a
 // dialled session (l == nil) it also starts the read loop on conn.
 func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ownConn bool,
-	remote net.Addr, crypt *packetCrypter, writer *packetWriter) *UDPSession {
+	remote net.Addr, crypt *packetCrypter, sq *sendQueue) *UDPSession {
 	s := &UDPSession{
 		conv:     conv,
 		conn:     conn,
 		ownConn:  ownConn,
 		l:        l,
 		crypt:    crypt,
-		writer:   writer,
+		sq:       sq,
 		remote:   remote,
 		ds:       ds,
 		ps:       ps,
@@ -168,6 +166,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		s.remoteAP = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	} else {
 		s.remoteS = remote.String()
+		s.remoteTx = remote
 	}
 	s.cryptHdr = crypt.headerSize()
 	s.cryptTag = crypt.overhead() - s.cryptHdr
@@ -226,98 +225,70 @@ func (s *UDPSession) output(buf []byte, size int) {
 	}
 }
 
-// enqueue hands a datagram (cipher header room included, unsealed) to kick.
-// Caller holds mu. When the queue is full the datagram is dropped.
+// enqueue hands a datagram (cipher header room included, unsealed) to the
+// socket's sender; the first one queued puts the session on its ready list.
+// Caller holds mu. When the queue is full the datagram is dropped (ARQ
+// resends what mattered).
 func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
-	if len(s.txq) >= maxTxQueue || s.released {
+	if len(s.txq)-s.txHead >= maxTxQueue || s.released {
+		s.sq.queueDrops.Add(1)
 		putBuffer(p)
 		return
 	}
 	s.txq = append(s.txq, pkt)
 	s.txqBuf = append(s.txqBuf, p)
+	if !s.txReady {
+		s.txReady = s.sq.add(s)
+	}
 }
 
-// kick seals and sends what is queued. It never runs with mu held and never
-// waits for another sender: if one is busy, that one sends our datagrams.
-func (s *UDPSession) kick() {
+// wake tells a parked session that it has work again: its update must run
+// one interval ahead, not a park period away. Sending needs nothing: enqueue
+// already handed the datagrams to the sender.
+func (s *UDPSession) wake() {
 	if s.parked.Load() {
 		s.unpark()
 	}
-	s.transmit(false)
 }
 
-// transmit is kick; with wait it blocks until it holds txMu, so what is
-// queued now has been handed to the socket when it returns (abort needs
-// that before it releases the queue).
-func (s *UDPSession) transmit(wait bool) {
-	for {
-		if wait {
-			s.txMu.Lock()
-		} else if !s.txMu.TryLock() {
-			return
-		}
-		// Take the whole queue; the emptied batch arrays (sendBatch cleared
-		// them) become the new queue.
-		s.mu.Lock()
-		s.txOut, s.txq = s.txq, s.txOut[:0]
-		s.txOutBuf, s.txqBuf = s.txqBuf, s.txOutBuf[:0]
-		n := len(s.txOut)
-		dup := s.dup
-		s.mu.Unlock()
-
-		if n > 0 {
-			s.sendBatch(dup)
-		}
-		s.txMu.Unlock()
-
-		// Datagrams queued while we held txMu were left to us.
-		s.mu.Lock()
-		more := len(s.txq) > 0
-		s.mu.Unlock()
-		if !more {
-			return
-		}
-	}
-}
-
-// sendBatch seals and writes txOut. Caller holds txMu.
-func (s *UDPSession) sendBatch(dup int) {
-	send := s.txSend[:0]
-	var bytes uint64
-	for _, pkt := range s.txOut {
-		d := s.crypt.seal(pkt)
-		for range dup + 1 {
-			send = append(send, d)
-			bytes += uint64(len(d))
-		}
-	}
-	sent, err := s.writeTo(send)
-	for i, p := range s.txOutBuf {
-		putBuffer(p)
-		s.txOut[i] = nil
-		s.txOutBuf[i] = nil
-	}
-	clear(send)
-	s.txSend = send[:0]
+// takeTx moves up to max queued datagrams into q's batch, sealed, and reports
+// whether more remain queued. It runs on the sender goroutine; sealing
+// happens without mu.
+func (s *UDPSession) takeTx(q *sendQueue, max int) bool {
 	s.mu.Lock()
-	s.pend.OutPkts += uint64(sent)
-	if sent == len(send) {
-		s.pend.OutBytes += bytes
+	n := min(len(s.txq)-s.txHead, max)
+	start := len(q.batch)
+	for i := s.txHead; i < s.txHead+n; i++ {
+		q.batch = append(q.batch, outPacket{b: s.txq[i], to: s.remoteAP, addr: s.remoteTx})
+		q.bufs = append(q.bufs, s.txqBuf[i])
+		s.txq[i], s.txqBuf[i] = nil, nil
 	}
+	s.txHead += n
+	more := s.txHead < len(s.txq)
+	if !more {
+		s.txq, s.txqBuf, s.txHead = s.txq[:0], s.txqBuf[:0], 0
+		s.txReady = false
+	}
+	dup := s.dup
 	s.mu.Unlock()
-	if err != nil && errors.Is(err, net.ErrClosed) && s.l == nil {
+
+	for i := start; i < start+n; i++ {
+		q.batch[i].b = s.crypt.seal(q.batch[i].b)
+	}
+	for range dup {
+		for i := start; i < start+n; i++ {
+			q.batch = append(q.batch, q.batch[i])
+			q.bufs = append(q.bufs, nil) // the buffer is freed once, with the original
+		}
+	}
+	return more
+}
+
+// sendFailed is told by the sender that the socket failed for good.
+func (s *UDPSession) sendFailed(err error) {
+	if s.l == nil {
 		s.breakLink(opError("write", s.conn, s.remote, err))
 	}
-}
-
-func (s *UDPSession) writeTo(pkts [][]byte) (int, error) {
-	if s.l != nil {
-		return s.l.write(pkts, s.remoteAP, s.remote)
-	}
-	if s.remoteAP.IsValid() {
-		return s.writer.write(pkts, s.remoteAP, nil)
-	}
-	return s.writer.write(pkts, netip.AddrPort{}, s.remote)
 }
 
 // applyRateLimit hands the rate limit to the core's pacer, in the core's
@@ -360,12 +331,15 @@ func (s *UDPSession) readLoop() {
 		}
 		s.input(payload, len(data))
 	})
-	if !s.ownConn {
-		r.release() // leave the caller's socket as we found it (GRO off)
-	}
 	s.mu.Lock()
 	released := s.released
 	s.mu.Unlock()
+	if !s.ownConn {
+		r.release() // leave the caller's socket as we found it (GRO off)
+		if released {
+			s.conn.SetReadDeadline(time.Time{}) // ours, set by release
+		}
+	}
 	if !released {
 		s.mu.Lock()
 		s.pend.InErrs++
@@ -433,7 +407,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	if writable {
 		notify(s.chWrite)
 	}
-	s.kick()
+	s.wake()
 	if oob != nil {
 		oob(oobData)
 	}
@@ -528,7 +502,6 @@ func (s *UDPSession) update() {
 	if fail != nil {
 		s.breakLink(fail)
 	}
-	s.transmit(false) // not kick: that would unpark what we just parked
 	if expire && s.l.expire(s) {
 		release = true
 	}
@@ -562,6 +535,8 @@ func (s *UDPSession) publishLocked() {
 	if s.fecEnc != nil {
 		s.pend.FECErrs += s.fecEnc.stats.take().Errs
 	}
+	s.pend.OutPkts += s.txPkts.Swap(0)
+	s.pend.OutBytes += s.txBytes.Swap(0)
 	s.snmp.setQueues(s.kcp.queueLens())
 	if s.pend != (Snmp{}) { // an idle session publishes nothing
 		s.pend.commit(&s.snmp)
@@ -674,7 +649,7 @@ func (s *UDPSession) afterRecvLocked(n int) {
 		notify(s.chRead)
 	}
 	if tell {
-		s.kick()
+		s.wake()
 	}
 }
 
@@ -743,7 +718,7 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 			if writable {
 				notify(s.chWrite)
 			}
-			s.kick()
+			s.wake()
 			return n, nil
 		}
 		s.mu.Unlock()

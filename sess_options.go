@@ -23,7 +23,7 @@ func (s *UDPSession) SetWindowSize(sndwnd, rcvwnd int) {
 	s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
 	s.mu.Unlock()
 	notify(s.chWrite)
-	s.kick()
+	s.wake()
 }
 
 // SetMtu sets the largest datagram the session sends, in bytes of UDP
@@ -202,7 +202,7 @@ func (s *UDPSession) SendOOB(data []byte) error {
 	copy(b[12:], data)
 	s.enqueue(p, (*p)[:s.cryptHdr+12+len(data)])
 	s.mu.Unlock()
-	s.kick()
+	s.wake()
 	return nil
 }
 

@@ -535,7 +535,7 @@ func TestPacketIOZeroAllocs(t *testing.T) {
 				for i := range pkts {
 					pkts[i] = datagram(i, 1400)
 				}
-				dest := localAP(rx)
+				batch := outPackets(pkts, localAP(rx))
 				var got, bad int
 				want := localAP(tx)
 				handle := func(data []byte, ap netip.AddrPort, _ net.Addr) {
@@ -547,7 +547,7 @@ func TestPacketIOZeroAllocs(t *testing.T) {
 				var failure error
 				round := func() {
 					got = 0
-					if _, err := w.write(pkts, dest, nil); err != nil && failure == nil {
+					if _, err := w.send(batch); err != nil && failure == nil {
 						failure = err
 					}
 					for got < len(pkts) && failure == nil {
@@ -648,18 +648,23 @@ func (c *optConn) SetWriteBuffer(v int) error { c.wbuf = v; return nil }
 func TestErrorClassification(t *testing.T) {
 	wrap := func(e error) error { return &net.OpError{Op: "read", Err: os.NewSyscallError("x", e)} }
 	for _, tc := range []struct {
-		err                error
-		refused, transient bool
+		err                             error
+		refused, recvRefused, transient bool
 	}{
-		{wrap(errENOSYS), true, false},
-		{wrap(errEPERM), true, false},
-		{wrap(errECONNREFUSED), false, true},
-		{wrap(errEMSGSIZE), false, true},
-		{os.ErrDeadlineExceeded, false, false},
-		{net.ErrClosed, false, false},
+		{wrap(errENOSYS), true, true, false},
+		// EPERM: a sandbox refusing recvmmsg, but for sendmmsg possibly a
+		// firewall refusing one datagram (packetWriter.send tells them apart).
+		{wrap(errEPERM), false, true, false},
+		{wrap(errECONNREFUSED), false, false, true},
+		{wrap(errEMSGSIZE), false, false, true},
+		{os.ErrDeadlineExceeded, false, false, false},
+		{net.ErrClosed, false, false, false},
 	} {
 		if got := batchRefused(tc.err); got != tc.refused {
 			t.Errorf("batchRefused(%v) = %v", tc.err, got)
+		}
+		if got := recvRefused(tc.err); got != tc.recvRefused {
+			t.Errorf("recvRefused(%v) = %v", tc.err, got)
 		}
 		if got := transientReadError(tc.err); got != tc.transient {
 			t.Errorf("transientReadError(%v) = %v", tc.err, got)
@@ -697,7 +702,7 @@ func benchPacketIO(b *testing.B, network, addr string, size int, mode ioCase) {
 	for i := range pkts {
 		pkts[i] = make([]byte, size)
 	}
-	dest := localAP(rx)
+	batch := outPackets(pkts, localAP(rx))
 	got := 0
 	handle := func([]byte, netip.AddrPort, net.Addr) { got++ }
 	rx.SetReadDeadline(time.Now().Add(time.Minute))
@@ -710,7 +715,7 @@ func benchPacketIO(b *testing.B, network, addr string, size int, mode ioCase) {
 			continue
 		}
 		got = 0
-		if _, err := w.write(pkts, dest, nil); err != nil {
+		if _, err := w.send(batch); err != nil {
 			b.Fatal(err)
 		}
 		for got < burst {
@@ -731,3 +736,55 @@ var (
 	errECONNREFUSED error = syscall.ECONNREFUSED
 	errEMSGSIZE     error = syscall.EMSGSIZE
 )
+
+// outPackets addresses every datagram of pkts to one destination.
+func outPackets(pkts [][]byte, to netip.AddrPort) []outPacket {
+	out := make([]outPacket, len(pkts))
+	for i, p := range pkts {
+		out[i] = outPacket{b: p, to: to}
+	}
+	return out
+}
+
+// TestPacketWriterManyDestinations sends one batch that interleaves three
+// receivers, in every writer mode: each receiver gets exactly its own
+// datagrams, in order, and the batch counts as sent whole.
+func TestPacketWriterManyDestinations(t *testing.T) {
+	for _, mode := range ioModes {
+		t.Run(mode.name, func(t *testing.T) {
+			tx := listenUDP(t, "udp4", "127.0.0.1:0")
+			w := newPacketWriter(tx)
+			forceMode(t, mode, nil, w)
+			var rxs []*packetReader
+			var batch []outPacket
+			for range 3 {
+				rxs = append(rxs, newPacketReader(listenUDP(t, "udp4", "127.0.0.1:0")))
+			}
+			// Runs of equal sizes per destination, so GSO has runs to cut
+			// at each change of destination.
+			for i := range 90 {
+				r := (i / 5) % 3
+				batch = append(batch, outPacket{b: datagram(i, 1200), to: localAP(rxs[r].conn)})
+			}
+			if n, err := w.send(batch); n != len(batch) || err != nil {
+				t.Fatalf("send: %d of %d, %v", n, len(batch), err)
+			}
+			for r, rx := range rxs {
+				got := collect(t, rx, 30)
+				k := 0
+				for i, p := range batch {
+					if (i/5)%3 != r {
+						continue
+					}
+					if !bytes.Equal(got[k].data, p.b) || got[k].ap != localAP(tx) {
+						t.Fatalf("receiver %d datagram %d: wrong bytes or source", r, k)
+					}
+					k++
+				}
+			}
+			if runtime.GOOS == "linux" && mode.writer == ioOffload && w.gsoSegments() == 0 {
+				t.Error("GSO carried none of the runs")
+			}
+		})
+	}
+}

@@ -4,7 +4,6 @@ package kcp
 
 import (
 	"net"
-	"net/netip"
 )
 
 // batchWriter is the batch send path; this OS has none, so the writer
@@ -21,4 +20,4 @@ func (*batchWriter) gso() bool { return false }
 func (*batchWriter) disableGSO() {}
 
 // send is never called: newBatchWriter returns nil.
-func (*batchWriter) send([][]byte, netip.AddrPort) (int, bool, error) { return 0, false, nil }
+func (*batchWriter) send([]outPacket) (int, bool, error) { return 0, false, nil }

@@ -69,7 +69,7 @@ func TestGSOBuildRuns(t *testing.T) {
 				b.gsoLimit = tc.limit
 			}
 			pkts := sized(0, tc.sizes...)
-			msgs, iovs := b.build(pkts, 0)
+			msgs, iovs := b.build(outPackets(pkts, netip.MustParseAddrPort("127.0.0.1:9")))
 			if tc.wantSegs != nil && !slices.Equal(b.segs[:msgs], tc.wantSegs) {
 				t.Fatalf("segments per message %v, want %v", b.segs[:msgs], tc.wantSegs)
 			}
@@ -477,6 +477,7 @@ func TestGSOZeroAllocsMixedRuns(t *testing.T) {
 			r, w := newPacketReader(rx), newPacketWriter(tx)
 			forceMode(t, mode, r, w)
 			pkts := sized(0, sizes...)
+			batch := outPackets(pkts, localAP(rx))
 			got, bad := 0, 0
 			handle := func(d []byte, _ netip.AddrPort, _ net.Addr) {
 				if got >= len(sizes) || len(d) != sizes[got] {
@@ -487,7 +488,7 @@ func TestGSOZeroAllocsMixedRuns(t *testing.T) {
 			var failure error
 			round := func() {
 				got = 0
-				if _, err := w.write(pkts, localAP(rx), nil); err != nil && failure == nil {
+				if _, err := w.send(batch); err != nil && failure == nil {
 					failure = err
 				}
 				for got < len(pkts) && failure == nil {

@@ -14,13 +14,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchWriter sends with sendmmsg from a message array built once. Every
-// message of a call goes to one destination, encoded once into name. The
-// caller (packetWriter) serialises calls.
+// batchWriter sends with sendmmsg from a message array built once. Each
+// message carries its own destination (names[i]), so one call can serve
+// several peers: the sessions of a listener share one. The caller
+// (packetWriter, on the socket's sender goroutine) serialises calls.
 //
-// With GSO each message gathers a run of equal-sized datagrams (the last may
-// be shorter) through one iovec per datagram, with a UDP_SEGMENT control
-// message: nothing is copied and one call carries up to len(iovs) datagrams.
+// With GSO each message gathers a run of equal-sized datagrams for one
+// destination (the last may be shorter) through one iovec per datagram, with
+// a UDP_SEGMENT control message: nothing is copied and one call carries up
+// to len(iovs) datagrams.
 type batchWriter struct {
 	rc        syscall.RawConn
 	laddr     net.Addr
@@ -28,7 +30,7 @@ type batchWriter struct {
 	connected bool // the socket has a peer: messages carry no address
 	msgs      []mmsghdr
 	iovs      []unix.Iovec // one per datagram of a call
-	name      sockaddrBuf
+	names     []sockaddrBuf
 
 	gsoState        // guarded like the message array
 	ctrl     []byte // cmsgSegSpace bytes per message
@@ -78,6 +80,7 @@ func newBatchWriter(conn *net.UDPConn, connected bool, stats *offloadStats) *bat
 		family:    family,
 		connected: connected,
 		msgs:      make([]mmsghdr, batchSize),
+		names:     make([]sockaddrBuf, batchSize),
 		segs:      make([]int, batchSize),
 		segSize:   make([]int, batchSize),
 		stats:     stats,
@@ -97,7 +100,7 @@ func newBatchWriter(conn *net.UDPConn, connected bool, stats *offloadStats) *bat
 		h.Iov = &b.iovs[i]
 		h.SetIovlen(1)
 		if !connected {
-			h.Name = &b.name[0]
+			h.Name = &b.names[i][0]
 		}
 	}
 	b.sendFn = b.sendmmsg
@@ -111,10 +114,13 @@ func (b *batchWriter) gso() bool { return b.gsoOn }
 func (b *batchWriter) disableGSO() { b.gsoOn = false }
 
 // sendmmsg runs inside RawConn.Write: false asks the runtime to wait until
-// the socket is writable (or the deadline passes, or the conn closes).
+// the socket is writable (or the deadline passes, or the conn closes). It
+// enters the kernel through unix.Syscall6, which tells the scheduler: a
+// sendmmsg to loopback does the receiver's kernel work inline, and a GC stop
+// or another goroutine must not wait for it.
 func (b *batchWriter) sendmmsg(fd uintptr) bool {
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(b.count), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
@@ -130,22 +136,18 @@ func (b *batchWriter) sendmmsg(fd uintptr) bool {
 	}
 }
 
-// send writes pkts to `to` in calls of up to batchSize messages. ok is false
-// when it cannot encode the destination (an IPv6 zone) and sent nothing: the
-// caller then uses the plain path. Otherwise it returns how many were sent
-// and the first error. A GSO message the kernel refuses (gsoRefused) is sent
-// again without GSO in the same call of send: nothing is lost.
-func (b *batchWriter) send(pkts [][]byte, to netip.AddrPort) (n int, ok bool, err error) {
-	var nameLen uint32
-	if !b.connected {
-		if nameLen, ok = b.encode(to); !ok {
-			return 0, false, nil
-		}
-	}
+// send writes pkts in order, in calls of up to batchSize messages. ok is
+// false when the first datagram's destination cannot be encoded (an IPv6
+// zone, a family the socket does not have) and nothing was sent: the caller
+// sends that one on the plain path. Otherwise it returns how many datagrams
+// were sent and the error that stopped it, if any (the datagram at index n
+// is the one that failed). A GSO message the kernel refuses (gsoRefused) is
+// sent again without GSO in the same call of send: nothing is lost.
+func (b *batchWriter) send(pkts []outPacket) (n int, ok bool, err error) {
 	if b.inject != 0 {
 		e := b.inject
 		b.inject = 0
-		return 0, true, b.opError(os.NewSyscallError("sendmmsg", e), to)
+		return 0, true, b.opError(os.NewSyscallError("sendmmsg", e), pkts[0].to)
 	}
 	// While retrying, the datagrams of a refused GSO message go out again
 	// without GSO and saved holds the GSO state from before the refusal: if
@@ -153,7 +155,10 @@ func (b *batchWriter) send(pkts [][]byte, to netip.AddrPort) (n int, ok bool, er
 	// so the state comes back and nothing is counted.
 	retrying, saved := false, b.gsoState
 	for n < len(pkts) {
-		msgs, iovs := b.build(pkts[n:], nameLen)
+		msgs, iovs := b.build(pkts[n:])
+		if msgs == 0 {
+			return n, n > 0, nil // the next destination needs the plain path
+		}
 		b.count, b.sent, b.errno = msgs, 0, 0
 		var err error
 		if b.gsoInject != 0 && b.segs[0] > 1 {
@@ -174,20 +179,22 @@ func (b *batchWriter) send(pkts [][]byte, to netip.AddrPort) (n int, ok bool, er
 		}
 		switch {
 		case err != nil:
-			return n, true, b.opError(err, to)
+			return n, true, b.opError(err, pkts[n].to)
 		case b.errno != 0:
-			return n, true, b.opError(os.NewSyscallError("sendmmsg", b.errno), to)
+			return n, true, b.opError(os.NewSyscallError("sendmmsg", b.errno), pkts[n].to)
 		case b.sent == 0:
-			return n, true, b.opError(io.ErrShortWrite, to)
+			return n, true, b.opError(io.ErrShortWrite, pkts[n].to)
 		}
 		if retrying {
 			b.stats.gsoFallbacks.Add(1)
 			retrying = false
 		}
+		b.stats.txCalls.Add(1)
 		for i := range b.sent {
 			n += b.segs[i]
 			if b.segs[i] > 1 {
 				b.stats.gsoSegments.Add(uint64(b.segs[i]))
+				b.stats.gsoBatches.Add(1)
 				b.gsoOK = max(b.gsoOK, b.segSize[i])
 			}
 		}
@@ -197,21 +204,29 @@ func (b *batchWriter) send(pkts [][]byte, to netip.AddrPort) (n int, ok bool, er
 
 // build fills the message array from pkts for one sendmmsg call and returns
 // the number of messages and iovecs used. Without GSO every datagram is one
-// message. With GSO a message takes a run: datagrams of one size up to
-// gsoLimit, the last of the run possibly shorter (but not empty), at most
-// gsoMaxSegments of them and gsoMaxBytes in all.
-func (b *batchWriter) build(pkts [][]byte, nameLen uint32) (msgs, iovs int) {
+// message. With GSO a message takes a run: datagrams for one destination of
+// one size up to gsoLimit, the last of the run possibly shorter (but not
+// empty), at most gsoMaxSegments of them and gsoMaxBytes in all. It stops
+// before a datagram whose destination it cannot encode.
+func (b *batchWriter) build(pkts []outPacket) (msgs, iovs int) {
 	for i := 0; i < len(pkts) && msgs < len(b.msgs) && iovs < len(b.iovs); msgs++ {
-		size := len(pkts[i])
-		b.setIov(iovs, pkts[i])
+		var nameLen uint32
+		if !b.connected {
+			var ok bool
+			if nameLen, ok = b.encode(msgs, pkts[i].to); !ok {
+				break
+			}
+		}
+		size := len(pkts[i].b)
+		b.setIov(iovs, pkts[i].b)
 		cnt, total := 1, size
 		if b.gsoOn && size > 0 && size <= b.gsoLimit {
 			for j := i + 1; j < len(pkts) && cnt < gsoMaxSegments && iovs+cnt < len(b.iovs); j++ {
-				l := len(pkts[j])
-				if l == 0 || l > size || total+l > gsoMaxBytes {
+				l := len(pkts[j].b)
+				if l == 0 || l > size || total+l > gsoMaxBytes || (!b.connected && pkts[j].to != pkts[i].to) {
 					break
 				}
-				b.setIov(iovs+cnt, pkts[j])
+				b.setIov(iovs+cnt, pkts[j].b)
 				cnt++
 				total += l
 				if l < size {
@@ -260,25 +275,27 @@ func (b *batchWriter) refuseGSO(errno syscall.Errno, size int) {
 	b.gsoOn = false
 }
 
-// encode writes to's socket address, in the socket's family, into b.name.
-func (b *batchWriter) encode(to netip.AddrPort) (uint32, bool) {
-	if to.Addr().Zone() != "" {
+// encode writes to's socket address, in the socket's family, into the name
+// of message i.
+func (b *batchWriter) encode(i int, to netip.AddrPort) (uint32, bool) {
+	if !to.IsValid() || to.Addr().Zone() != "" {
 		return 0, false
 	}
-	clear(b.name[:])
-	binary.BigEndian.PutUint16(b.name[2:4], to.Port())
+	name := &b.names[i]
+	clear(name[:])
+	binary.BigEndian.PutUint16(name[2:4], to.Port())
 	if b.family == unix.AF_INET {
 		if !to.Addr().Is4() {
 			return 0, false // the plain path reports the family mismatch
 		}
-		binary.NativeEndian.PutUint16(b.name[0:2], unix.AF_INET)
+		binary.NativeEndian.PutUint16(name[0:2], unix.AF_INET)
 		a := to.Addr().As4()
-		copy(b.name[4:8], a[:])
+		copy(name[4:8], a[:])
 		return unix.SizeofSockaddrInet4, true
 	}
-	binary.NativeEndian.PutUint16(b.name[0:2], unix.AF_INET6)
+	binary.NativeEndian.PutUint16(name[0:2], unix.AF_INET6)
 	a := to.Addr().As16() // IPv4 becomes ::ffff:a.b.c.d
-	copy(b.name[8:24], a[:])
+	copy(name[8:24], a[:])
 	return unix.SizeofSockaddrInet6, true
 }
 

@@ -127,7 +127,7 @@ func (b *batchReader) groOn() bool { return b.gro }
 // socket is readable (or the deadline passes, or the conn closes).
 func (b *batchReader) recv(fd uintptr) bool {
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
@@ -165,6 +165,10 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 	if b.errno != 0 {
 		return b.opError(os.NewSyscallError("recvmmsg", b.errno))
 	}
+	if b.got > 0 {
+		b.stats.rxCalls.Add(1)
+	}
+	delivered := 0
 	for i := range b.msgs[:b.got] {
 		m := &b.msgs[i]
 		ap, ok := b.source(i)
@@ -175,6 +179,7 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 		n := int(m.n)
 		off := i * b.slotSize
 		if !b.gro {
+			delivered++
 			handle(b.slab[off:off+n:off+n], ap, nil)
 			continue
 		}
@@ -187,15 +192,19 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 			continue
 		}
 		if seg == n { // one datagram, possibly empty
+			delivered++
 			handle(b.slab[off:off+n:off+n], ap, nil)
 			continue
 		}
 		b.stats.groSegments.Add(uint64((n + seg - 1) / seg))
+		b.stats.groBatches.Add(1)
 		for end := off + n; off < end; off += seg {
+			delivered++
 			e := min(off+seg, end)
 			handle(b.slab[off:e:e], ap, nil)
 		}
 	}
+	b.stats.rxDatagrams.Add(uint64(delivered))
 	return nil
 }
 

@@ -1,0 +1,169 @@
+package kcp
+
+import (
+	"net"
+	"net/netip"
+	"sync/atomic"
+)
+
+// packetReader reads datagrams from one conn. read is called by one
+// goroutine at a time (the conn's read loop), which only receives: it hands
+// each datagram to a handler that opens and demultiplexes it, and never
+// writes. The counters may be read from any goroutine.
+type packetReader struct {
+	conn  net.PacketConn
+	udp   *net.UDPConn // conn as a *net.UDPConn; nil for custom conns
+	batch *batchReader // nil when batching is unavailable or was refused
+	buf   []byte       // plain path: mtuLimit+1, so oversize shows as n > mtuLimit
+
+	nfallback atomic.Uint64 // batch calls refused, then served by the plain path
+	ndropped  atomic.Uint64 // datagrams dropped (oversize, bad source) and transient errors skipped
+	ndatagram atomic.Uint64 // plain path: datagrams delivered (the batch path counts in offload)
+	ncalls    atomic.Uint64 // plain path: reads that returned a datagram
+	offload   offloadStats
+	groOn     atomic.Bool // mirrors batch.groOn() for readers on other goroutines
+	batchOn   atomic.Bool // mirrors batch != nil
+}
+
+// newPacketReader returns a reader for conn. On Linux a *net.UDPConn is read
+// with recvmmsg, with UDP_GRO turned on for the socket when the kernel allows
+// it; any other conn one datagram per ReadFrom.
+func newPacketReader(conn net.PacketConn) *packetReader {
+	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1)}
+	if u, ok := conn.(*net.UDPConn); ok {
+		r.udp = u
+		r.batch = newBatchReader(u, &r.offload)
+		r.groOn.Store(r.batch != nil && r.batch.groOn())
+		r.batchOn.Store(r.batch != nil)
+	}
+	return r
+}
+
+// forceMode steps the reader down to mode m (it never steps up) and returns
+// the mode in effect. For tests and benchmarks; call it before the first
+// read.
+func (r *packetReader) forceMode(m ioMode) ioMode {
+	if r.batch != nil && m < ioOffload {
+		r.batch.disableGRO()
+		r.groOn.Store(false)
+	}
+	if m < ioBatch {
+		r.batch = nil
+		r.batchOn.Store(false)
+	}
+	switch {
+	case r.batch == nil:
+		return ioPlain
+	case r.batch.groOn():
+		return ioOffload
+	}
+	return ioBatch
+}
+
+// read reads datagrams until the conn fails, calling handle for each in the
+// order received. data is valid only during the call. For UDP sources ap is
+// the source (IPv4-mapped addresses unmapped) and addr is nil; for a custom
+// conn whose addresses are not *net.UDPAddr, addr is the source and ap is
+// invalid. Transient errors (ICMP-induced ECONNREFUSED and the like, oversize
+// datagrams) are counted and skipped. It returns the first other error: the
+// conn was closed or its read deadline passed.
+func (r *packetReader) read(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
+	for {
+		if err := r.readOnce(handle); err != nil {
+			return err
+		}
+	}
+}
+
+// readOnce performs one read call (one batch or one datagram) and delivers
+// what it got.
+func (r *packetReader) readOnce(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
+	var err error
+	switch {
+	case r.batch != nil:
+		err = r.batch.receive(handle, &r.ndropped)
+		if err != nil && recvRefused(err) {
+			r.batch.disableGRO() // plain reads cannot cut coalesced runs apart
+			r.groOn.Store(false)
+			r.batch = nil
+			r.batchOn.Store(false)
+			r.nfallback.Add(1)
+			return nil
+		}
+	case r.udp != nil:
+		err = r.readUDP(handle)
+	default:
+		err = r.readConn(handle)
+	}
+	if err != nil && transientReadError(err) {
+		r.ndropped.Add(1)
+		return nil
+	}
+	return err
+}
+
+func (r *packetReader) readUDP(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
+	n, ap, err := r.udp.ReadFromUDPAddrPort(r.buf)
+	if err != nil {
+		return err
+	}
+	if n > mtuLimit {
+		r.ndropped.Add(1)
+		return nil
+	}
+	r.ncalls.Add(1)
+	r.ndatagram.Add(1)
+	handle(r.buf[:n:n], unmapAddrPort(ap), nil)
+	return nil
+}
+
+func (r *packetReader) readConn(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
+	n, from, err := r.conn.ReadFrom(r.buf)
+	if err != nil {
+		return err
+	}
+	if n > mtuLimit || from == nil {
+		r.ndropped.Add(1)
+		return nil
+	}
+	r.ncalls.Add(1)
+	r.ndatagram.Add(1)
+	if ua, ok := from.(*net.UDPAddr); ok {
+		if ap := ua.AddrPort(); ap.IsValid() {
+			handle(r.buf[:n:n], unmapAddrPort(ap), nil)
+			return nil
+		}
+	}
+	handle(r.buf[:n:n], netip.AddrPort{}, from)
+	return nil
+}
+
+// batching reports whether the reader still uses the batch path.
+func (r *packetReader) batching() bool { return r.batch != nil }
+
+// fallbacks reports how many times a refused batch call made the reader
+// switch to the plain path (0 or 1).
+func (r *packetReader) fallbacks() uint64 { return r.nfallback.Load() }
+
+// dropped reports datagrams dropped and transient errors skipped.
+func (r *packetReader) dropped() uint64 { return r.ndropped.Load() }
+
+// groEnabled reports whether UDP_GRO is on for the reader's socket (Linux
+// 5.0 and later, batch path in use).
+func (r *packetReader) groEnabled() bool { return r.groOn.Load() }
+
+// release undoes what the reader changed on the socket: it turns UDP_GRO
+// off again, so that the conn's owner reading it later gets datagrams one by
+// one. Call it after the read loop has returned, for a conn the caller owns
+// and keeps (a listener or session the library created and closes itself
+// need not). The reader must not be used afterwards.
+func (r *packetReader) release() {
+	if r.batch != nil {
+		r.batch.stopGRO()
+	}
+	r.groOn.Store(false)
+}
+
+// groSegments reports how many datagrams arrived inside GRO-coalesced runs
+// and were cut apart (0 without GRO, or when no peer sends runs).
+func (r *packetReader) groSegments() uint64 { return r.offload.groSegments.Load() }
