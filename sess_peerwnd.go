@@ -98,6 +98,6 @@ func (s *UDPSession) askPeerWindow() time.Duration {
 	s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_ACKONLY)
 	rto := time.Duration(s.kcp.rtoMs()) * time.Millisecond
 	s.mu.Unlock()
-	s.kick()
+	s.wake()
 	return rto
 }
