@@ -316,25 +316,25 @@ func cfbDecrypt8(b cipher.Block, first *[16]byte, dst, src []byte) {
 // NewAESBlockCrypt returns AES in CFB mode. key must be 16, 24 or 32 bytes
 // (AES-128, AES-192, AES-256); any other length is an error.
 func NewAESBlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(wordAES)(aes.NewCipher(key))
+	return newCFBFrom(wordAES, "AES", "16, 24 or 32", key)(aes.NewCipher(key))
 }
 
 // NewSM4BlockCrypt returns SM4 (GB/T 32907-2016) in CFB mode. key must be 16
 // bytes.
 func NewSM4BlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(wordNarrow)(sm4.NewCipher(key))
+	return newCFBFrom(wordNarrow, "SM4", "16", key)(sm4.NewCipher(key))
 }
 
 // NewTwofishBlockCrypt returns Twofish in CFB mode. key must be 16, 24 or 32
 // bytes.
 func NewTwofishBlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(wordNarrow)(twofish.NewCipher(key))
+	return newCFBFrom(wordNarrow, "Twofish", "16, 24 or 32", key)(twofish.NewCipher(key))
 }
 
 // NewTripleDESBlockCrypt returns 3DES (EDE, three keys) in CFB mode with 8-byte
 // blocks. key must be 24 bytes.
 func NewTripleDESBlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(wordDES)(des.NewTripleDESCipher(key))
+	return newCFBFrom(wordDES, "3DES", "24", key)(des.NewTripleDESCipher(key))
 }
 
 // NewCast5BlockCrypt returns CAST-128 in CFB mode with 8-byte blocks. key must be
@@ -342,7 +342,7 @@ func NewTripleDESBlockCrypt(key []byte) (BlockCrypt, error) {
 func NewCast5BlockCrypt(key []byte) (BlockCrypt, error) {
 	c, err := cast5.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, keySizeError("CAST5", "16", key, err)
 	}
 	return newCFBCrypt(c, wordNarrow), nil
 }
@@ -352,7 +352,7 @@ func NewCast5BlockCrypt(key []byte) (BlockCrypt, error) {
 func NewBlowfishBlockCrypt(key []byte) (BlockCrypt, error) {
 	c, err := blowfish.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, keySizeError("Blowfish", "1 to 56", key, err)
 	}
 	return newCFBCrypt(c, wordNarrow), nil
 }
@@ -360,7 +360,7 @@ func NewBlowfishBlockCrypt(key []byte) (BlockCrypt, error) {
 // NewTEABlockCrypt returns TEA with 16 rounds (as kcp-go, not TEA's usual 64) in
 // CFB mode with 8-byte blocks. key must be 16 bytes.
 func NewTEABlockCrypt(key []byte) (BlockCrypt, error) {
-	return newCFBFrom(wordNarrow)(tea.NewCipherWithRounds(key, teaRounds))
+	return newCFBFrom(wordNarrow, "TEA", "16", key)(tea.NewCipherWithRounds(key, teaRounds))
 }
 
 // NewXTEABlockCrypt returns XTEA in CFB mode with 8-byte blocks. key must be 16
@@ -368,19 +368,27 @@ func NewTEABlockCrypt(key []byte) (BlockCrypt, error) {
 func NewXTEABlockCrypt(key []byte) (BlockCrypt, error) {
 	c, err := xtea.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, keySizeError("XTEA", "16", key, err)
 	}
 	return newCFBCrypt(c, wordNarrow), nil
 }
 
-// newCFBFrom adapts a cipher constructor's (block, error) result.
-func newCFBFrom(word int) func(cipher.Block, error) (BlockCrypt, error) {
+// newCFBFrom adapts a cipher constructor's (block, error) result; its error
+// (the only one these constructors return is a key of the wrong length)
+// becomes a KeySizeError naming the cipher and the valid lengths.
+func newCFBFrom(word int, name, valid string, key []byte) func(cipher.Block, error) (BlockCrypt, error) {
 	return func(block cipher.Block, err error) (BlockCrypt, error) {
 		if err != nil {
-			return nil, err
+			return nil, keySizeError(name, valid, key, err)
 		}
 		return newCFBCrypt(block, word), nil
 	}
+}
+
+// keySizeError reports that the cipher name refused key (err says why); valid
+// lists the lengths it takes.
+func keySizeError(name, valid string, key []byte, err error) error {
+	return &KeySizeError{Cipher: name, Len: len(key), Valid: valid, Err: err}
 }
 
 // ---------------------------------------------------------------------------
@@ -514,7 +522,7 @@ func NewAEADCrypt(aead cipher.AEAD) BlockCrypt {
 func NewAESGCMCrypt(key []byte) (BlockCrypt, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, keySizeError("AES-GCM", "16, 24 or 32", key, err)
 	}
 	gcm, err := cipher.NewGCM(block)
 	if err != nil {

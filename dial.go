@@ -18,12 +18,20 @@ func Dial(raddr string) (net.Conn, error) {
 
 // DialWithOptions connects to raddr ("host:port", network "udp") from a new
 // socket that the session owns. block seals every datagram (nil: none);
-// dataShards and parityShards above zero turn FEC on (kcptun uses 10 and 3).
+// dataShards and parityShards above zero turn FEC on (kcptun uses 10 and 3);
+// either at zero means FEC off, as in kcp-go; a negative count or more than
+// 255 shards together is an error. An empty raddr or port 0 is an error.
 // No packet is sent until the first Write.
 func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards int) (*UDPSession, error) {
+	if err := checkFECShards(dataShards, parityShards); err != nil {
+		return nil, err
+	}
 	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
 	if err != nil {
 		return nil, err
+	}
+	if udpaddr.Port == 0 {
+		return nil, &net.OpError{Op: "dial", Net: "udp", Addr: udpaddr, Err: errNoRemotePort}
 	}
 	network := "udp"
 	if udpaddr.IP.To4() != nil {
@@ -38,11 +46,15 @@ func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards in
 }
 
 // NewConn starts a session with raddr over conn, which stays the caller's
-// (never closed by the session). The conv is random.
+// (never closed by the session). The conv is random. An empty raddr or port
+// 0 is an error.
 func NewConn(raddr string, block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*UDPSession, error) {
 	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
 	if err != nil {
 		return nil, err
+	}
+	if udpaddr.Port == 0 {
+		return nil, &net.OpError{Op: "dial", Net: "udp", Addr: udpaddr, Err: errNoRemotePort}
 	}
 	return NewConn2(udpaddr, block, dataShards, parityShards, conn)
 }
@@ -60,11 +72,15 @@ func NewConn3(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parit
 // NewConn4 starts a session with raddr over conn. With ownConn the session
 // closes conn when it is released; otherwise conn stays the caller's, and the
 // session stops reading it by setting a read deadline in the past when it is
-// released (reset it before reusing the conn). The session only accepts
+// released (reset it before reusing the conn). FEC shard counts are checked
+// as DialWithOptions checks them. The session only accepts
 // datagrams from raddr. It reads conn on a goroutine of its own.
 func NewConn4(convid uint32, raddr net.Addr, block BlockCrypt, dataShards, parityShards int, ownConn bool, conn net.PacketConn) (*UDPSession, error) {
 	if conn == nil || raddr == nil {
 		return nil, errInvalidOperation
+	}
+	if err := checkFECShards(dataShards, parityShards); err != nil {
+		return nil, err
 	}
 	s := newUDPSession(convid, dataShards, parityShards, nil, conn, ownConn, raddr,
 		newPacketCrypter(block), newSendQueue(newPacketWriter(conn)))

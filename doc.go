@@ -28,7 +28,9 @@
 // UDPSession is a net.Conn over a net.PacketConn and Listener is a
 // net.Listener that demultiplexes one socket by source address. Timeouts are
 // net.Error values whose Timeout method reports true, and the errors of a
-// closed session match both io.ErrClosedPipe and net.ErrClosed.
+// closed session match both io.ErrClosedPipe and net.ErrClosed. A session
+// whose peer stopped acknowledging fails with ErrDeadLink, one that heard
+// nothing for its idle timeout with ErrIdleTimeout; test them with errors.Is.
 //
 // # Forward error correction
 //

@@ -1,6 +1,7 @@
 package kcp_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log"
@@ -8,6 +9,58 @@ import (
 
 	kcp "github.com/kcpx/kcp"
 )
+
+// The README's Usage: a server and a client with AES and FEC, in one
+// process. README_test.go checks that the README shows this body verbatim.
+func Example_usage() {
+	key := sha256.Sum256([]byte("a shared secret")) // 32 bytes: AES-256; derive real keys with a KDF
+	block, err := kcp.NewAESBlockCrypt(key[:])
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Server: FEC with 10 data and 3 parity shards; every session echoes.
+	ln, err := kcp.ListenWithOptions("127.0.0.1:0", block, 10, 3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			s, err := ln.AcceptKCP()
+			if err != nil {
+				return // the listener was closed
+			}
+			s.SetNoDelay(1, 10, 2, 1)
+			s.SetWindowSize(512, 512)
+			s.SetStreamMode(true)
+			go func() {
+				defer s.Close()
+				io.Copy(s, s)
+			}()
+		}
+	}()
+
+	// Client: same cipher, key and FEC.
+	s, err := kcp.DialWithOptions(ln.Addr().String(), block, 10, 3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	s.SetNoDelay(1, 10, 2, 1) // kcptun's "fast3": nodelay, 10 ms interval, fast resend, no cwnd
+	s.SetWindowSize(512, 512) // segments in flight each way
+	s.SetStreamMode(true)     // a byte stream; the default keeps message boundaries
+
+	if _, err := s.Write([]byte("hello, kcp")); err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(buf))
+	// Output: hello, kcp
+}
 
 // echoOnce accepts one session on l and echoes it until it ends.
 func echoOnce(l *kcp.Listener) {

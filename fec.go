@@ -21,6 +21,7 @@ package kcp
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -81,6 +82,21 @@ func fecPaws(total int) uint32 {
 
 func validFECLayout(dataShards, parityShards int) bool {
 	return dataShards > 0 && parityShards > 0 && dataShards+parityShards <= fecMaxTotalShards
+}
+
+// checkFECShards refuses shard counts that would otherwise be silent
+// nonsense: a negative count, or a layout Reed-Solomon cannot code (more
+// than 255 shards together; kcp-go's limit of 256 is cut by one so the
+// receiver can infer the layout from sequence numbers). As in kcp-go, 0 data
+// or 0 parity shards means FEC off and is no error.
+func checkFECShards(dataShards, parityShards int) error {
+	switch {
+	case dataShards < 0 || parityShards < 0:
+		return fmt.Errorf("kcp: FEC shard counts %d/%d: negative", dataShards, parityShards)
+	case dataShards > 0 && parityShards > 0 && dataShards+parityShards > fecMaxTotalShards:
+		return fmt.Errorf("kcp: FEC shard counts %d/%d: at most %d shards together", dataShards, parityShards, fecMaxTotalShards)
+	}
+	return nil
 }
 
 // fecEncoder numbers outgoing datagrams and produces parity. Not safe for

@@ -44,6 +44,9 @@ type KCP struct {
 	// estimate of its receive window, which bounds the messages it can
 	// reassemble (IKCP_WND_RCV until the peer has spoken).
 	rmtWndMax uint32
+	// heard is set once a regular segment of the peer arrived: rmtWndMax is
+	// then the peer's word rather than the default.
+	heard bool
 	// spoke is set once a datagram went out: only then does the peer hold a
 	// view of our window that a larger one must correct (WndSize).
 	spoke                bool
@@ -563,6 +566,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 		if regular {
 			kcp.rmtWnd = uint32(wnd)
 			kcp.rmtWndMax = max(kcp.rmtWndMax, uint32(wnd))
+			kcp.heard = true
 		}
 		// Until the peer proved it receives, una moves only with a plausible
 		// ACK: a blind una guessed from predictable sequence numbers would

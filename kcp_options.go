@@ -134,6 +134,20 @@ func (kcp *KCP) maxMessageSize() int {
 	return int(kcp.mss) * min(maxFragments, int(kcp.rcvWnd), int(kcp.rmtWndMax))
 }
 
+// maxMessageSizeLocal is maxMessageSize as far as this end decides it:
+// mss * min(255, our receive window), whatever the peer's window.
+func (kcp *KCP) maxMessageSizeLocal() int {
+	return int(kcp.mss) * min(maxFragments, int(kcp.rcvWnd))
+}
+
+// peerHeard reports that a segment of the peer arrived, so rmtWndMax holds a
+// window the peer advertised.
+func (kcp *KCP) peerHeard() bool { return kcp.heard }
+
+// askWindow makes the next flush send a window probe (IKCP_CMD_WASK), which
+// the peer answers with its window (IKCP_CMD_WINS).
+func (kcp *KCP) askWindow() { kcp.probe |= IKCP_ASK_SEND }
+
 // sendNext returns snd_nxt: the sn the next new segment will get.
 func (kcp *KCP) sendNext() uint32 { return kcp.sndNxt }
 

@@ -98,9 +98,13 @@ func Listen(laddr string) (net.Listener, error) {
 // ListenWithOptions listens on laddr ("host:port", network "udp") on a new
 // socket the listener owns. block seals every datagram (nil: none; the peer
 // must use the same); dataShards and parityShards above zero turn FEC on for
-// what the listener's sessions send. Incoming FEC is decoded whatever the
-// local setting.
+// what the listener's sessions send (either at zero: FEC off, as in kcp-go;
+// a negative count or more than 255 shards together is an error). Incoming
+// FEC is decoded whatever the local setting.
 func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards int) (*Listener, error) {
+	if err := checkFECShards(dataShards, parityShards); err != nil {
+		return nil, err
+	}
 	udpaddr, err := net.ResolveUDPAddr("udp", laddr)
 	if err != nil {
 		return nil, err
@@ -115,11 +119,15 @@ func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards 
 
 // ServeConn serves KCP on conn, which stays the caller's: Listener.Close
 // stops using it (by setting a read deadline in the past to wake the read
-// loop) but does not close it. A conn whose SetReadDeadline fails keeps the
+// loop) but does not close it. FEC shard counts are checked as
+// ListenWithOptions checks them. A conn whose SetReadDeadline fails keeps the
 // read goroutine until the caller closes it.
 func ServeConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketConn) (*Listener, error) {
 	if conn == nil {
 		return nil, errInvalidOperation
+	}
+	if err := checkFECShards(dataShards, parityShards); err != nil {
+		return nil, err
 	}
 	return serveConn(block, dataShards, parityShards, conn, false), nil
 }
@@ -179,11 +187,13 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	} else {
 		return
 	}
-	// An opener is a conversation's first datagram: a PUSH with sn 0 from a
-	// peer that has received nothing yet (una 0). Late datagrams of a
-	// finished conversation carry ACKs, a una above 0 or a later sn.
+	// An opener is a conversation's first datagram: a PUSH with sn 0, or a
+	// window probe (a kcpx client asking for our window before its first
+	// message, sess_peerwnd.go), from a peer that has received nothing yet
+	// (una 0). Late datagrams of a finished conversation carry ACKs, a una
+	// above 0 or a later sn.
 	conv, sn, una, cmd, ok := firstSegment(p)
-	opener := ok && cmd == IKCP_CMD_PUSH && sn == 0 && una == 0
+	opener := ok && una == 0 && ((cmd == IKCP_CMD_PUSH && sn == 0) || cmd == IKCP_CMD_WASK)
 	nonce, haveNonce := l.openerNonce(data)
 
 	l.mu.Lock()

@@ -752,8 +752,8 @@ func TestReliabilityHeavyLoss(t *testing.T) {
 			select {
 			case err := <-c:
 				el := time.Since(cut)
-				var ne net.Error
-				if err == nil || err == io.EOF || (errors.As(err, &ne) && ne.Timeout()) {
+				var ne net.Error // ErrIdleTimeout is a net.Error timing out, but no deadline
+				if !errors.Is(err, ErrIdleTimeout) || errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
 					t.Errorf("%s: %v after %v; want the idle-timeout error", name, err, el)
 				}
 				if el < idle {

@@ -622,7 +622,13 @@ func (s *UDPSession) Read(b []byte) (int, error) { return s.read(b, true) }
 // read is Read; without block it returns (0, nil) where Read would wait
 // (TryRead) and ignores the read deadline.
 func (s *UDPSession) read(b []byte, block bool) (int, error) {
-	if block && s.rd.expired() {
+	if len(b) == 0 { // as net.TCPConn: no wait, nothing consumed
+		if closedChan(s.die) {
+			return 0, errClosed
+		}
+		return 0, nil
+	}
+	if block && s.rd.expired() && !closedChan(s.die) { // closed wins, as in package net
 		return 0, errTimeout
 	}
 	for {
@@ -712,9 +718,17 @@ func (s *UDPSession) afterRecvLocked(n int) {
 // fails.
 //
 // In message mode a b of up to the largest message the peer can reassemble
-// (the segment size times the smaller of 255 and the receive window) arrives
-// as one message; a larger b is split into messages of that size. In stream
-// mode the bytes carry no boundaries.
+// arrives as one message; a larger b is split into messages of that size.
+// That size is the segment size (mtu minus headers) times the smallest of
+// 255, this session's receive window and the largest window the peer
+// advertised. Before the peer has sent anything its window is unknown (the
+// default, 32, is assumed); a Write that the peer's window could let through
+// whole first asks the peer for it and waits for its answer (see
+// sess_peerwnd.go), until the write deadline (os.ErrDeadlineExceeded,
+// nothing queued) or, without one, 3 s, after which it splits at 32
+// segments. So a C KCP peer (receive window 128) gets messages of up to 128
+// segments whole once both windows allow it. In stream mode the bytes carry
+// no boundaries.
 func (s *UDPSession) Write(b []byte) (int, error) {
 	return s.WriteBuffers([][]byte{b})
 }
@@ -725,8 +739,11 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 	if n, err, done := s.writeGate(v); done {
 		return n, err
 	}
-	if s.wd.expired() {
+	if s.wd.expired() && !closedChan(s.die) { // closed wins, as in package net
 		return 0, errTimeout
+	}
+	if err := s.awaitPeerWindow(v); err != nil {
+		return 0, err
 	}
 	for {
 		s.mu.Lock()
@@ -787,8 +804,12 @@ func (s *UDPSession) RemoteAddr() net.Addr { return s.remote }
 
 // SetDeadline sets both the read and the write deadline. A zero time clears
 // them; a time in the past makes Read and Write fail at once. A new deadline
-// takes effect on calls already blocked.
+// takes effect on calls already blocked. On a closed session it returns an
+// error matching net.ErrClosed.
 func (s *UDPSession) SetDeadline(t time.Time) error {
+	if closedChan(s.die) {
+		return errClosed
+	}
 	s.rd.set(t)
 	s.wd.set(t)
 	return nil
@@ -796,12 +817,18 @@ func (s *UDPSession) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the read deadline, as SetDeadline does for both.
 func (s *UDPSession) SetReadDeadline(t time.Time) error {
+	if closedChan(s.die) {
+		return errClosed
+	}
 	s.rd.set(t)
 	return nil
 }
 
 // SetWriteDeadline sets the write deadline, as SetDeadline does for both.
 func (s *UDPSession) SetWriteDeadline(t time.Time) error {
+	if closedChan(s.die) {
+		return errClosed
+	}
 	s.wd.set(t)
 	return nil
 }

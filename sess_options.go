@@ -47,9 +47,9 @@ func (s *UDPSession) SetMtu(mtu int) bool {
 
 // SetStreamMode switches between message mode (false, the default: message
 // boundaries kept) and stream mode (true: bytes coalesce into full segments,
-// as a TCP stream). Set it on both ends before the first Write.
-//
-// Deprecated: kept for kcp-go compatibility; it works, set it before use.
+// as a TCP stream). Set it before the first Write; the two ends need not
+// agree (a message-mode reader of a stream-mode writer sees segment-sized
+// pieces). This is the only way to get stream mode, as in kcp-go.
 func (s *UDPSession) SetStreamMode(enable bool) {
 	s.mu.Lock()
 	s.kcp.setStream(enable)
