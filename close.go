@@ -52,6 +52,9 @@ func (s *UDPSession) Close() error {
 	now := s.kcp.clock()
 	s.publishLocked()
 	s.closing = true
+	if s.tracer != nil {
+		s.traceState(StateClosing)
+	}
 	s.lingerEnd = now + uint32(s.linger/time.Millisecond)
 	s.finNext = now
 	s.finBackoff = max(finBackoffMin, min(s.kcp.rtoMs(), finBackoffMax))
@@ -132,6 +135,9 @@ func (s *UDPSession) release() {
 		return
 	}
 	s.released = true
+	if s.tracer != nil {
+		s.traceState(StateClosed)
+	}
 	for i, p := range s.txqBuf {
 		putBuffer(p)
 		s.txqBuf[i] = nil

@@ -69,6 +69,11 @@ type KCP struct {
 	log     logoutput_callback
 
 	stats coreStats
+	obs   coreObs // measurements for SessionStats and the tracer (kcp_obs.go)
+
+	// tracer, when set, hears of losses, retransmissions and metric
+	// changes (trace.go); every call site is guarded by a nil check.
+	tracer Tracer
 
 	// pacing (setPace): a token bucket over the clock, in milli-bytes. A
 	// segment is released only while tokens remain, and its RTO starts when
@@ -316,6 +321,7 @@ func (kcp *KCP) Send(buffer []byte) int {
 
 // updateRTT folds one RTT sample (ms) into srtt, rttvar and rto.
 func (kcp *KCP) updateRTT(rtt int32) {
+	kcp.obs.rttSample(rtt)
 	if !kcp.rttSampled {
 		kcp.rttSampled = true
 		kcp.rxSrtt = rtt
@@ -353,6 +359,9 @@ func (kcp *KCP) parseUna(una uint32) int {
 	n := min(int(d), kcp.sndBuf.len())
 	for i := 0; i < n; i++ {
 		seg := kcp.sndBuf.pop()
+		if !seg.acked {
+			kcp.obs.ack(len(seg.data))
+		}
 		kcp.putBuf(seg.data)
 	}
 	kcp.sndUna += uint32(n)
@@ -371,6 +380,7 @@ func (kcp *KCP) parseAck(sn uint32) (int, bool) {
 		return 0, false
 	}
 	seg.acked = true
+	kcp.obs.ack(len(seg.data))
 	kcp.putBuf(seg.data)
 	seg.data = nil
 	return int(i), true
@@ -518,6 +528,10 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 
 	if !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {
 		kcp.growCwnd()
+	}
+	kcp.obs.rate(current, kcp.rxSrtt)
+	if kcp.tracer != nil {
+		kcp.traceMetrics()
 	}
 
 	switch {
@@ -751,6 +765,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 	for kcp.sndQueue.len() > 0 && int32(kcp.sndNxt-(kcp.sndUna+cwnd)) < 0 {
 		seg := kcp.sndQueue.pop()
 		seg.sn = kcp.sndNxt
+		kcp.obs.admit(len(seg.data))
 		kcp.sndBuf.push(seg)
 		kcp.sndNxt++
 		newSegs++
@@ -803,6 +818,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			}
 			switch why {
 			case sendNew:
+				kcp.obs.firstSends++
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
 			case sendFast, sendEarly:
@@ -811,11 +827,17 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				} else {
 					early++
 				}
+				if kcp.tracer != nil {
+					kcp.tracer.SegmentLost(seg.sn, LossReordering)
+				}
 				seg.fastack = fastackDone
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
 			case sendTimeout:
 				lost++
+				if kcp.tracer != nil {
+					kcp.tracer.SegmentLost(seg.sn, LossTimeout)
+				}
 				if kcp.nodelay == 0 {
 					seg.rto += kcp.rxRto
 				} else {
@@ -826,6 +848,9 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.resendts = current + seg.rto
 			}
 			seg.xmit++
+			if kcp.tracer != nil && seg.xmit > 1 {
+				kcp.tracer.SegmentRetransmitted(seg.sn, seg.xmit)
+			}
 			seg.ts = current
 			need := IKCP_OVERHEAD + len(seg.data)
 			n = kcp.reserve(n, need)
@@ -870,6 +895,9 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			kcp.cwnd = 1
 			kcp.incr = kcp.mss
 		}
+	}
+	if kcp.tracer != nil {
+		kcp.traceMetrics()
 	}
 	return next, n, segs
 }

@@ -161,6 +161,7 @@ func (kcp *KCP) dropBuffers() {
 	kcp.rcvBuf.clear()
 	kcp.rcvMsgEnds = 0
 	kcp.sndUna = kcp.sndNxt
+	kcp.obs.dropObs()
 	kcp.acklist = nil
 	kcp.free = nil
 }

@@ -138,6 +138,11 @@ type UDPSession struct {
 	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
 	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
+
+	// tracing (trace.go), also guarded by mu
+	tracer       Tracer // nil: tracing off
+	tracerOwned  bool   // tracer is a QlogTracer the session opened (KCPX_QLOGDIR)
+	tracedStates uint8  // bit per SessionState already reported
 }
 
 // newUDPSession builds a session and schedules its first update. For a
@@ -183,6 +188,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 	s.lastRecv = s.created
 	s.heard.Store(s.created)
 	s.updateFn = s.update
+	s.traceFromEnv()
 
 	DefaultSnmp.connOpened(l != nil)
 
@@ -208,6 +214,9 @@ func (s *UDPSession) output(buf []byte, size int) {
 	if size <= 0 || s.released {
 		return
 	}
+	if s.tracer != nil {
+		s.traceOutput(buf[:size])
+	}
 	p := getBuffer()
 	b := *p
 	if s.fecEnc == nil {
@@ -222,6 +231,9 @@ func (s *UDPSession) output(buf []byte, size int) {
 	for _, par := range parity {
 		q := getBuffer()
 		m := copy(*q, par)
+		if s.tracer != nil {
+			s.tracer.DatagramSent(DatagramParity, m+s.cryptTag, nil)
+		}
 		s.enqueue(q, (*q)[:m])
 	}
 }
@@ -390,6 +402,9 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	s.lastRecv = now
 	s.pend.InPkts++
 	s.pend.InBytes += uint64(wireLen)
+	if s.tracer != nil {
+		s.traceInput(p, wireLen)
+	}
 	var typ uint16
 	if len(p) >= 6 {
 		typ = binary.LittleEndian.Uint16(p[4:])
@@ -411,6 +426,9 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 			}
 		}
 		for _, r := range s.fecDec.decode(p, now) {
+			if s.tracer != nil {
+				s.tracer.FECRecovered(len(r))
+			}
 			s.kcpInput(now, r, IKCP_PACKET_FEC)
 		}
 	case typeOOB:
@@ -443,6 +461,9 @@ func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 	if s.kcp.input(now, data, pt, s.ackNoDelay) != 0 {
 		s.pend.KCPInErrors++
 		return
+	}
+	if s.tracer != nil {
+		s.traceState(StateEstablished)
 	}
 	s.heard.Store(now)
 }
@@ -486,6 +507,9 @@ func (s *UDPSession) update() {
 		fail = errDeadLink
 	case s.idleTimeout > 0 && time.Duration(now-s.lastRecv)*time.Millisecond > s.idleTimeout:
 		fail = errIdle
+	}
+	if fail != nil && s.tracer != nil {
+		s.traceFailure(fail)
 	}
 
 	release := false
