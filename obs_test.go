@@ -207,8 +207,8 @@ func TestSessionStatsLossyLink(t *testing.T) {
 		t.Errorf("lost %d, retransmitted %d (fast %d, early %d): without fast retransmit every one is an RTO loss",
 			sa.SegmentsLost, sa.SegmentsRetransmitted, sa.SegmentsFastRetransmitted, sa.SegmentsEarlyRetransmitted)
 	}
-	if sa.DataSegmentsSent != msgs || sa.BytesSent != msgs*size || sb.BytesReceived != msgs*size {
-		t.Errorf("first sends %d, bytes sent %d, bytes received %d", sa.DataSegmentsSent, sa.BytesSent, sb.BytesReceived)
+	if sa.DataSegmentsSent != msgs || sa.BytesSent != msgs*size || sb.BytesReceived != msgs*size || sa.BytesDelivered != msgs*size {
+		t.Errorf("first sends %d, bytes sent %d, delivered %d, received %d", sa.DataSegmentsSent, sa.BytesSent, sa.BytesDelivered, sb.BytesReceived)
 	}
 	if sa.BytesInFlight != 0 || sa.SendQueue != 0 || sb.ReceiveQueue != 0 {
 		t.Errorf("in flight %d bytes, send queue %d, receive queue %d", sa.BytesInFlight, sa.SendQueue, sb.ReceiveQueue)

@@ -50,6 +50,7 @@ type SessionStats struct {
 	// Bytes and datagrams.
 	BytesSent         uint64 // accepted by Write
 	BytesReceived     uint64 // returned by Read
+	BytesDelivered    uint64 // payload bytes the peer acknowledged
 	WireBytesSent     uint64 // datagram bytes handed to the socket
 	WireBytesReceived uint64 // datagram bytes received
 	DatagramsSent     uint64
@@ -85,6 +86,7 @@ func (s *UDPSession) Stats() SessionStats {
 	st.BytesInFlight, st.SegmentsInFlight = cc.inflightBytes, cc.inflightSegs
 	st.PacingRate, st.DeliveryRate = cc.pacingRate, cc.deliveryRate
 	st.DataSegmentsSent = o.firstSends
+	st.BytesDelivered = o.delivered
 
 	// Counters live in three places until published: the core's, the
 	// session's pending batch, and the published Snmp.
