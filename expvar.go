@@ -101,3 +101,12 @@ func publish(name string, v expvar.Var) error {
 	expvar.Publish(name, v)
 	return nil
 }
+
+// Sessions returns the sessions the listener holds now, accepted and
+// waiting for Accept, in no particular order: for metrics collectors that
+// report every session of a server. The slice is the caller's. Safe for
+// concurrent use; it takes the listener's lock briefly, never a session's.
+func (l *Listener) Sessions() []*UDPSession {
+	s, _ := l.snapshotSessions()
+	return s
+}
