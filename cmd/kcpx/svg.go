@@ -85,13 +85,13 @@ func writeSVG(w io.Writer, res *perfResult) error {
 	return bw.Flush()
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 1).
+// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten (at least 1).
 func niceCeil(v float64) float64 {
 	if v <= 1 {
 		return 1
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
 		if v <= m*p {
 			return m * p
 		}
