@@ -528,3 +528,72 @@ func BenchmarkTracer(b *testing.B) {
 		})
 	}
 }
+
+// TestTraceFECAndIdle: shards rebuilt by FEC are traced and counted alike,
+// and an idle timeout is reported as a state.
+func TestTraceFECAndIdle(t *testing.T) {
+	leakCheck(t)
+	n := newImpNet(4096)
+	ea, eb := n.listen(t), n.listen(t)
+	// Drop every seventh datagram a sends among its first 200: FEC 4/2
+	// rebuilds a lone loss in a group of 6.
+	drop := func(i uint64, _ []byte) bool { return i < 200 && i%7 == 3 }
+	ca := newImpairConn(t, ea, impairConfig{Label: "fec/a", Drop: drop})
+	cb := newImpairConn(t, eb, impairConfig{Label: "fec/b"})
+	a, err := NewConn4(11, eb.LocalAddr(), nil, 4, 2, false, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewConn4(11, ea.LocalAddr(), nil, 4, 2, false, cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	fast(a)
+	fast(b)
+	tr := newRecTracer()
+	b.SetTracer(tr)
+	trA := newRecTracer()
+	a.SetTracer(trA)
+	data := randBytes(3, 150*1000)
+	go func() {
+		for off := 0; off < len(data); off += 1000 {
+			if _, err := a.Write(data[off : off+1000]); err != nil {
+				return
+			}
+		}
+	}()
+	got := make([]byte, len(data))
+	b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(b, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("transfer: %v", err)
+	}
+	st := b.Stats()
+	tr.mu.Lock()
+	fec := tr.fec
+	tr.mu.Unlock()
+	if st.FECRecovered == 0 || uint64(fec) != st.FECRecovered {
+		t.Errorf("FEC recovered %d, traced %d", st.FECRecovered, fec)
+	}
+	trA.mu.Lock()
+	parity := trA.parity
+	trA.mu.Unlock()
+	if parity == 0 {
+		t.Error("no parity datagram traced as sent")
+	}
+
+	// Cut a off from b: b's idle timeout fires and is traced.
+	ca.setLoss(1)
+	b.SetIdleTimeout(300 * time.Millisecond)
+	waitFor(t, 10*time.Second, "idle timeout traced", func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		for _, s := range tr.states {
+			if s == StateIdleTimeout {
+				return true
+			}
+		}
+		return false
+	})
+}
