@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"expvar"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -477,6 +478,42 @@ func BenchmarkSessionStats(b *testing.B) {
 	var sink SessionStats
 	for b.Loop() {
 		sink = s.Stats()
+	}
+	_ = sink
+}
+
+// BenchmarkSessionStatsMany polls 2,000 sessions round-robin, so each call
+// finds the session cold in cache, as a monitor of many sessions does; the
+// figure is per Stats call.
+func BenchmarkSessionStatsMany(b *testing.B) {
+	const pairs = 1000
+	net := newMemNet(2)
+	var all []*UDPSession
+	for i := range pairs {
+		ca, cb := net.listen(fmt.Sprintf("a%d", i)), net.listen(fmt.Sprintf("b%d", i))
+		x, err := NewConn4(uint32(i), cb.LocalAddr(), nil, 0, 0, true, ca)
+		if err != nil {
+			b.Fatal(err)
+		}
+		y, err := NewConn4(uint32(i), ca.LocalAddr(), nil, 0, 0, true, cb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, x, y)
+	}
+	defer func() {
+		for _, s := range all {
+			s.Close()
+		}
+	}()
+	b.ReportAllocs()
+	var sink SessionStats
+	i := 0
+	for b.Loop() {
+		sink = all[i].Stats()
+		if i++; i == len(all) {
+			i = 0
+		}
 	}
 	_ = sink
 }

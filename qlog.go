@@ -35,8 +35,11 @@ const QlogDirEnv = "KCPX_QLOGDIR"
 // "window_update". Times are milliseconds since the tracer was made.
 //
 // A QlogTracer traces one session. Its methods are safe for concurrent use.
-// It buffers its output: Close (or the session's StateClosed event, which
-// calls Close) flushes it and closes the writer when it is an io.Closer.
+// It buffers its output in 32 KiB and writes on the session's goroutines,
+// with the session's lock held: give it a file or a fast writer. Close (or
+// the session's StateClosed event, which calls Close) flushes it and closes
+// the writer when it is an io.Closer. Every datagram is recorded: expect
+// about 200 bytes of trace per datagram.
 type QlogTracer struct {
 	mu     sync.Mutex
 	w      *bufio.Writer
