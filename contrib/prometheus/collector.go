@@ -47,12 +47,14 @@ func NewSnmpCollector(namespace string, s *kcp.Snmp) prometheus.Collector {
 	return c
 }
 
+// Describe sends the descriptors of the 30 columns.
 func (c *snmpCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
 		ch <- d
 	}
 }
 
+// Collect sends one snapshot of the counters.
 func (c *snmpCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, v := range c.s.ToSlice() {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -141,6 +143,7 @@ func NewSessionCollector(namespace string, src SessionSource, perSession bool) p
 	return c
 }
 
+// Describe sends the session count and the metrics' descriptors.
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.sessions
 	for _, d := range c.descs {
@@ -148,6 +151,7 @@ func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect takes Stats of every listed session once per scrape.
 func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	list := c.src()
 	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(len(list)))
