@@ -62,6 +62,9 @@ func (s *UDPSession) Close() error {
 	now := s.kcp.clock()
 	s.publishLocked()
 	s.closing = true
+	if s.tracer != nil {
+		s.traceState(StateClosing)
+	}
 	s.lingerEnd = now + uint32(s.linger/time.Millisecond)
 	s.finNext = now
 	s.finBackoff = max(finBackoffMin, min(s.kcp.rtoMs(), finBackoffMax))
@@ -193,6 +196,9 @@ func (s *UDPSession) release() {
 		return
 	}
 	s.released = true
+	if s.tracer != nil {
+		s.traceState(StateClosed)
+	}
 	s.publishLocked()
 	// A released session may stay reachable for a while (a scheduled
 	// update, the application's own references): keep only its shell.

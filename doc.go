@@ -49,4 +49,13 @@
 // On Linux, datagrams are read and written in batches with recvmmsg and
 // sendmmsg. Where the kernel or a sandbox refuses those calls, the session
 // falls back once to one datagram per call and counts the fallback.
+//
+// # Observability
+//
+// UDPSession.Stats returns a snapshot of a session (RTT, congestion
+// window, bytes in flight, retransmissions, queues) cheap enough to poll
+// often. A Tracer set with SetTracer hears every datagram, loss, metric
+// update and state change; QlogTracer writes them as qlog for qvis, and the
+// KCPX_QLOGDIR environment variable traces every session to a directory.
+// PublishSnmp, SessionVar and ListenerVar publish through expvar.
 package kcp

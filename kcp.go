@@ -83,6 +83,11 @@ type KCP struct {
 	log     logoutput_callback
 
 	stats coreStats
+	obs   coreObs // measurements for SessionStats and the tracer (kcp_obs.go)
+
+	// tracer, when set, hears of losses, retransmissions and metric
+	// changes (trace.go); every call site is guarded by a nil check.
+	tracer Tracer
 
 	// congestion control beyond the legacy cwnd, delivery-rate sampling
 	// and the write bound (kcp_cc.go)
@@ -386,6 +391,7 @@ func (kcp *KCP) Send(buffer []byte) int {
 
 // updateRTT folds one RTT sample (ms) into srtt, rttvar and rto.
 func (kcp *KCP) updateRTT(rtt int32) {
+	kcp.obs.rttSample(rtt)
 	if !kcp.rttSampled {
 		kcp.rttSampled = true
 		kcp.rxSrtt = rtt
@@ -432,6 +438,7 @@ func (kcp *KCP) parseUna(una, current uint32) int {
 		seg := kcp.sndBuf.pop()
 		if !seg.acked {
 			kcp.ccAcked(&seg, current)
+			kcp.obs.ack(len(seg.data))
 		}
 		kcp.putBuf(seg.data)
 	}
@@ -453,6 +460,7 @@ func (kcp *KCP) parseAck(sn, current uint32) (int, bool) {
 	}
 	seg.acked = true
 	kcp.ccAcked(seg, current)
+	kcp.obs.ack(len(seg.data))
 	kcp.putBuf(seg.data)
 	seg.data = nil
 	return int(i), true
@@ -635,6 +643,10 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 
 	if kcp.cc.ctl == nil && !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {
 		kcp.growCwnd()
+	}
+	kcp.obs.rate(current, kcp.rxSrtt)
+	if kcp.tracer != nil {
+		kcp.traceMetrics()
 	}
 
 	switch {
@@ -862,6 +874,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 		seg.sn = kcp.sndNxt
 		kcp.ccQueued(-len(seg.data))
 		kcp.cc.unacked++
+		kcp.obs.admit(len(seg.data))
 		kcp.sndBuf.push(seg)
 		kcp.sndNxt++
 		newSegs++
@@ -915,6 +928,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 			}
 			switch why {
 			case sendNew:
+				kcp.obs.firstSends++
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
 			case sendFast, sendEarly:
@@ -924,12 +938,18 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 					early++
 				}
 				kcp.ccLoss(seg, current)
+				if kcp.tracer != nil {
+					kcp.tracer.SegmentLost(seg.sn, LossReordering)
+				}
 				seg.fastack = fastackDone
 				seg.rto = kcp.rxRto
 				seg.resendts = current + seg.rto
 			case sendTimeout:
 				lost++
 				kcp.ccTimeout(seg, current)
+				if kcp.tracer != nil {
+					kcp.tracer.SegmentLost(seg.sn, LossTimeout)
+				}
 				if kcp.nodelay == 0 {
 					seg.rto += kcp.rxRto
 				} else {
@@ -940,6 +960,9 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.resendts = current + seg.rto
 			}
 			seg.xmit++
+			if kcp.tracer != nil && seg.xmit > 1 {
+				kcp.tracer.SegmentRetransmitted(seg.sn, seg.xmit)
+			}
 			seg.ts = current
 			kcp.ccSent(seg, current)
 			if !kcp.tsSent {
@@ -974,6 +997,9 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 
 	if kcp.cc.ctl == nil && !kcp.nocwnd {
 		kcp.shrinkCwnd(cwnd, fast+early, lost)
+	}
+	if kcp.tracer != nil {
+		kcp.traceMetrics()
 	}
 	return next, n, segs
 }

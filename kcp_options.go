@@ -193,6 +193,7 @@ func (kcp *KCP) dropBuffers() {
 	kcp.rcvMsgEnds = 0
 	kcp.sndUna = kcp.sndNxt
 	kcp.ccUnackedReset()
+	kcp.obs.dropObs()
 	kcp.acklist = nil
 	kcp.free = nil
 	kcp.freeSmall = nil

@@ -154,6 +154,10 @@ type UDPSession struct {
 	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
 
 	sessV57 // rate-limit bucket and read notification (sess_v57.go); atomics
+	// tracing (trace.go), also guarded by mu
+	tracer       Tracer // nil: tracing off
+	tracerOwned  bool   // tracer is a QlogTracer the session opened (KCPX_QLOGDIR)
+	tracedStates uint8  // bit per SessionState already reported
 }
 
 // newUDPSession builds a session and schedules its first update. For a
@@ -201,6 +205,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 	s.lastRecv = s.created
 	s.heard.Store(s.created)
 	s.updateFn = s.update
+	s.traceFromEnv()
 
 	DefaultSnmp.connOpened(l != nil)
 
@@ -228,6 +233,9 @@ func (s *UDPSession) output(buf []byte, size int) {
 	if size <= 0 || s.released {
 		return
 	}
+	if s.tracer != nil {
+		s.traceOutput(buf[:size])
+	}
 	p := getBuffer()
 	b := *p
 	if s.fecEnc == nil {
@@ -242,6 +250,9 @@ func (s *UDPSession) output(buf []byte, size int) {
 	for _, par := range parity {
 		q := getBuffer()
 		m := copy(*q, par)
+		if s.tracer != nil {
+			s.tracer.DatagramSent(DatagramParity, m+s.cryptTag, nil)
+		}
 		s.enqueue(q, (*q)[:m])
 	}
 }
@@ -427,6 +438,9 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 			s.txReady = s.sq.add(s)
 		}
 	}
+	if s.tracer != nil {
+		s.traceInput(p, wireLen)
+	}
 	var typ uint16
 	if len(p) >= 6 {
 		typ = binary.LittleEndian.Uint16(p[4:])
@@ -448,6 +462,9 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 			}
 		}
 		for _, r := range s.fecDec.decode(p, now) {
+			if s.tracer != nil {
+				s.tracer.FECRecovered(len(r))
+			}
 			s.kcpInput(now, r, IKCP_PACKET_FEC)
 		}
 	case typeOOB:
@@ -483,6 +500,9 @@ func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 	if s.kcp.input(now, data, pt, s.ackNoDelay) != 0 {
 		s.pend.KCPInErrors++
 		return
+	}
+	if s.tracer != nil {
+		s.traceState(StateEstablished)
 	}
 	s.heard.Store(now)
 }
@@ -521,6 +541,9 @@ func (s *UDPSession) update() {
 	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
 	writable := s.kcp.writable()
 	fail := s.failureLocked(now)
+	if fail != nil && s.tracer != nil {
+		s.traceFailure(fail)
+	}
 	release := false
 	if s.closing {
 		var wait uint32
