@@ -278,18 +278,18 @@ func DeriveSecurePSK(passphrase, salt []byte) ([]byte, error) {
 // secureParams is a validated SecureConfig with defaults applied, shared by
 // every handshake of one Dial or Listener. Read-only after newSecureParams.
 type secureParams struct {
-	static      noise.DHKey // zero without a static key
-	peer        []byte      // pinned server key (client)
-	verify      func([]byte) error
-	psk         []byte // nil without a PSK
-	cipher      SecureCipher
-	cookie      CookiePolicy
-	cookieLoad  int
-	maxPending  int
-	rekeyPkts   uint64
-	rekeyTime   time.Duration
-	hsTimeout   time.Duration
-	macKeys     [patternNN + 1]macKeys // by pattern id; set where usable
+	static     noise.DHKey // zero without a static key
+	peer       []byte      // pinned server key (client)
+	verify     func([]byte) error
+	psk        []byte // nil without a PSK
+	cipher     SecureCipher
+	cookie     CookiePolicy
+	cookieLoad int
+	maxPending int
+	rekeyPkts  uint64
+	rekeyTime  time.Duration
+	hsTimeout  time.Duration
+	macKeys    [patternNN + 1]macKeys // by pattern id; set where usable
 }
 
 // macKeys are K1 and Kc of docs/SECURE.md §2.1 for one pattern.
