@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/flynn/noise"
@@ -289,6 +290,7 @@ type secureParams struct {
 	rekeyPkts  uint64
 	rekeyTime  time.Duration
 	hsTimeout  time.Duration
+	rand       io.Reader              // ephemeral keys; crypto/rand unless a test sets it
 	macKeys    [patternNN + 1]macKeys // by pattern id; set where usable
 }
 
@@ -314,6 +316,7 @@ func newSecureParams(cfg *SecureConfig, listener bool) (*secureParams, error) {
 		rekeyPkts:  cfg.RekeyAfterPackets,
 		rekeyTime:  cfg.RekeyAfterTime,
 		hsTimeout:  cfg.HandshakeTimeout,
+		rand:       rand.Reader,
 	}
 	if p.cipher > SecureAES256GCM {
 		return nil, &SecureConfigError{"Cipher", "unknown cipher " + p.cipher.String()}

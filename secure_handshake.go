@@ -45,7 +45,8 @@ const (
 	secPrefixLen      = 6
 	secMacLen         = 16
 	secInitPayloadLen = 80
-	secRespPayloadLen = 2
+	secRespPayloadLen = 6
+	secFinPayloadLen  = 2
 	secCookieLen      = 16
 	secCookieReplyLen = secPrefixLen + 4 + chacha20poly1305.NonceSizeX + secCookieLen + 16
 	secVersion        = 1
@@ -97,7 +98,7 @@ func noiseLen(pattern byte, psk bool, idx int) int {
 		case 2:
 			return dh + dh + tag + secRespPayloadLen + tag
 		}
-		return dh + tag + secRespPayloadLen + tag
+		return dh + tag + secFinPayloadLen + tag
 	}
 	if idx == 1 {
 		return dh + secInitPayloadLen + tag
@@ -110,7 +111,7 @@ func initiationLen(pattern byte, psk bool) int {
 	return secPrefixLen + 4 + noiseLen(pattern, psk, 1) + 2*secMacLen
 }
 func responseLen(pattern byte, psk bool) int {
-	return secPrefixLen + 8 + noiseLen(pattern, psk, 2)
+	return secPrefixLen + 4 + noiseLen(pattern, psk, 2)
 }
 func finishLen(psk bool) int { return secPrefixLen + 4 + noiseLen(patternXX, psk, 3) }
 
@@ -137,7 +138,7 @@ func mac16(key, msg []byte) (out [secMacLen]byte) {
 func (p *secureParams) noiseConfig(pattern byte, initiator bool) noise.Config {
 	c := noise.Config{
 		CipherSuite: noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s),
-		Random:      rand.Reader,
+		Random:      p.rand,
 		Initiator:   initiator,
 		Prologue:    append([]byte(secProtocolPrologue), pattern),
 	}
@@ -199,6 +200,7 @@ func (h *secureInitiator) initiation(localIndex uint32, now time.Time) ([]byte, 
 	if h.p.cipher == SecureCipherAuto {
 		payload[1] = byte(SecureChaCha20Poly1305)
 	}
+	binary.LittleEndian.PutUint32(payload[3:], localIndex)
 	pkt, _, _, err = hs.WriteMessage(pkt, payload[:])
 	if err != nil {
 		return nil, err
@@ -218,8 +220,8 @@ func (h *secureInitiator) initiation(localIndex uint32, now time.Time) ([]byte, 
 // consumeCookieReply stores the cookie of a cookie reply to our last
 // initiation. The caller then sends a new initiation.
 func (h *secureInitiator) consumeCookieReply(pkt []byte, now time.Time) error {
-	typ, _, ok := checkPrefix(pkt)
-	if !ok || typ != secCookie || len(pkt) != secCookieReplyLen {
+	typ, b1, ok := checkPrefix(pkt)
+	if !ok || typ != secCookie || b1 != 0 || len(pkt) != secCookieReplyLen {
 		return ErrSecureMalformed
 	}
 	if h.hs == nil || binary.LittleEndian.Uint32(pkt[6:]) != h.localIndex {
@@ -248,16 +250,16 @@ func (h *secureInitiator) consumeResponse(pkt []byte, now time.Time) (*secureKey
 	if !ok || typ != secResponse || pat != h.pattern || len(pkt) != responseLen(h.pattern, psk) {
 		return nil, nil, ErrSecureMalformed
 	}
-	if h.hs == nil || binary.LittleEndian.Uint32(pkt[10:]) != h.localIndex {
+	if h.hs == nil || binary.LittleEndian.Uint32(pkt[6:]) != h.localIndex {
 		return nil, nil, ErrSecureAuth
 	}
-	remoteIndex := binary.LittleEndian.Uint32(pkt[6:])
 	hs := h.hs
 	h.hs = nil // one try per handshake: flynn/noise leaves state behind on some failures
-	payload, cs1, cs2, err := hs.ReadMessage(nil, pkt[14:])
+	payload, cs1, cs2, err := hs.ReadMessage(nil, pkt[10:])
 	if err != nil || len(payload) != secRespPayloadLen {
 		return nil, nil, ErrSecureAuth
 	}
+	remoteIndex := binary.LittleEndian.Uint32(payload[2:])
 	if payload[0] != 0 {
 		return nil, nil, ErrCipherRefused
 	}
@@ -407,7 +409,8 @@ func (r *secureResponder) handleInitiation(pkt []byte, src netip.AddrPort, local
 		return nil, nil, err
 	}
 	payload, _, _, err := hs.ReadMessage(nil, pkt[10:m1off])
-	if err != nil || len(payload) != secInitPayloadLen || payload[0] != secVersion {
+	if err != nil || len(payload) != secInitPayloadLen || payload[0] != secVersion ||
+		binary.LittleEndian.Uint32(payload[3:]) != binary.LittleEndian.Uint32(pkt[6:]) {
 		return nil, nil, ErrSecureAuth
 	}
 	rh := &responderHandshake{
@@ -428,11 +431,13 @@ func (r *secureResponder) handleInitiation(pkt []byte, src netip.AddrPort, local
 			return nil, nil, err
 		}
 	}
-	resp := make([]byte, secPrefixLen+8, responseLen(pat, psk))
+	resp := make([]byte, secPrefixLen+4, responseLen(pat, psk))
 	putPrefix(resp, secResponse, pat)
-	binary.LittleEndian.PutUint32(resp[6:], localIndex)
-	binary.LittleEndian.PutUint32(resp[10:], rh.remoteIndex)
-	resp, cs1, cs2, err := hs.WriteMessage(resp, []byte{status, byte(rh.cipher)})
+	binary.LittleEndian.PutUint32(resp[6:], rh.remoteIndex)
+	var rp [secRespPayloadLen]byte
+	rp[0], rp[1] = status, byte(rh.cipher)
+	binary.LittleEndian.PutUint32(rp[2:], localIndex)
+	resp, cs1, cs2, err := hs.WriteMessage(resp, rp[:])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -495,14 +500,15 @@ func (rh *responderHandshake) consumeFinish(p *secureParams, pkt []byte, now tim
 	if rh.hs == nil || binary.LittleEndian.Uint32(pkt[6:]) != rh.localIndex {
 		return nil, ErrSecureAuth
 	}
-	// A forged finish fails on the encrypted static key, which flynn/noise
-	// rolls back, so the handshake survives it for the genuine one.
+	// One try: flynn/noise's rollback restores the hash and chaining key
+	// but not the cipher key, so a failed read may leave the state unusable.
+	// The initiator, never confirmed, starts over.
 	hs := rh.hs
+	rh.hs = nil
 	payload, cs1, cs2, err := hs.ReadMessage(nil, pkt[10:])
-	if err != nil || len(payload) != secRespPayloadLen || cs1 == nil {
+	if err != nil || len(payload) != secFinPayloadLen || cs1 == nil {
 		return nil, ErrSecureAuth
 	}
-	rh.hs = nil
 	rh.peerStatic = append([]byte(nil), hs.PeerStatic()...)
 	if err := checkPeerKey(p.verify, rh.peerStatic, false); err != nil {
 		return nil, err

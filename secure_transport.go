@@ -72,14 +72,11 @@ func (w *replayWindow) mark(c uint64) bool {
 	}
 	if c >= w.limit {
 		word := c >> 6
-		var from uint64 // first word to clear
-		if w.limit > 0 {
-			from = (w.limit-1)>>6 + 1
-		}
-		if word-from >= replayWords || w.limit == 0 {
+		switch {
+		case w.limit == 0 || word-(w.limit-1)>>6 >= replayWords:
 			w.bits = [replayWords]uint64{}
-		} else {
-			for i := from; i <= word; i++ {
+		default: // clear the words entered beyond the old top word
+			for i := (w.limit-1)>>6 + 1; i <= word; i++ {
 				w.bits[i%replayWords] = 0
 			}
 		}
