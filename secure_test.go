@@ -187,8 +187,8 @@ func TestSecureHandshake(t *testing.T) {
 // TestSecurePacketSizes pins the packet lengths of docs/SECURE.md §2.1.
 func TestSecurePacketSizes(t *testing.T) {
 	for _, tc := range []struct {
-		pattern          byte
-		psk              bool
+		pattern         byte
+		psk             bool
 		init, resp, fin int
 	}{
 		{patternIK, false, 218, 64, 0},
