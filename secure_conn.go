@@ -1,0 +1,755 @@
+package kcp
+
+// Secure mode over sockets: net.PacketConn wrappers that run the handshake
+// and seal and open every datagram, under ordinary sessions with a nil
+// BlockCrypt. They leave the I/O engine untouched; the cost is one copy and
+// one extra pass through a PacketConn per datagram, and no batch I/O
+// (sendmmsg, recvmmsg, GSO, GRO) under the secure layer, since the engine
+// sees a conn that is not a *net.UDPConn.
+//
+// Client: DialSecure ──▶ handshake on the new socket (retries, cookie) ──▶
+// secureClientConn ──▶ NewConn4. The session's read goroutine calls ReadFrom,
+// which opens datagrams from the server, answers path challenges, and
+// returns KCP datagrams; the session's writers call WriteTo, which seals.
+// One goroutine per conn repeats the key confirmation until the server
+// answers.
+//
+// Listener: ListenSecure ──▶ secureServerConn ──▶ serveConn. The listener's
+// read goroutine calls ReadFrom, which handles handshakes inline (replies
+// written from that goroutine), opens transport packets by receiver index,
+// runs path validation, and returns KCP datagrams with the peer's virtual
+// address: the address it had when the handshake completed, which stays the
+// session's key in the Listener across migrations. WriteTo seals for the
+// peer at that virtual address and sends to its current proven address.
+// secureServerConn.mu guards the tables; securePeer.mu its path.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// secRetryFirst and secRetryMax bound the handshake retry interval,
+	// which doubles from the first to the second.
+	secRetryFirst = 250 * time.Millisecond
+	secRetryMax   = 2 * time.Second
+	// securePeerIdle is how long a listener keeps a peer's keys after its
+	// last authenticated packet.
+	securePeerIdle = 3 * time.Minute
+	// secSweepEvery is how often the listener expires handshakes and peers.
+	secSweepEvery = time.Second
+	// secBufLen is the size of the pooled seal buffers and of read buffers:
+	// the largest datagram plus the overhead, with room to spare.
+	secBufLen = mtuLimit + SecureOverhead + 64
+)
+
+// secBufPool holds seal buffers (*[]byte of secBufLen), so WriteTo allocates
+// nothing per datagram.
+var secBufPool = sync.Pool{New: func() any { b := make([]byte, secBufLen); return &b }}
+
+// errSecureTooLarge: a datagram that does not fit a secure packet.
+var errSecureTooLarge = errors.New("kcp: secure: datagram too large")
+
+// randomIndex draws a non-zero session index.
+func randomIndex() uint32 {
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		if i := binary.LittleEndian.Uint32(b[:]); i != 0 {
+			return i
+		}
+	}
+}
+
+// DialSecure connects to raddr ("host:port", network "udp") in secure mode
+// (docs/SECURE.md), without FEC. See DialSecureWithOptions.
+func DialSecure(raddr string, cfg *SecureConfig) (*UDPSession, error) {
+	return DialSecureWithOptions(raddr, cfg, 0, 0)
+}
+
+// DialSecureWithOptions connects to raddr ("host:port", network "udp") in
+// secure mode from a new socket the session owns, with FEC when
+// dataShards and parityShards are above zero. It returns once the handshake
+// has completed (one round trip; two when the listener asks for a cookie),
+// or fails with a *SecureConfigError, a *PeerKeyError (server key not
+// trusted), ErrCipherRefused, or ErrHandshakeTimeout after
+// cfg.HandshakeTimeout. The session then works as any other (every setting,
+// FEC, deadlines); its datagrams are 34 bytes larger (SecureOverhead), so
+// keep SetMtu at or below 1438 to stay within 1472-byte UDP payloads.
+func DialSecureWithOptions(raddr string, cfg *SecureConfig, dataShards, parityShards int) (*UDPSession, error) {
+	p, err := newSecureParams(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
+	if err != nil {
+		return nil, err
+	}
+	network := "udp"
+	if udpaddr.IP.To4() != nil {
+		network = "udp4"
+	}
+	conn, err := net.ListenUDP(network, nil)
+	if err != nil {
+		return nil, err
+	}
+	tuneOwnSocket(conn)
+	sc, err := dialSecureConn(conn, udpaddr, p)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return NewConn4(randomConv(), sc.serverAddr, nil, dataShards, parityShards, true, sc)
+}
+
+// secureClientConn is the client's secure PacketConn. ReadFrom is called by
+// one goroutine at a time; WriteTo and Close are safe for concurrent use.
+type secureClientConn struct {
+	p          *secureParams
+	server     netip.AddrPort
+	serverAddr *net.UDPAddr
+	kp         *secureKeypair
+	confirm    []byte // what is repeated until the server answers: finish or nil (keepalive)
+	sock       atomic.Pointer[net.UDPConn]
+	rbuf       []byte // ReadFrom's
+
+	confirmed atomic.Bool
+	confirmCh chan struct{} // closed when confirmed
+	failed    atomic.Pointer[error]
+	die       chan struct{}
+	closeOnce sync.Once
+	bad       atomic.Uint64 // datagrams dropped: not from the server, or not opening
+}
+
+// dialSecureConn runs the client handshake on sock and returns the conn.
+func dialSecureConn(sock *net.UDPConn, raddr *net.UDPAddr, p *secureParams) (*secureClientConn, error) {
+	server := unmapAddrPort(raddr.AddrPort())
+	ini := newSecureInitiator(p)
+	deadline := time.Now().Add(p.hsTimeout)
+	buf := make([]byte, secBufLen)
+	retry := secRetryFirst
+	var kp *secureKeypair
+	var finish []byte
+attempts:
+	for {
+		now := time.Now()
+		if !now.Before(deadline) {
+			return nil, ErrHandshakeTimeout
+		}
+		init, err := ini.initiation(randomIndex(), now)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := sock.WriteToUDPAddrPort(init, server); err != nil && !transientReadError(err) {
+			return nil, opError("dial", sock, raddr, err)
+		}
+		wait := now.Add(retry)
+		if wait.After(deadline) {
+			wait = deadline
+		}
+		retry = min(2*retry, secRetryMax)
+		for {
+			sock.SetReadDeadline(wait)
+			n, from, err := sock.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue attempts
+				}
+				if transientReadError(err) {
+					continue
+				}
+				return nil, opError("dial", sock, raddr, err)
+			}
+			if unmapAddrPort(from) != server || n == 0 {
+				continue
+			}
+			switch buf[0] {
+			case secCookie:
+				if ini.consumeCookieReply(buf[:n], time.Now()) == nil {
+					continue attempts // a new initiation with the cookie, at once
+				}
+			case secResponse:
+				kp, finish, err = ini.consumeResponse(buf[:n], time.Now())
+				switch {
+				case err == nil:
+					break attempts
+				case errors.Is(err, ErrSecureMalformed), errors.Is(err, ErrSecureAuth):
+					// Not our response (or forged): keep waiting.
+				default:
+					return nil, err
+				}
+			}
+		}
+	}
+	sock.SetReadDeadline(time.Time{})
+	c := &secureClientConn{
+		p:          p,
+		server:     server,
+		serverAddr: net.UDPAddrFromAddrPort(server),
+		kp:         kp,
+		confirm:    finish,
+		rbuf:       make([]byte, secBufLen),
+		confirmCh:  make(chan struct{}),
+		die:        make(chan struct{}),
+	}
+	c.sock.Store(sock)
+	c.sendConfirm()
+	go c.confirmLoop(deadline.Add(p.hsTimeout))
+	return c, nil
+}
+
+// sendConfirm sends the finish (XX) or an empty data packet.
+func (c *secureClientConn) sendConfirm() {
+	if c.confirm != nil {
+		c.sock.Load().WriteToUDPAddrPort(c.confirm, c.server)
+		return
+	}
+	c.send(secData, nil)
+}
+
+// confirmLoop repeats the key confirmation until the server answers, the
+// conn closes, or until; then the conn fails with ErrHandshakeTimeout.
+func (c *secureClientConn) confirmLoop(until time.Time) {
+	retry := secRetryFirst
+	t := time.NewTimer(retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.die:
+			return
+		case <-c.confirmCh:
+			return
+		case <-t.C:
+		}
+		if time.Now().After(until) {
+			c.fail(ErrHandshakeTimeout)
+			return
+		}
+		c.sendConfirm()
+		retry = min(2*retry, secRetryMax)
+		t.Reset(retry)
+	}
+}
+
+// fail ends the conn with err: ReadFrom returns it from now on.
+func (c *secureClientConn) fail(err error) {
+	c.failed.CompareAndSwap(nil, &err)
+	c.sock.Load().SetReadDeadline(time.Unix(1, 0))
+}
+
+// send seals payload as a packet of type typ and sends it to the server.
+func (c *secureClientConn) send(typ byte, payload []byte) error {
+	if len(payload)+SecureOverhead > secBufLen {
+		return errSecureTooLarge
+	}
+	bp := secBufPool.Get().(*[]byte)
+	defer secBufPool.Put(bp)
+	pkt, err := c.kp.seal((*bp)[:0], typ, payload, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = c.sock.Load().WriteToUDPAddrPort(pkt, c.server)
+	return err
+}
+
+// ReadFrom returns the next KCP datagram from the server, after opening it.
+func (c *secureClientConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		sock := c.sock.Load()
+		n, from, err := sock.ReadFromUDPAddrPort(c.rbuf)
+		if err != nil {
+			if e := c.failed.Load(); e != nil {
+				return 0, nil, *e
+			}
+			if c.sock.Load() != sock { // rebound meanwhile
+				continue
+			}
+			return 0, nil, err
+		}
+		if unmapAddrPort(from) != c.server {
+			c.bad.Add(1)
+			continue
+		}
+		typ, plain, err := c.kp.open(c.rbuf[:n], time.Now())
+		if err != nil {
+			c.bad.Add(1)
+			continue
+		}
+		if c.confirmed.CompareAndSwap(false, true) {
+			close(c.confirmCh)
+		}
+		if typ == secData {
+			if len(plain) == 0 {
+				continue // keepalive
+			}
+			return copy(b, plain), c.serverAddr, nil
+		}
+		switch {
+		case len(plain) == 0:
+		case plain[0] == ctlPathChallenge:
+			if resp := pathResponse(plain); resp != nil {
+				c.send(secControl, resp)
+			}
+		case plain[0] == ctlClose:
+			c.fail(ErrPeerClosed)
+			return 0, nil, ErrPeerClosed
+		}
+	}
+}
+
+// WriteTo seals p and sends it to the server, whatever addr says.
+func (c *secureClientConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if err := c.send(secData, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends an authenticated close (twice, against loss) and closes the
+// socket.
+func (c *secureClientConn) Close() error {
+	err := errClosed
+	c.closeOnce.Do(func() {
+		close(c.die)
+		var body [3]byte
+		body[0] = ctlClose
+		c.send(secControl, body[:])
+		c.send(secControl, body[:])
+		err = c.sock.Load().Close()
+	})
+	return err
+}
+
+// rebind moves the client to a new local port, as a NAT rebinding would.
+// For tests.
+func (c *secureClientConn) rebind() error {
+	old := c.sock.Load()
+	nc, err := net.ListenUDP(old.LocalAddr().Network(), nil)
+	if err != nil {
+		return err
+	}
+	c.sock.Store(nc)
+	return old.Close()
+}
+
+// LocalAddr returns the socket's address.
+func (c *secureClientConn) LocalAddr() net.Addr { return c.sock.Load().LocalAddr() }
+
+// SetDeadline sets the socket's deadlines.
+func (c *secureClientConn) SetDeadline(t time.Time) error { return c.sock.Load().SetDeadline(t) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (c *secureClientConn) SetReadDeadline(t time.Time) error {
+	return c.sock.Load().SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the socket's write deadline.
+func (c *secureClientConn) SetWriteDeadline(t time.Time) error {
+	return c.sock.Load().SetWriteDeadline(t)
+}
+
+// SetReadBuffer sets the socket's receive buffer in bytes.
+func (c *secureClientConn) SetReadBuffer(n int) error { return c.sock.Load().SetReadBuffer(n) }
+
+// SetWriteBuffer sets the socket's send buffer in bytes.
+func (c *secureClientConn) SetWriteBuffer(n int) error { return c.sock.Load().SetWriteBuffer(n) }
+
+// ListenSecure listens on laddr ("host:port", network "udp") in secure mode
+// (docs/SECURE.md), without FEC. See ListenSecureWithOptions.
+func ListenSecure(laddr string, cfg *SecureConfig) (*Listener, error) {
+	return ListenSecureWithOptions(laddr, cfg, 0, 0)
+}
+
+// ListenSecureWithOptions listens on laddr ("host:port", network "udp") in
+// secure mode on a new socket the listener owns, with FEC for what its
+// sessions send when dataShards and parityShards are above zero. Only
+// clients that complete a handshake under cfg reach Accept; a session is
+// created on the first authenticated datagram, never for a replayed one.
+// Handshakes in flight are bounded by cfg.MaxPendingHandshakes, and cookies
+// are required per cfg.Cookie. An accepted session's RemoteAddr is the
+// client's address when the handshake completed; it stays so when the
+// client migrates.
+func ListenSecureWithOptions(laddr string, cfg *SecureConfig, dataShards, parityShards int) (*Listener, error) {
+	p, err := newSecureParams(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	udpaddr, err := net.ResolveUDPAddr("udp", laddr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", udpaddr)
+	if err != nil {
+		return nil, err
+	}
+	tuneOwnSocket(conn)
+	return serveConn(nil, dataShards, parityShards, newSecureServerConn(conn, p), true), nil
+}
+
+// securePeer is one established secure session at a listener.
+type securePeer struct {
+	kp       *secureKeypair
+	virt     netip.AddrPort // the Listener's key for the session
+	virtAddr *net.UDPAddr
+
+	mu        sync.Mutex // guards path and heard
+	path      securePath
+	heard     time.Time
+	migrated  int // path switches, for tests
+	challenge int // challenges sent, for tests
+}
+
+// pendingSecure is a handshake a listener holds.
+type pendingSecure struct {
+	rh      *responderHandshake
+	expires time.Time
+}
+
+// secureServerStats counts what a secure listener dropped or did.
+type secureServerStats struct {
+	malformed, auth, replay, unknown atomic.Uint64
+	cookies, handshakes, sessions    atomic.Uint64
+}
+
+// secureServerConn is a listener's secure PacketConn. ReadFrom is called by
+// the Listener's read goroutine only; WriteTo and Close are safe for
+// concurrent use.
+type secureServerConn struct {
+	p     *secureParams
+	resp  *secureResponder
+	sock  *net.UDPConn
+	rbuf  []byte // ReadFrom's
+	stats secureServerStats
+
+	mu        sync.RWMutex
+	peers     map[uint32]*securePeer         // by local index
+	byVirt    map[netip.AddrPort]*securePeer // by virtual address
+	pending   map[uint32]*pendingSecure      // by local index; at most p.maxPending
+	lastSweep time.Time
+}
+
+func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
+	return &secureServerConn{
+		p:       p,
+		resp:    newSecureResponder(p),
+		sock:    sock,
+		rbuf:    make([]byte, secBufLen),
+		peers:   make(map[uint32]*securePeer),
+		byVirt:  make(map[netip.AddrPort]*securePeer),
+		pending: make(map[uint32]*pendingSecure),
+	}
+}
+
+// ReadFrom returns the next KCP datagram from an authenticated peer, with
+// the peer's virtual address. Handshake packets are handled on the way.
+func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, src, err := s.sock.ReadFromUDPAddrPort(s.rbuf)
+		if err != nil {
+			if transientReadError(err) {
+				continue
+			}
+			return 0, nil, err
+		}
+		src = unmapAddrPort(src)
+		pkt := s.rbuf[:n]
+		typ, _, ok := checkPrefix(pkt)
+		if !ok {
+			s.stats.malformed.Add(1)
+			continue
+		}
+		now := time.Now()
+		switch typ {
+		case secInitiation:
+			s.handleInitiation(pkt, src, now)
+		case secFinish:
+			s.handleFinish(pkt, src, now)
+		case secData, secControl:
+			if m, addr := s.handleTransport(pkt, src, now, b); addr != nil {
+				return m, addr, nil
+			}
+		default:
+			s.stats.malformed.Add(1)
+		}
+	}
+}
+
+// countErr counts a rejected packet by cause.
+func (s *secureServerConn) countErr(err error) {
+	switch {
+	case errors.Is(err, ErrReplay):
+		s.stats.replay.Add(1)
+	case errors.Is(err, ErrSecureMalformed):
+		s.stats.malformed.Add(1)
+	default:
+		s.stats.auth.Add(1)
+	}
+}
+
+// sweepLocked expires handshakes and idle peers, at most once per
+// secSweepEvery. s.mu is held for writing.
+func (s *secureServerConn) sweepLocked(now time.Time) {
+	if now.Sub(s.lastSweep) < secSweepEvery {
+		return
+	}
+	s.lastSweep = now
+	for i, ph := range s.pending {
+		if now.After(ph.expires) {
+			delete(s.pending, i)
+		}
+	}
+	for i, peer := range s.peers {
+		peer.mu.Lock()
+		idle := now.Sub(peer.heard) > securePeerIdle
+		peer.mu.Unlock()
+		if idle {
+			s.forgetLocked(i, peer)
+		}
+	}
+}
+
+// forgetLocked drops a peer's keys. s.mu is held for writing.
+func (s *secureServerConn) forgetLocked(index uint32, peer *securePeer) {
+	delete(s.peers, index)
+	if s.byVirt[peer.virt] == peer {
+		delete(s.byVirt, peer.virt)
+	}
+}
+
+// newIndexLocked draws an index used by no peer and no handshake.
+func (s *secureServerConn) newIndexLocked() uint32 {
+	for {
+		i := randomIndex()
+		if s.peers[i] == nil && s.pending[i] == nil {
+			return i
+		}
+	}
+}
+
+func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now time.Time) {
+	s.mu.Lock()
+	s.sweepLocked(now)
+	npending := len(s.pending)
+	index := s.newIndexLocked()
+	s.mu.Unlock()
+	reply, rh, err := s.resp.handleInitiation(pkt, src, index, npending, now)
+	if err != nil {
+		s.countErr(err)
+		return
+	}
+	if reply != nil {
+		s.sock.WriteToUDPAddrPort(reply, src)
+	}
+	if rh == nil {
+		if reply != nil && reply[0] == secCookie {
+			s.stats.cookies.Add(1)
+		}
+		return
+	}
+	s.stats.handshakes.Add(1)
+	s.mu.Lock()
+	s.pending[index] = &pendingSecure{rh: rh, expires: now.Add(s.p.hsTimeout)}
+	s.mu.Unlock()
+}
+
+func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time.Time) {
+	if len(pkt) < secPrefixLen+4 {
+		s.stats.malformed.Add(1)
+		return
+	}
+	index := binary.LittleEndian.Uint32(pkt[6:])
+	s.mu.RLock()
+	ph, peer := s.pending[index], s.peers[index]
+	s.mu.RUnlock()
+	if peer != nil { // our confirmation was lost: confirm again
+		s.sendTo(peer, secData, nil, src, true)
+		return
+	}
+	if ph == nil || ph.rh.hs == nil {
+		s.stats.unknown.Add(1)
+		return
+	}
+	kp, err := ph.rh.consumeFinish(s.p, pkt, now)
+	if err != nil {
+		s.countErr(err)
+		if ph.rh.hs == nil { // the handshake is spent
+			s.mu.Lock()
+			delete(s.pending, index)
+			s.mu.Unlock()
+		}
+		return
+	}
+	// The finish proves the client received our response at src.
+	peer = s.promote(index, kp, src, now)
+	s.sendTo(peer, secData, nil, src, true)
+}
+
+// promote makes a completed handshake a peer whose proven and virtual
+// address is src. A peer that had that virtual address is dropped: the
+// client at that address started over.
+func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
+	peer := &securePeer{kp: kp, virt: src, virtAddr: net.UDPAddrFromAddrPort(src), heard: now}
+	peer.path.proven = src
+	s.mu.Lock()
+	delete(s.pending, index)
+	if old := s.byVirt[src]; old != nil {
+		s.forgetLocked(old.kp.localIndex, old)
+	}
+	s.peers[index] = peer
+	s.byVirt[src] = peer
+	s.mu.Unlock()
+	s.stats.sessions.Add(1)
+	return peer
+}
+
+// handleTransport opens a data or control packet. For a KCP datagram it
+// copies the plaintext into b and returns its length and the peer's virtual
+// address; otherwise a nil address.
+func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now time.Time, b []byte) (int, net.Addr) {
+	wire := len(pkt)
+	_, _, index, _, ok := parseTransport(pkt)
+	if !ok {
+		s.stats.malformed.Add(1)
+		return 0, nil
+	}
+	s.mu.RLock()
+	peer := s.peers[index]
+	var kp *secureKeypair
+	if peer != nil {
+		kp = peer.kp
+	} else if ph := s.pending[index]; ph != nil {
+		kp = ph.rh.keys // nil while an XX handshake waits for its finish
+	}
+	s.mu.RUnlock()
+	if kp == nil {
+		s.stats.unknown.Add(1)
+		return 0, nil
+	}
+	typ, plain, err := kp.open(pkt, now)
+	if err != nil {
+		s.countErr(err)
+		return 0, nil
+	}
+	if peer == nil { // the first packet under these keys confirms them
+		peer = s.promote(index, kp, src, now)
+	}
+	peer.mu.Lock()
+	peer.heard = now
+	challenge := peer.path.authenticated(src, wire, now)
+	peer.mu.Unlock()
+	if challenge != nil && s.sendTo(peer, secControl, challenge, src, false) {
+		peer.mu.Lock()
+		peer.challenge++
+		peer.mu.Unlock()
+	}
+	if typ == secData {
+		if len(plain) == 0 { // keepalive: answer it
+			s.sendTo(peer, secData, nil, src, false)
+			return 0, nil
+		}
+		return copy(b, plain), peer.virtAddr
+	}
+	switch {
+	case len(plain) == 0:
+	case plain[0] == ctlPathResponse:
+		peer.mu.Lock()
+		if peer.path.responded(src, plain[1:]) {
+			peer.migrated++
+		}
+		peer.mu.Unlock()
+	case plain[0] == ctlPathChallenge:
+		if resp := pathResponse(plain); resp != nil {
+			s.sendTo(peer, secControl, resp, src, false)
+		}
+	case plain[0] == ctlClose:
+		s.mu.Lock()
+		if s.peers[index] == peer {
+			s.forgetLocked(index, peer)
+		}
+		s.mu.Unlock()
+	}
+	return 0, nil
+}
+
+// sendTo seals payload for peer and sends it to dst, within dst's
+// amplification budget unless proven says the caller knows dst answered. It
+// reports whether the packet went out.
+func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, dst netip.AddrPort, proven bool) bool {
+	if !proven {
+		peer.mu.Lock()
+		ok := peer.path.allowSend(dst, len(payload)+SecureOverhead)
+		peer.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	bp := secBufPool.Get().(*[]byte)
+	defer secBufPool.Put(bp)
+	pkt, err := peer.kp.seal((*bp)[:0], typ, payload, time.Now())
+	if err != nil {
+		return false
+	}
+	_, err = s.sock.WriteToUDPAddrPort(pkt, dst)
+	return err == nil
+}
+
+// WriteTo seals p for the peer whose virtual address is addr and sends it to
+// the peer's proven address. A datagram for an unknown or forgotten peer is
+// dropped (KCP retransmits or the session ends).
+func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if len(p)+SecureOverhead > secBufLen {
+		return 0, errSecureTooLarge
+	}
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, errInvalidOperation
+	}
+	virt := unmapAddrPort(ua.AddrPort())
+	s.mu.RLock()
+	peer := s.byVirt[virt]
+	s.mu.RUnlock()
+	if peer == nil {
+		return len(p), nil
+	}
+	peer.mu.Lock()
+	dst := peer.path.proven
+	peer.mu.Unlock()
+	bp := secBufPool.Get().(*[]byte)
+	defer secBufPool.Put(bp)
+	pkt, err := peer.kp.seal((*bp)[:0], secData, p, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.sock.WriteToUDPAddrPort(pkt, dst); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close closes the socket.
+func (s *secureServerConn) Close() error { return s.sock.Close() }
+
+// LocalAddr returns the socket's address.
+func (s *secureServerConn) LocalAddr() net.Addr { return s.sock.LocalAddr() }
+
+// SetDeadline sets the socket's deadlines.
+func (s *secureServerConn) SetDeadline(t time.Time) error { return s.sock.SetDeadline(t) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (s *secureServerConn) SetReadDeadline(t time.Time) error { return s.sock.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the socket's write deadline.
+func (s *secureServerConn) SetWriteDeadline(t time.Time) error { return s.sock.SetWriteDeadline(t) }
+
+// SetReadBuffer sets the socket's receive buffer in bytes.
+func (s *secureServerConn) SetReadBuffer(n int) error { return s.sock.SetReadBuffer(n) }
+
+// SetWriteBuffer sets the socket's send buffer in bytes.
+func (s *secureServerConn) SetWriteBuffer(n int) error { return s.sock.SetWriteBuffer(n) }
