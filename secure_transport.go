@@ -133,6 +133,7 @@ type secureKeypair struct {
 	sendCounter uint64
 	sendInEpoch uint64
 	sendSince   time.Time
+	sendNonce   [12]byte // scratch: a local array would escape through cipher.AEAD
 
 	// recv is guarded by recvMu.
 	recvMu        sync.Mutex
@@ -143,6 +144,7 @@ type secureKeypair struct {
 	prevUntil     time.Time
 	window        replayWindow
 	recvConfirmed bool // a packet opened under these keys
+	recvNonce     [12]byte
 }
 
 // newSecureKeypair derives the transport keys (docs/SECURE.md §3) from a
@@ -211,16 +213,15 @@ func (kp *secureKeypair) seal(buf []byte, typ byte, payload []byte, now time.Tim
 	c := kp.sendCounter
 	kp.sendCounter++
 	kp.sendInEpoch++
-	a, epoch := kp.sendAEAD, kp.sendEpoch
-	kp.sendMu.Unlock()
-
+	// Sealing under the lock keeps the nonce scratch private; a session has
+	// one sender anyway.
+	defer kp.sendMu.Unlock()
 	hdr := buf[:secHeaderLen]
-	putPrefix(hdr, typ, byte(epoch))
+	putPrefix(hdr, typ, byte(kp.sendEpoch))
 	binary.LittleEndian.PutUint32(hdr[6:], kp.remoteIndex)
 	binary.LittleEndian.PutUint64(hdr[10:], c)
-	var nonce [12]byte
-	nonceFor(&nonce, c)
-	return a.Seal(hdr, nonce[:], payload, hdr), nil
+	nonceFor(&kp.sendNonce, c)
+	return kp.sendAEAD.Seal(hdr, kp.sendNonce[:], payload, hdr), nil
 }
 
 // parseTransport checks a transport packet's framing and returns its type,
@@ -250,18 +251,18 @@ func (kp *secureKeypair) open(pkt []byte, now time.Time) (typ byte, plain []byte
 	if !kp.window.check(c) {
 		return 0, nil, ErrReplay
 	}
-	var nonce [12]byte
-	nonceFor(&nonce, c)
+	nonce := kp.recvNonce[:]
+	nonceFor(&kp.recvNonce, c)
 	hdr, body := pkt[:secHeaderLen], pkt[secHeaderLen:]
 	d := byte(e - byte(kp.recvEpoch)) // epochs ahead, mod 256
 	switch {
 	case d == 0:
-		plain, err = kp.recvAEAD.Open(body[:0], nonce[:], body, hdr)
+		plain, err = kp.recvAEAD.Open(body[:0], nonce, body, hdr)
 	case d == 0xFF:
 		if kp.prevAEAD == nil || !now.Before(kp.prevUntil) {
 			return 0, nil, ErrSecureAuth
 		}
-		plain, err = kp.prevAEAD.Open(body[:0], nonce[:], body, hdr)
+		plain, err = kp.prevAEAD.Open(body[:0], nonce, body, hdr)
 	case d <= secMaxEpochSkip:
 		next := kp.recvNext
 		var a cipher.AEAD
@@ -270,7 +271,7 @@ func (kp *secureKeypair) open(pkt []byte, now time.Time) (typ byte, plain []byte
 				return 0, nil, err
 			}
 		}
-		if plain, err = a.Open(body[:0], nonce[:], body, hdr); err != nil {
+		if plain, err = a.Open(body[:0], nonce, body, hdr); err != nil {
 			return 0, nil, ErrSecureAuth
 		}
 		kp.prevAEAD, kp.prevUntil = kp.recvAEAD, now.Add(secKeepOldEpoch)
