@@ -231,5 +231,5 @@ func BenchmarkSecureSealOpen(b *testing.B) {
 // the engine uses one syscall per datagram, as it does under secure mode.
 type passConn struct{ *net.UDPConn }
 
-func (p passConn) ReadFrom(b []byte) (int, net.Addr, error) { return p.UDPConn.ReadFrom(b) }
+func (p passConn) ReadFrom(b []byte) (int, net.Addr, error)  { return p.UDPConn.ReadFrom(b) }
 func (p passConn) WriteTo(b []byte, a net.Addr) (int, error) { return p.UDPConn.WriteTo(b, a) }
