@@ -268,6 +268,17 @@ func TestSecureReplayListener(t *testing.T) {
 	if n, err := srv.Read(make([]byte, 64<<10)); err == nil {
 		t.Errorf("replay delivered %d bytes to the live session", n)
 	}
+	// Nor did the replays, all from the attacker's address, draw a path
+	// challenge or move the session.
+	sc1.mu.RLock()
+	for _, peer := range sc1.peers {
+		peer.mu.Lock()
+		if peer.challenge != 0 || peer.migrated != 0 || peer.path.proven != r.conn.LocalAddr().(*net.UDPAddr).AddrPort() {
+			t.Errorf("replays from %v: %d challenges, %d migrations, proven %v", attacker.LocalAddr(), peer.challenge, peer.migrated, peer.path.proven)
+		}
+		peer.mu.Unlock()
+	}
+	sc1.mu.RUnlock()
 	// Into a new listener with the same key: no keys match any index.
 	for _, pkt := range captured {
 		attacker.WriteTo(pkt, l2.Addr())
@@ -413,5 +424,55 @@ func TestSecureNetConn(t *testing.T) {
 				return cli, srv, func() { cli.Close(); srv.Close(); l.Close() }, nil
 			})
 		})
+	}
+}
+
+// TestSecureSpoofedInitiations: initiations from a source that never answers
+// (as a spoofed one cannot) cost a listener that requires cookies one cookie
+// reply each, no larger than the initiation, and no handshake state.
+func TestSecureSpoofedInitiations(t *testing.T) {
+	leakCheck(t)
+	k := secureTestKeys()
+	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv, Cookie: CookieAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sc := l.conn.(*secureServerConn)
+	spoof, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoof.Close()
+	ini := newSecureInitiator(mustParams(t, &SecureConfig{PrivateKey: k.cliPriv, PeerPublicKey: k.srvPub}, false))
+	const n = 200
+	sent := 0
+	for i := 0; i < n; i++ {
+		init, err := ini.initiation(uint32(i+1), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += len(init)
+		spoof.WriteTo(init, l.Addr())
+	}
+	waitFor(t, 10*time.Second, "cookie replies", func() bool { return sc.stats.cookies.Load() == n })
+	sc.mu.RLock()
+	pending, peers := len(sc.pending), len(sc.peers)
+	sc.mu.RUnlock()
+	if pending != 0 || peers != 0 || sc.stats.handshakes.Load() != 0 {
+		t.Errorf("%d pending handshakes, %d peers, %d handshakes after spoofed initiations; want none", pending, peers, sc.stats.handshakes.Load())
+	}
+	got := 0
+	buf := make([]byte, 2048)
+	for i := 0; i < n; i++ {
+		spoof.SetReadDeadline(time.Now().Add(5 * time.Second))
+		m, err := spoof.Read(buf)
+		if err != nil {
+			t.Fatalf("cookie reply %d: %v", i, err)
+		}
+		got += m
+	}
+	if got > sent {
+		t.Errorf("%d bytes of cookie replies for %d bytes of initiations", got, sent)
 	}
 }
