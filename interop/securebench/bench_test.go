@@ -308,4 +308,3 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	})
 }
-
