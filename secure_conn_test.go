@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -474,5 +475,36 @@ func TestSecureSpoofedInitiations(t *testing.T) {
 	}
 	if got > sent {
 		t.Errorf("%d bytes of cookie replies for %d bytes of initiations", got, sent)
+	}
+}
+
+// TestSecureIPv6: a secure session over [::1], and a dual-stack listener
+// reached over IPv4 (its sources arrive IPv4-mapped and must be unmapped
+// consistently for the handshake cookie, the peer table and the session).
+func TestSecureIPv6(t *testing.T) {
+	leakCheck(t)
+	k := secureTestKeys()
+	for _, tc := range []struct{ listen, dial string }{{"[::1]:0", "[::1]"}, {":0", "127.0.0.1"}} {
+		l, err := ListenSecure(tc.listen, &SecureConfig{PrivateKey: k.srvPriv, Cookie: CookieAlways})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.UDPAddr).Port
+		cli, err := DialSecure(tc.dial+":"+strconv.Itoa(port), &SecureConfig{PrivateKey: k.cliPriv, PeerPublicKey: k.srvPub})
+		if err != nil {
+			l.Close()
+			t.Fatalf("%s: %v", tc.listen, err)
+		}
+		cli.Write([]byte{1})
+		l.SetDeadline(time.Now().Add(10 * time.Second))
+		srv, err := l.AcceptKCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(srv, make([]byte, 1))
+		echoCheck(t, cli, srv, 32<<10)
+		cli.Close()
+		srv.Close()
+		l.Close()
 	}
 }
