@@ -3,6 +3,7 @@ package kcp
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -507,4 +508,40 @@ func TestSecureIPv6(t *testing.T) {
 		srv.Close()
 		l.Close()
 	}
+}
+
+// TestSecureClose: a forged close (right index, no keys) changes nothing; the
+// client's authenticated close makes the listener drop the peer's keys.
+func TestSecureClose(t *testing.T) {
+	leakCheck(t)
+	k := secureTestKeys()
+	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cli, srv := securePair(t, l, &SecureConfig{PrivateKey: k.cliPriv, PeerPublicKey: k.srvPub}, 0, 0)
+	defer srv.Close()
+	sc := l.conn.(*secureServerConn)
+	cc := cli.conn.(*secureClientConn)
+	peers := func() int {
+		sc.mu.RLock()
+		defer sc.mu.RUnlock()
+		return len(sc.peers)
+	}
+	forged := make([]byte, secHeaderLen+3+secTagLen)
+	putPrefix(forged, secControl, 0)
+	binary.LittleEndian.PutUint32(forged[6:], cc.kp.remoteIndex)
+	binary.LittleEndian.PutUint64(forged[10:], 1<<40)
+	forged[secHeaderLen] = ctlClose
+	auth := sc.stats.auth.Load()
+	cc.sock.Load().WriteToUDPAddrPort(forged, l.Addr().(*net.UDPAddr).AddrPort())
+	waitFor(t, 5*time.Second, "forged close rejected", func() bool { return sc.stats.auth.Load() > auth })
+	if peers() != 1 {
+		t.Fatal("a forged close removed the peer")
+	}
+	echoCheck(t, cli, srv, 8<<10)
+	cli.SetLinger(0)
+	cli.Close()
+	waitFor(t, 10*time.Second, "peer forgotten after the client's close", func() bool { return peers() == 0 })
 }
