@@ -409,6 +409,7 @@ type securePeer struct {
 // pendingSecure is a handshake a listener holds.
 type pendingSecure struct {
 	rh      *responderHandshake
+	src     netip.AddrPort // where the initiation came from and the response went
 	expires time.Time
 }
 
@@ -555,7 +556,7 @@ func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now 
 	}
 	s.stats.handshakes.Add(1)
 	s.mu.Lock()
-	s.pending[index] = &pendingSecure{rh: rh, expires: now.Add(s.p.hsTimeout)}
+	s.pending[index] = &pendingSecure{rh: rh, src: src, expires: now.Add(s.p.hsTimeout)}
 	s.mu.Unlock()
 }
 
@@ -586,14 +587,17 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 		}
 		return
 	}
-	// The finish proves the client received our response at src.
-	peer = s.promote(index, kp, src, now)
-	s.sendTo(peer, secData, nil, src, true)
+	// The finish proves the client received our response at the
+	// initiation's source; a finish from elsewhere is validated like any
+	// other new path once transport packets come from there.
+	peer = s.promote(index, kp, ph.src, now)
+	s.sendTo(peer, secData, nil, ph.src, true)
 }
 
 // promote makes a completed handshake a peer whose proven and virtual
-// address is src. A peer that had that virtual address is dropped: the
-// client at that address started over.
+// address is src, the initiation's source: the client proved it receives
+// there by using our response. A peer that had that virtual address is
+// dropped: the client at that address started over.
 func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
 	peer := &securePeer{kp: kp, virt: src, virtAddr: net.UDPAddrFromAddrPort(src), heard: now}
 	peer.path.proven = src
@@ -622,9 +626,10 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	s.mu.RLock()
 	peer := s.peers[index]
 	var kp *secureKeypair
+	var ph *pendingSecure
 	if peer != nil {
 		kp = peer.kp
-	} else if ph := s.pending[index]; ph != nil {
+	} else if ph = s.pending[index]; ph != nil {
 		kp = ph.rh.keys // nil while an XX handshake waits for its finish
 	}
 	s.mu.RUnlock()
@@ -638,7 +643,7 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 		return 0, nil
 	}
 	if peer == nil { // the first packet under these keys confirms them
-		peer = s.promote(index, kp, src, now)
+		peer = s.promote(index, kp, ph.src, now)
 	}
 	peer.mu.Lock()
 	peer.heard = now

@@ -545,3 +545,71 @@ func TestSecureClose(t *testing.T) {
 	cli.Close()
 	waitFor(t, 10*time.Second, "peer forgotten after the client's close", func() bool { return peers() == 0 })
 }
+
+// TestSecureFirstPacketElsewhere: keys confirmed by a packet from another
+// address than the initiation's (as a captured first packet raced ahead by an
+// attacker would be) leave the initiation's source as the proven address; the
+// other address only gets a challenge, and becomes the path once it answers.
+func TestSecureFirstPacketElsewhere(t *testing.T) {
+	leakCheck(t)
+	k := secureTestKeys()
+	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sc := l.conn.(*secureServerConn)
+	server := l.Addr().(*net.UDPAddr).AddrPort()
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	a, b := listen(), listen()
+	ini := newSecureInitiator(mustParams(t, &SecureConfig{PrivateKey: k.cliPriv, PeerPublicKey: k.srvPub}, false))
+	init, _ := ini.initiation(77, time.Now())
+	a.WriteToUDPAddrPort(init, server)
+	buf := make([]byte, 2048)
+	n, err := a.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, _, err := ini.consumeResponse(buf[:n], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, _ := kp.seal(make([]byte, 0, 64), secData, []byte("not kcp"), time.Now())
+	b.WriteToUDPAddrPort(pkt, server)
+	n, err = b.Read(buf)
+	if err != nil {
+		t.Fatalf("no challenge at the other address: %v", err)
+	}
+	typ, plain, err := kp.open(buf[:n], time.Now())
+	if err != nil || typ != secControl || len(plain) != ctlPathLen || plain[0] != ctlPathChallenge {
+		t.Fatalf("other address got type %d %x (%v), want a path challenge", typ, plain, err)
+	}
+	peerPath := func() (netip.AddrPort, int) {
+		sc.mu.RLock()
+		defer sc.mu.RUnlock()
+		for _, p := range sc.peers {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.path.proven, p.migrated
+		}
+		return netip.AddrPort{}, -1
+	}
+	aAddr, bAddr := a.LocalAddr().(*net.UDPAddr).AddrPort(), b.LocalAddr().(*net.UDPAddr).AddrPort()
+	if proven, _ := peerPath(); proven != aAddr {
+		t.Fatalf("proven address %v, want the initiation's source %v", proven, aAddr)
+	}
+	resp, _ := kp.seal(make([]byte, 0, 64), secControl, pathResponse(plain), time.Now())
+	b.WriteToUDPAddrPort(resp, server)
+	waitFor(t, 10*time.Second, "migration to the answering address", func() bool {
+		proven, migrated := peerPath()
+		return proven == bAddr && migrated == 1
+	})
+}
