@@ -45,6 +45,10 @@ const (
 	securePeerIdle = 3 * time.Minute
 	// secSweepEvery is how often the listener expires handshakes and peers.
 	secSweepEvery = time.Second
+	// secMaxPeers bounds the peers (established key pairs) a listener holds;
+	// beyond it, initiations are dropped until idle peers expire. A peer
+	// costs about 1 KiB.
+	secMaxPeers = 1 << 16
 	// secBufLen is the size of the pooled seal buffers and of read buffers:
 	// the largest datagram plus the overhead, with room to spare.
 	secBufLen = mtuLimit + SecureOverhead + 64
@@ -537,9 +541,13 @@ func (s *secureServerConn) newIndexLocked() uint32 {
 func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now time.Time) {
 	s.mu.Lock()
 	s.sweepLocked(now)
-	npending := len(s.pending)
+	npending, full := len(s.pending), len(s.peers)+len(s.pending) >= secMaxPeers
 	index := s.newIndexLocked()
 	s.mu.Unlock()
+	if full {
+		s.stats.unknown.Add(1)
+		return
+	}
 	reply, rh, err := s.resp.handleInitiation(pkt, src, index, npending, now)
 	if err != nil {
 		s.countErr(err)
