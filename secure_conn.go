@@ -577,8 +577,8 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 	s.mu.RLock()
 	ph, peer := s.pending[index], s.peers[index]
 	s.mu.RUnlock()
-	if peer != nil { // our confirmation was lost: confirm again
-		s.sendTo(peer, secData, nil, src, true)
+	if peer != nil { // our confirmation was lost: confirm again, on the proven path
+		s.sendTo(peer, secData, nil, src, false)
 		return
 	}
 	if ph == nil || ph.rh.hs == nil {
