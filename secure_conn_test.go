@@ -124,6 +124,16 @@ func TestSecureEcho(t *testing.T) {
 				defer cli.Close()
 				defer srv.Close()
 				tuneFast(cli, srv)
+				// Socket settings reach the real socket through the wrappers.
+				if err := cli.SetDSCP(46); err != nil {
+					t.Errorf("SetDSCP on a secure session: %v", err)
+				}
+				if err := l.SetDSCP(46); err != nil {
+					t.Errorf("SetDSCP on a secure listener: %v", err)
+				}
+				if err := cli.SetReadBuffer(1 << 20); err != nil {
+					t.Errorf("SetReadBuffer on a secure session: %v", err)
+				}
 				echoCheck(t, cli, srv, 256<<10)
 				sc := l.conn.(*secureServerConn)
 				if n := sc.stats.sessions.Load(); n != 1 {

@@ -347,3 +347,6 @@ func (c *secureClientConn) SetReadBuffer(n int) error { return c.sock.Load().Set
 
 // SetWriteBuffer sets the socket's send buffer in bytes.
 func (c *secureClientConn) SetWriteBuffer(n int) error { return c.sock.Load().SetWriteBuffer(n) }
+
+// SetDSCP sets the socket's DSCP (0..63) for IPv4 and IPv6.
+func (c *secureClientConn) SetDSCP(dscp int) error { return setDSCP(c.sock.Load(), dscp) }

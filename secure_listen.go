@@ -436,3 +436,6 @@ func (s *secureServerConn) SetReadBuffer(n int) error { return s.sock.SetReadBuf
 
 // SetWriteBuffer sets the socket's send buffer in bytes.
 func (s *secureServerConn) SetWriteBuffer(n int) error { return s.sock.SetWriteBuffer(n) }
+
+// SetDSCP sets the socket's DSCP (0..63) for IPv4 and IPv6.
+func (s *secureServerConn) SetDSCP(dscp int) error { return setDSCP(s.sock, dscp) }
