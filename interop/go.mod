@@ -5,6 +5,7 @@ go 1.24.0
 replace github.com/kcpx/kcp => ../
 
 require (
+	github.com/juju/ratelimit v1.0.2
 	github.com/kcpx/kcp v0.0.0-00010101000000-000000000000
 	github.com/xtaci/kcp-go/v5 v5.6.72
 	golang.org/x/crypto v0.48.0
@@ -12,7 +13,7 @@ require (
 
 require (
 	github.com/emmansun/gmsm v0.33.0 // indirect
-	github.com/juju/ratelimit v1.0.2 // indirect
+	github.com/flynn/noise v1.1.0 // indirect
 	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
 	github.com/klauspost/reedsolomon v1.14.2 // indirect
 	github.com/kr/pretty v0.3.1 // indirect

@@ -1,0 +1,20 @@
+module github.com/kcpx/kcp/interop/securebench
+
+go 1.26.0
+
+replace github.com/kcpx/kcp => ../../
+
+require (
+	github.com/kcpx/kcp v0.0.0-00010101000000-000000000000
+	github.com/quic-go/quic-go v0.65.0
+)
+
+require (
+	github.com/emmansun/gmsm v0.33.0 // indirect
+	github.com/flynn/noise v1.1.0 // indirect
+	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+	github.com/klauspost/reedsolomon v1.14.2 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
+	golang.org/x/net v0.56.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)

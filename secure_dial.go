@@ -1,0 +1,352 @@
+package kcp
+
+// Secure mode over sockets, the client side (secure_listen.go has the
+// listener). Both sides are net.PacketConn wrappers that run the handshake
+// and seal and open every datagram, under ordinary sessions with a nil
+// BlockCrypt. They leave the I/O engine untouched; the cost is one copy and
+// one extra pass through a PacketConn per datagram, and no batch I/O
+// (sendmmsg, recvmmsg, GSO, GRO) under the secure layer, since the engine
+// sees a conn that is not a *net.UDPConn.
+//
+// Client: DialSecure ──▶ handshake on the new socket (retries, cookie) ──▶
+// secureClientConn ──▶ NewConn4. The session's read goroutine calls ReadFrom,
+// which opens datagrams from the server, answers path challenges, and
+// returns KCP datagrams; the session's writers call WriteTo, which seals.
+// One goroutine per conn repeats the key confirmation until the server
+// answers.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// secRetryFirst and secRetryMax bound the handshake retry interval,
+	// which doubles from the first to the second.
+	secRetryFirst = 250 * time.Millisecond
+	secRetryMax   = 2 * time.Second
+	// secBufLen is the size of the pooled seal buffers and of read buffers:
+	// the largest datagram plus the overhead, with room to spare.
+	secBufLen = mtuLimit + SecureOverhead + 64
+)
+
+// secBufPool holds seal buffers (*[]byte of secBufLen), so WriteTo allocates
+// nothing per datagram.
+var secBufPool = sync.Pool{New: func() any { b := make([]byte, secBufLen); return &b }}
+
+// errSecureTooLarge: a datagram that does not fit a secure packet.
+var errSecureTooLarge = errors.New("kcp: secure: datagram too large")
+
+// randomIndex draws a non-zero session index.
+func randomIndex() uint32 {
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		if i := binary.LittleEndian.Uint32(b[:]); i != 0 {
+			return i
+		}
+	}
+}
+
+// DialSecure connects to raddr ("host:port", network "udp") in secure mode
+// (docs/SECURE.md), without FEC. See DialSecureWithOptions.
+func DialSecure(raddr string, cfg *SecureConfig) (*UDPSession, error) {
+	return DialSecureWithOptions(raddr, cfg, 0, 0)
+}
+
+// DialSecureWithOptions connects to raddr ("host:port", network "udp") in
+// secure mode from a new socket the session owns, with FEC when
+// dataShards and parityShards are above zero. It returns once the handshake
+// has completed (one round trip; two when the listener asks for a cookie),
+// or fails with a *SecureConfigError, a *PeerKeyError (server key not
+// trusted), ErrCipherRefused, or ErrHandshakeTimeout after
+// cfg.HandshakeTimeout. The session then works as any other (every setting,
+// FEC, deadlines); its datagrams are 34 bytes larger (SecureOverhead), so
+// keep SetMtu at or below 1438 to stay within 1472-byte UDP payloads.
+func DialSecureWithOptions(raddr string, cfg *SecureConfig, dataShards, parityShards int) (*UDPSession, error) {
+	p, err := newSecureParams(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	udpaddr, err := net.ResolveUDPAddr("udp", raddr)
+	if err != nil {
+		return nil, err
+	}
+	network := "udp"
+	if udpaddr.IP.To4() != nil {
+		network = "udp4"
+	}
+	conn, err := net.ListenUDP(network, nil)
+	if err != nil {
+		return nil, err
+	}
+	tuneOwnSocket(conn)
+	sc, err := dialSecureConn(conn, udpaddr, p)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return NewConn4(randomConv(), sc.serverAddr, nil, dataShards, parityShards, true, sc)
+}
+
+// secureClientConn is the client's secure PacketConn. ReadFrom is called by
+// one goroutine at a time; WriteTo and Close are safe for concurrent use.
+type secureClientConn struct {
+	p          *secureParams
+	server     netip.AddrPort
+	serverAddr *net.UDPAddr
+	kp         *secureKeypair
+	confirm    []byte // what is repeated until the server answers: finish or nil (keepalive)
+	sock       atomic.Pointer[net.UDPConn]
+	rbuf       []byte // ReadFrom's
+
+	confirmed atomic.Bool
+	confirmCh chan struct{} // closed when confirmed
+	failed    atomic.Pointer[error]
+	die       chan struct{}
+	closeOnce sync.Once
+	bad       atomic.Uint64 // datagrams dropped: not from the server, or not opening
+}
+
+// dialSecureConn runs the client handshake on sock and returns the conn.
+func dialSecureConn(sock *net.UDPConn, raddr *net.UDPAddr, p *secureParams) (*secureClientConn, error) {
+	server := unmapAddrPort(raddr.AddrPort())
+	ini := newSecureInitiator(p)
+	deadline := time.Now().Add(p.hsTimeout)
+	buf := make([]byte, secBufLen)
+	retry := secRetryFirst
+	var kp *secureKeypair
+	var finish []byte
+attempts:
+	for {
+		now := time.Now()
+		if !now.Before(deadline) {
+			return nil, ErrHandshakeTimeout
+		}
+		init, err := ini.initiation(randomIndex(), now)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := sock.WriteToUDPAddrPort(init, server); err != nil && !transientReadError(err) {
+			return nil, opError("dial", sock, raddr, err)
+		}
+		wait := now.Add(retry)
+		if wait.After(deadline) {
+			wait = deadline
+		}
+		retry = min(2*retry, secRetryMax)
+		for {
+			sock.SetReadDeadline(wait)
+			n, from, err := sock.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue attempts
+				}
+				if transientReadError(err) {
+					continue
+				}
+				return nil, opError("dial", sock, raddr, err)
+			}
+			if unmapAddrPort(from) != server || n == 0 {
+				continue
+			}
+			switch buf[0] {
+			case secCookie:
+				if ini.consumeCookieReply(buf[:n], time.Now()) == nil {
+					continue attempts // a new initiation with the cookie, at once
+				}
+			case secResponse:
+				kp, finish, err = ini.consumeResponse(buf[:n], time.Now())
+				switch {
+				case err == nil:
+					break attempts
+				case errors.Is(err, ErrSecureMalformed), errors.Is(err, ErrSecureAuth):
+					// Not our response (or forged): keep waiting.
+				default:
+					return nil, err
+				}
+			}
+		}
+	}
+	sock.SetReadDeadline(time.Time{})
+	c := &secureClientConn{
+		p:          p,
+		server:     server,
+		serverAddr: net.UDPAddrFromAddrPort(server),
+		kp:         kp,
+		confirm:    finish,
+		rbuf:       make([]byte, secBufLen),
+		confirmCh:  make(chan struct{}),
+		die:        make(chan struct{}),
+	}
+	c.sock.Store(sock)
+	c.sendConfirm()
+	go c.confirmLoop(deadline.Add(p.hsTimeout))
+	return c, nil
+}
+
+// sendConfirm sends the finish (XX) or an empty data packet.
+func (c *secureClientConn) sendConfirm() {
+	if c.confirm != nil {
+		c.sock.Load().WriteToUDPAddrPort(c.confirm, c.server)
+		return
+	}
+	c.send(secData, nil)
+}
+
+// confirmLoop repeats the key confirmation until the server answers, the
+// conn closes, or until; then the conn fails with ErrHandshakeTimeout.
+func (c *secureClientConn) confirmLoop(until time.Time) {
+	retry := secRetryFirst
+	t := time.NewTimer(retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.die:
+			return
+		case <-c.confirmCh:
+			return
+		case <-t.C:
+		}
+		if time.Now().After(until) {
+			c.fail(ErrHandshakeTimeout)
+			return
+		}
+		c.sendConfirm()
+		retry = min(2*retry, secRetryMax)
+		t.Reset(retry)
+	}
+}
+
+// fail ends the conn with err: ReadFrom returns it from now on.
+func (c *secureClientConn) fail(err error) {
+	c.failed.CompareAndSwap(nil, &err)
+	c.sock.Load().SetReadDeadline(time.Unix(1, 0))
+}
+
+// send seals payload as a packet of type typ and sends it to the server.
+func (c *secureClientConn) send(typ byte, payload []byte) error {
+	if len(payload)+SecureOverhead > secBufLen {
+		return errSecureTooLarge
+	}
+	bp := secBufPool.Get().(*[]byte)
+	defer secBufPool.Put(bp)
+	pkt, err := c.kp.seal((*bp)[:0], typ, payload, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = c.sock.Load().WriteToUDPAddrPort(pkt, c.server)
+	return err
+}
+
+// ReadFrom returns the next KCP datagram from the server, after opening it.
+func (c *secureClientConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		sock := c.sock.Load()
+		n, from, err := sock.ReadFromUDPAddrPort(c.rbuf)
+		if err != nil {
+			if e := c.failed.Load(); e != nil {
+				return 0, nil, *e
+			}
+			if c.sock.Load() != sock { // rebound meanwhile
+				continue
+			}
+			return 0, nil, err
+		}
+		if unmapAddrPort(from) != c.server {
+			c.bad.Add(1)
+			continue
+		}
+		typ, plain, err := c.kp.open(c.rbuf[:n], time.Now())
+		if err != nil {
+			c.bad.Add(1)
+			continue
+		}
+		if c.confirmed.CompareAndSwap(false, true) {
+			close(c.confirmCh)
+		}
+		if typ == secData {
+			if len(plain) == 0 {
+				continue // keepalive
+			}
+			return copy(b, plain), c.serverAddr, nil
+		}
+		switch {
+		case len(plain) == 0:
+		case plain[0] == ctlPathChallenge:
+			if resp := pathResponse(plain); resp != nil {
+				c.send(secControl, resp)
+			}
+		case plain[0] == ctlClose:
+			c.fail(ErrPeerClosed)
+			return 0, nil, ErrPeerClosed
+		}
+	}
+}
+
+// WriteTo seals p and sends it to the server, whatever addr says.
+func (c *secureClientConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if err := c.send(secData, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends an authenticated close (twice, against loss) and closes the
+// socket.
+func (c *secureClientConn) Close() error {
+	err := errClosed
+	c.closeOnce.Do(func() {
+		close(c.die)
+		var body [3]byte
+		body[0] = ctlClose
+		c.send(secControl, body[:])
+		c.send(secControl, body[:])
+		err = c.sock.Load().Close()
+	})
+	return err
+}
+
+// rebind moves the client to a new local port, as a NAT rebinding would.
+// For tests.
+func (c *secureClientConn) rebind() error {
+	old := c.sock.Load()
+	nc, err := net.ListenUDP(old.LocalAddr().Network(), nil)
+	if err != nil {
+		return err
+	}
+	c.sock.Store(nc)
+	return old.Close()
+}
+
+// LocalAddr returns the socket's address.
+func (c *secureClientConn) LocalAddr() net.Addr { return c.sock.Load().LocalAddr() }
+
+// SetDeadline sets the socket's deadlines.
+func (c *secureClientConn) SetDeadline(t time.Time) error { return c.sock.Load().SetDeadline(t) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (c *secureClientConn) SetReadDeadline(t time.Time) error {
+	return c.sock.Load().SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the socket's write deadline.
+func (c *secureClientConn) SetWriteDeadline(t time.Time) error {
+	return c.sock.Load().SetWriteDeadline(t)
+}
+
+// SetReadBuffer sets the socket's receive buffer in bytes.
+func (c *secureClientConn) SetReadBuffer(n int) error { return c.sock.Load().SetReadBuffer(n) }
+
+// SetWriteBuffer sets the socket's send buffer in bytes.
+func (c *secureClientConn) SetWriteBuffer(n int) error { return c.sock.Load().SetWriteBuffer(n) }
+
+// SetDSCP sets the socket's DSCP (0..63) for IPv4 and IPv6.
+func (c *secureClientConn) SetDSCP(dscp int) error { return setDSCP(c.sock.Load(), dscp) }

@@ -1,0 +1,441 @@
+package kcp
+
+// Secure mode over sockets, the listener side (secure_dial.go has the
+// client and the costs common to both).
+//
+// Listener: ListenSecure ──▶ secureServerConn ──▶ serveConn. The listener's
+// read goroutine calls ReadFrom, which handles handshakes inline (replies
+// written from that goroutine), opens transport packets by receiver index,
+// runs path validation, and returns KCP datagrams with the peer's virtual
+// address: the address it had when the handshake completed, which stays the
+// session's key in the Listener across migrations. WriteTo seals for the
+// peer at that virtual address and sends to its current proven address.
+// secureServerConn.mu guards the tables; securePeer.mu its path.
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Listener-side bounds.
+const (
+	// securePeerIdle is how long a listener keeps a peer's keys after its
+	// last authenticated packet.
+	securePeerIdle = 3 * time.Minute
+	// secSweepEvery is how often the listener expires handshakes and peers.
+	secSweepEvery = time.Second
+	// secMaxPeers bounds the peers (established key pairs) and handshakes a
+	// listener holds together; beyond it, initiations are dropped until idle
+	// peers expire. A peer costs about 1 KiB.
+	secMaxPeers = 1 << 16
+)
+
+// ListenSecure listens on laddr ("host:port", network "udp") in secure mode
+// (docs/SECURE.md), without FEC. See ListenSecureWithOptions.
+func ListenSecure(laddr string, cfg *SecureConfig) (*Listener, error) {
+	return ListenSecureWithOptions(laddr, cfg, 0, 0)
+}
+
+// ListenSecureWithOptions listens on laddr ("host:port", network "udp") in
+// secure mode on a new socket the listener owns, with FEC for what its
+// sessions send when dataShards and parityShards are above zero. Only
+// clients that complete a handshake under cfg reach Accept; a session is
+// created on the first authenticated datagram, never for a replayed one.
+// Handshakes in flight are bounded by cfg.MaxPendingHandshakes, and cookies
+// are required per cfg.Cookie. An accepted session's RemoteAddr is the
+// client's address when the handshake completed; it stays so when the
+// client migrates.
+func ListenSecureWithOptions(laddr string, cfg *SecureConfig, dataShards, parityShards int) (*Listener, error) {
+	p, err := newSecureParams(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	udpaddr, err := net.ResolveUDPAddr("udp", laddr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", udpaddr)
+	if err != nil {
+		return nil, err
+	}
+	tuneOwnSocket(conn)
+	return serveConn(nil, dataShards, parityShards, newSecureServerConn(conn, p), true), nil
+}
+
+// securePeer is one established secure session at a listener.
+type securePeer struct {
+	kp       *secureKeypair
+	virt     netip.AddrPort // the Listener's key for the session
+	virtAddr *net.UDPAddr
+
+	mu        sync.Mutex // guards path and heard
+	path      securePath
+	heard     time.Time
+	migrated  int // path switches, for tests
+	challenge int // challenges sent, for tests
+}
+
+// pendingSecure is a handshake a listener holds.
+type pendingSecure struct {
+	rh      *responderHandshake
+	src     netip.AddrPort // where the initiation came from and the response went
+	expires time.Time
+}
+
+// secureServerStats counts what a secure listener dropped or did.
+type secureServerStats struct {
+	malformed, auth, replay, unknown atomic.Uint64
+	cookies, handshakes, sessions    atomic.Uint64
+}
+
+// secureServerConn is a listener's secure PacketConn. ReadFrom is called by
+// the Listener's read goroutine only; WriteTo and Close are safe for
+// concurrent use.
+type secureServerConn struct {
+	p     *secureParams
+	resp  *secureResponder
+	sock  *net.UDPConn
+	rbuf  []byte // ReadFrom's
+	stats secureServerStats
+
+	mu        sync.RWMutex
+	peers     map[uint32]*securePeer         // by local index
+	byVirt    map[netip.AddrPort]*securePeer // by virtual address
+	pending   map[uint32]*pendingSecure      // by local index; at most p.maxPending
+	lastSweep time.Time
+}
+
+func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
+	return &secureServerConn{
+		p:       p,
+		resp:    newSecureResponder(p),
+		sock:    sock,
+		rbuf:    make([]byte, secBufLen),
+		peers:   make(map[uint32]*securePeer),
+		byVirt:  make(map[netip.AddrPort]*securePeer),
+		pending: make(map[uint32]*pendingSecure),
+	}
+}
+
+// ReadFrom returns the next KCP datagram from an authenticated peer, with
+// the peer's virtual address. Handshake packets are handled on the way.
+func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, src, err := s.sock.ReadFromUDPAddrPort(s.rbuf)
+		if err != nil {
+			if transientReadError(err) {
+				continue
+			}
+			return 0, nil, err
+		}
+		src = unmapAddrPort(src)
+		pkt := s.rbuf[:n]
+		typ, _, ok := checkPrefix(pkt)
+		if !ok {
+			s.stats.malformed.Add(1)
+			continue
+		}
+		now := time.Now()
+		switch typ {
+		case secInitiation:
+			s.handleInitiation(pkt, src, now)
+		case secFinish:
+			s.handleFinish(pkt, src, now)
+		case secData, secControl:
+			if m, addr := s.handleTransport(pkt, src, now, b); addr != nil {
+				return m, addr, nil
+			}
+		default:
+			s.stats.malformed.Add(1)
+		}
+	}
+}
+
+// countErr counts a rejected packet by cause.
+func (s *secureServerConn) countErr(err error) {
+	switch {
+	case errors.Is(err, ErrReplay):
+		s.stats.replay.Add(1)
+	case errors.Is(err, ErrSecureMalformed):
+		s.stats.malformed.Add(1)
+	default:
+		s.stats.auth.Add(1)
+	}
+}
+
+// sweepLocked expires handshakes and idle peers, at most once per
+// secSweepEvery. s.mu is held for writing.
+func (s *secureServerConn) sweepLocked(now time.Time) {
+	if now.Sub(s.lastSweep) < secSweepEvery {
+		return
+	}
+	s.lastSweep = now
+	for i, ph := range s.pending {
+		if now.After(ph.expires) {
+			delete(s.pending, i)
+		}
+	}
+	for i, peer := range s.peers {
+		peer.mu.Lock()
+		idle := now.Sub(peer.heard) > securePeerIdle
+		peer.mu.Unlock()
+		if idle {
+			s.forgetLocked(i, peer)
+		}
+	}
+}
+
+// forgetLocked drops a peer's keys. s.mu is held for writing.
+func (s *secureServerConn) forgetLocked(index uint32, peer *securePeer) {
+	delete(s.peers, index)
+	if s.byVirt[peer.virt] == peer {
+		delete(s.byVirt, peer.virt)
+	}
+}
+
+// newIndexLocked draws an index used by no peer and no handshake.
+func (s *secureServerConn) newIndexLocked() uint32 {
+	for {
+		i := randomIndex()
+		if s.peers[i] == nil && s.pending[i] == nil {
+			return i
+		}
+	}
+}
+
+func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now time.Time) {
+	s.mu.Lock()
+	s.sweepLocked(now)
+	npending, full := len(s.pending), len(s.peers)+len(s.pending) >= secMaxPeers
+	index := s.newIndexLocked()
+	s.mu.Unlock()
+	if full {
+		s.stats.unknown.Add(1)
+		return
+	}
+	reply, rh, err := s.resp.handleInitiation(pkt, src, index, npending, now)
+	if err != nil {
+		s.countErr(err)
+		return
+	}
+	if reply != nil {
+		s.sock.WriteToUDPAddrPort(reply, src)
+	}
+	if rh == nil {
+		if reply != nil && reply[0] == secCookie {
+			s.stats.cookies.Add(1)
+		}
+		return
+	}
+	s.stats.handshakes.Add(1)
+	s.mu.Lock()
+	s.pending[index] = &pendingSecure{rh: rh, src: src, expires: now.Add(s.p.hsTimeout)}
+	s.mu.Unlock()
+}
+
+func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time.Time) {
+	if len(pkt) < secPrefixLen+4 {
+		s.stats.malformed.Add(1)
+		return
+	}
+	index := binary.LittleEndian.Uint32(pkt[6:])
+	s.mu.RLock()
+	ph, peer := s.pending[index], s.peers[index]
+	s.mu.RUnlock()
+	if peer != nil { // our confirmation was lost: confirm again, on the proven path
+		s.sendTo(peer, secData, nil, src, false)
+		return
+	}
+	if ph == nil || ph.rh.hs == nil {
+		s.stats.unknown.Add(1)
+		return
+	}
+	kp, err := ph.rh.consumeFinish(s.p, pkt, now)
+	if err != nil {
+		s.countErr(err)
+		if ph.rh.hs == nil { // the handshake is spent
+			s.mu.Lock()
+			delete(s.pending, index)
+			s.mu.Unlock()
+		}
+		return
+	}
+	// The finish proves the client received our response at the
+	// initiation's source; a finish from elsewhere is validated like any
+	// other new path once transport packets come from there.
+	peer = s.promote(index, kp, ph.src, now)
+	s.sendTo(peer, secData, nil, ph.src, true)
+}
+
+// promote makes a completed handshake a peer whose proven and virtual
+// address is src, the initiation's source: the client proved it receives
+// there by using our response. A peer that had that virtual address is
+// dropped: the client at that address started over.
+func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
+	peer := &securePeer{kp: kp, virt: src, virtAddr: net.UDPAddrFromAddrPort(src), heard: now}
+	peer.path.proven = src
+	s.mu.Lock()
+	delete(s.pending, index)
+	if old := s.byVirt[src]; old != nil {
+		s.forgetLocked(old.kp.localIndex, old)
+	}
+	s.peers[index] = peer
+	s.byVirt[src] = peer
+	s.mu.Unlock()
+	s.stats.sessions.Add(1)
+	return peer
+}
+
+// handleTransport opens a data or control packet. For a KCP datagram it
+// copies the plaintext into b and returns its length and the peer's virtual
+// address; otherwise a nil address.
+func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now time.Time, b []byte) (int, net.Addr) {
+	wire := len(pkt)
+	_, _, index, _, ok := parseTransport(pkt)
+	if !ok {
+		s.stats.malformed.Add(1)
+		return 0, nil
+	}
+	s.mu.RLock()
+	peer := s.peers[index]
+	var kp *secureKeypair
+	var ph *pendingSecure
+	if peer != nil {
+		kp = peer.kp
+	} else if ph = s.pending[index]; ph != nil {
+		kp = ph.rh.keys // nil while an XX handshake waits for its finish
+	}
+	s.mu.RUnlock()
+	if kp == nil {
+		s.stats.unknown.Add(1)
+		return 0, nil
+	}
+	typ, plain, err := kp.open(pkt, now)
+	if err != nil {
+		s.countErr(err)
+		return 0, nil
+	}
+	if peer == nil { // the first packet under these keys confirms them
+		peer = s.promote(index, kp, ph.src, now)
+	}
+	peer.mu.Lock()
+	peer.heard = now
+	challenge := peer.path.authenticated(src, wire, now)
+	peer.mu.Unlock()
+	if challenge != nil && s.sendTo(peer, secControl, challenge, src, false) {
+		peer.mu.Lock()
+		peer.challenge++
+		peer.mu.Unlock()
+	}
+	if typ == secData {
+		if len(plain) == 0 { // keepalive: answer it
+			s.sendTo(peer, secData, nil, src, false)
+			return 0, nil
+		}
+		return copy(b, plain), peer.virtAddr
+	}
+	switch {
+	case len(plain) == 0:
+	case plain[0] == ctlPathResponse:
+		peer.mu.Lock()
+		if peer.path.responded(src, plain[1:]) {
+			peer.migrated++
+		}
+		peer.mu.Unlock()
+	case plain[0] == ctlPathChallenge:
+		if resp := pathResponse(plain); resp != nil {
+			s.sendTo(peer, secControl, resp, src, false)
+		}
+	case plain[0] == ctlClose:
+		s.mu.Lock()
+		if s.peers[index] == peer {
+			s.forgetLocked(index, peer)
+		}
+		s.mu.Unlock()
+	}
+	return 0, nil
+}
+
+// sendTo seals payload for peer and sends it to dst, within dst's
+// amplification budget unless proven says the caller knows dst answered. It
+// reports whether the packet went out.
+func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, dst netip.AddrPort, proven bool) bool {
+	if !proven {
+		peer.mu.Lock()
+		ok := peer.path.allowSend(dst, len(payload)+SecureOverhead)
+		peer.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	bp := secBufPool.Get().(*[]byte)
+	defer secBufPool.Put(bp)
+	pkt, err := peer.kp.seal((*bp)[:0], typ, payload, time.Now())
+	if err != nil {
+		return false
+	}
+	_, err = s.sock.WriteToUDPAddrPort(pkt, dst)
+	return err == nil
+}
+
+// WriteTo seals p for the peer whose virtual address is addr and sends it to
+// the peer's proven address. A datagram for an unknown or forgotten peer is
+// dropped (KCP retransmits or the session ends).
+func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if len(p)+SecureOverhead > secBufLen {
+		return 0, errSecureTooLarge
+	}
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, errInvalidOperation
+	}
+	virt := unmapAddrPort(ua.AddrPort())
+	s.mu.RLock()
+	peer := s.byVirt[virt]
+	s.mu.RUnlock()
+	if peer == nil {
+		return len(p), nil
+	}
+	peer.mu.Lock()
+	dst := peer.path.proven
+	peer.mu.Unlock()
+	bp := secBufPool.Get().(*[]byte)
+	defer secBufPool.Put(bp)
+	pkt, err := peer.kp.seal((*bp)[:0], secData, p, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.sock.WriteToUDPAddrPort(pkt, dst); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close closes the socket.
+func (s *secureServerConn) Close() error { return s.sock.Close() }
+
+// LocalAddr returns the socket's address.
+func (s *secureServerConn) LocalAddr() net.Addr { return s.sock.LocalAddr() }
+
+// SetDeadline sets the socket's deadlines.
+func (s *secureServerConn) SetDeadline(t time.Time) error { return s.sock.SetDeadline(t) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (s *secureServerConn) SetReadDeadline(t time.Time) error { return s.sock.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the socket's write deadline.
+func (s *secureServerConn) SetWriteDeadline(t time.Time) error { return s.sock.SetWriteDeadline(t) }
+
+// SetReadBuffer sets the socket's receive buffer in bytes.
+func (s *secureServerConn) SetReadBuffer(n int) error { return s.sock.SetReadBuffer(n) }
+
+// SetWriteBuffer sets the socket's send buffer in bytes.
+func (s *secureServerConn) SetWriteBuffer(n int) error { return s.sock.SetWriteBuffer(n) }
+
+// SetDSCP sets the socket's DSCP (0..63) for IPv4 and IPv6.
+func (s *secureServerConn) SetDSCP(dscp int) error { return setDSCP(s.sock, dscp) }
