@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,6 +48,8 @@ var (
 	microTime = flag.String("micro-benchtime", "200ms", "go test -benchtime for the paired microbenchmarks")
 	tags      = flag.String("tags", "", "build tags for go test (layers not yet merged)")
 	idle      = flag.String("idle", "1000,5000", "idle-session counts for the many-sessions measure (empty to skip)")
+	bulkN     = flag.Int("bulk-sessions", 64, "sessions sinking at once into one listener (0 to skip)")
+	bulkMiB   = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
 	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
 	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx or kcp-go)")
 )
@@ -134,7 +137,71 @@ func sessionMeasures() {
 			pick(loaded, "  bulk throughput meanwhile", "MB/s", true, func(t transfer) float64 { return t.mbps }),
 		)
 	}
+	if *bulkN > 0 {
+		many := alternate(impls, func(impl interop.Impl) transfer { return manySinks(impl, *bulkN, *bulkMiB<<20) })
+		rows = append(rows,
+			pick(many, fmt.Sprintf("%d sessions sinking into one listener: aggregate", *bulkN), "MB/s", true, func(t transfer) float64 { return t.mbps }),
+			pick(many, "  CPU seconds per GiB (both ends)", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
+		)
+	}
 	printTable("Sessions over loopback", rows)
+}
+
+// manySinks opens n sessions to one listener (plain) and has each send
+// total bytes at once; it reports the aggregate rate from the first byte
+// in to the last, and the CPU both ends spent per GiB.
+func manySinks(impl interop.Impl, n, total int) transfer {
+	runtime.GC()
+	null, _ := interop.CipherByName("null")
+	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
+	if err != nil {
+		fail("%s Listen: %v", impl.Name, err)
+	}
+	defer l.Close()
+	l.SetReadBuffer(4 << 20)
+	l.SetWriteBuffer(4 << 20)
+	clis := make([]interop.Session, n)
+	srvs := make([]interop.Session, n)
+	for i := range n {
+		clis[i], srvs[i] = connect(impl, l, null, 0, 0)
+		deadline := time.Now().Add(5 * time.Minute)
+		clis[i].SetDeadline(deadline)
+		srvs[i].SetDeadline(deadline)
+		defer clis[i].Close()
+		defer srvs[i].Close()
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			chunk := make([]byte, 64<<10)
+			for sent := 0; sent < total; sent += len(chunk) {
+				if _, err := clis[i].Write(chunk[:min(len(chunk), total-sent)]); err != nil {
+					fail("%s many-sink Write: %v", impl.Name, err)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for got := 0; got < total; {
+				m, err := srvs[i].Read(buf)
+				if err != nil {
+					fail("%s many-sink Read after %d bytes: %v", impl.Name, got, err)
+				}
+				got += m
+			}
+		}()
+	}
+	from := sample()
+	close(start)
+	wg.Wait()
+	var t transfer
+	t.fill(from, sample(), n*total)
+	return t
 }
 
 func idleMeasures() {
