@@ -219,9 +219,15 @@ func (s *UDPSession) release() {
 	// read loop with a deadline in the past (the loop clears it on its way
 	// out, so the conn can serve again).
 	s.sq.close(func() {
-		if s.ownConn {
+		switch {
+		case s.pusher != nil:
+			s.pusher.SetPacketReceiver(nil)
+			if s.ownConn {
+				s.conn.Close()
+			}
+		case s.ownConn:
 			s.conn.Close()
-		} else {
+		default:
 			s.conn.SetReadDeadline(time.Unix(1, 0))
 		}
 	})

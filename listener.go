@@ -64,7 +64,8 @@ type Listener struct {
 	ownConn                  bool
 	crypt                    *packetCrypter
 	dataShards, parityShards int
-	rx                       *packetReader // the socket's reader, used by readLoop
+	rx                       *packetReader // the socket's reader, used by readLoop (nil for a pushing conn)
+	pusher                   PacketPusher  // the conn, when it pushes datagrams (udp_push.go)
 	sq                       *sendQueue    // the socket's sender, shared by the sessions
 	pendingTTL               time.Duration // defaultPendingTTL; tests shorten it
 	rd                       deadline      // Accept deadline
@@ -150,7 +151,12 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 		others:       make(map[string]*UDPSession),
 	}
 	l.guard.init()
-	go l.readLoop()
+	if pp, ok := conn.(PacketPusher); ok {
+		l.rx = nil
+		l.startPushed(pp) // udp_push.go: no read goroutine
+	} else {
+		go l.readLoop()
+	}
 	return l
 }
 
@@ -478,9 +484,15 @@ func (l *Listener) Close() error {
 		// the socket is let go.
 		var err error
 		l.sq.close(func() {
-			if l.ownConn {
+			switch {
+			case l.pusher != nil:
+				l.pusher.SetPacketReceiver(nil)
+				if l.ownConn {
+					err = l.conn.Close()
+				}
+			case l.ownConn:
 				err = l.conn.Close()
-			} else {
+			default:
 				err = l.conn.SetReadDeadline(time.Unix(1, 0))
 			}
 		})

@@ -109,7 +109,8 @@ type UDPSession struct {
 	loopDone chan struct{}
 
 	sq       *sendQueue    // the socket's sender (shared by a listener's sessions)
-	rx       *packetReader // a dialled session's reader (nil for a listener's)
+	rx       *packetReader // a dialled session's reader (nil for a listener's or a pushing conn)
+	pusher   PacketPusher  // the conn, when it pushes datagrams (udp_push.go)
 	remoteTx net.Addr      // destination for the sender when remoteAP is invalid
 	txPkts   atomic.Uint64 // datagrams and bytes the sender wrote, not yet published
 	txBytes  atomic.Uint64
@@ -212,8 +213,12 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 	SystemTimedSched.Put(s.updateFn, time.Now())
 	if l == nil {
 		s.amp.validate() // it chose its peer: nothing to amplify
-		s.rx = newPacketReader(conn)
-		go s.readLoop()
+		if pp, ok := conn.(PacketPusher); ok {
+			s.startPushed(pp) // udp_push.go: no read goroutine
+		} else {
+			s.rx = newPacketReader(conn)
+			go s.readLoop()
+		}
 	} else {
 		close(s.loopDone)
 	}
@@ -380,23 +385,7 @@ func (s *UDPSession) applyRateLimit() {
 func (s *UDPSession) readLoop() {
 	defer close(s.loopDone)
 	r := s.rx
-	err := r.read(func(data []byte, ap netip.AddrPort, addr net.Addr) {
-		if ap.IsValid() {
-			if netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != s.remoteAP {
-				return
-			}
-		} else if addr == nil || (addr != s.remote && addr.String() != s.remoteS) {
-			return
-		}
-		payload, err := s.crypt.open(data)
-		if err != nil {
-			s.mu.Lock()
-			s.pend.InCsumErrors++
-			s.mu.Unlock()
-			return
-		}
-		s.input(payload, len(data))
-	})
+	err := r.read(s.rxDatagram)
 	s.mu.Lock()
 	released := s.released
 	s.mu.Unlock()
@@ -412,6 +401,26 @@ func (s *UDPSession) readLoop() {
 		s.mu.Unlock()
 		s.breakLink(opError("read", s.conn, s.remote, err))
 	}
+}
+
+// rxDatagram takes one datagram from the session's own conn: anything not
+// from the peer is ignored, anything that does not open is counted.
+func (s *UDPSession) rxDatagram(data []byte, ap netip.AddrPort, addr net.Addr) {
+	if ap.IsValid() {
+		if netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != s.remoteAP {
+			return
+		}
+	} else if addr == nil || (addr != s.remote && addr.String() != s.remoteS) {
+		return
+	}
+	payload, err := s.crypt.open(data)
+	if err != nil {
+		s.mu.Lock()
+		s.pend.InCsumErrors++
+		s.mu.Unlock()
+		return
+	}
+	s.input(payload, len(data))
 }
 
 // input takes one opened datagram (the bytes after the cipher header) that
