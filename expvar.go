@@ -58,8 +58,9 @@ func addrString(a net.Addr) string {
 }
 
 // ListenerVar returns an expvar.Var describing l at each read: its address,
-// how many sessions it holds (accepted and pending) and every session's
-// Stats. A read costs one Stats call per session; it allocates in
+// how many sessions it holds (accepted and pending), the datagrams it
+// rejected per reason (Stats), its socket's I/O counters (IOStats) and every
+// session's Stats. A read costs one Stats call per session; it allocates in
 // proportion to the number of sessions.
 func ListenerVar(l *Listener) expvar.Var {
 	return expvar.Func(func() any {
@@ -68,8 +69,11 @@ func ListenerVar(l *Listener) expvar.Var {
 			Addr     string           `json:"addr"`
 			Sessions int              `json:"sessions"`
 			Pending  int              `json:"pending"`
+			Rejected ListenerRejects  `json:"rejected"`
+			IO       IOStats          `json:"io"`
 			List     []sessionVarJSON `json:"list"`
-		}{Addr: addrString(l.Addr()), Sessions: len(sessions), Pending: pending}
+		}{Addr: addrString(l.Addr()), Sessions: len(sessions), Pending: pending,
+			Rejected: l.Stats().Rejected, IO: l.IOStats()}
 		out.List = make([]sessionVarJSON, 0, len(sessions))
 		for _, s := range sessions {
 			out.List = append(out.List, sessionVarValue(s))

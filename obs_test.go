@@ -454,6 +454,8 @@ func TestExpvar(t *testing.T) {
 	var lv struct {
 		Addr     string
 		Sessions int
+		Rejected ListenerRejects
+		IO       IOStats
 		List     []struct{ Conv uint32 }
 	}
 	if err := json.Unmarshal([]byte(ListenerVar(l).String()), &lv); err != nil {
@@ -461,6 +463,9 @@ func TestExpvar(t *testing.T) {
 	}
 	if lv.Sessions != 1 || len(lv.List) != 1 || lv.List[0].Conv != cli.GetConv() {
 		t.Errorf("listener var %+v", lv)
+	}
+	if lv.IO.RxDatagrams == 0 || lv.IO.TxDatagrams == 0 {
+		t.Errorf("listener var I/O counters %+v", lv.IO)
 	}
 }
 

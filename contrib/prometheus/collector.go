@@ -4,6 +4,7 @@
 //
 //	reg.MustRegister(kcpprom.NewSnmpCollector("kcp", kcp.DefaultSnmp))
 //	reg.MustRegister(kcpprom.NewSessionCollector("kcp", listener.Sessions, false))
+//	reg.MustRegister(kcpprom.NewListenerCollector("kcp", listener))
 package kcpprom
 
 import (
@@ -185,4 +186,64 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 // averaged reports the metrics whose sum means nothing.
 func averaged(name string) bool {
 	return strings.Contains(name, "rtt") || strings.HasPrefix(name, "rto")
+}
+
+// listenerMetric is one figure of a listener's Stats and IOStats.
+type listenerMetric struct {
+	name, help string
+	kind       prometheus.ValueType
+	value      func(st *kcp.ListenerStats, io *kcp.IOStats) float64
+}
+
+var listenerMetrics = []listenerMetric{
+	{"sessions", "Sessions the listener holds, accepted or not.", prometheus.GaugeValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Sessions) }},
+	{"pending_sessions", "Sessions waiting for Accept.", prometheus.GaugeValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Pending) }},
+	{"rejected_corrupt_total", "Datagrams that failed the checksum or AEAD.", prometheus.CounterValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Rejected.Corrupt) }},
+	{"rejected_not_opener_total", "Datagrams from sources without a session that open no conversation.", prometheus.CounterValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Rejected.NotOpener) }},
+	{"rejected_replay_total", "Replayed openers.", prometheus.CounterValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Rejected.Replay) }},
+	{"rejected_over_cap_total", "Openers refused by the session caps or the accept backlog.", prometheus.CounterValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Rejected.OverCap) }},
+	{"rejected_tombstoned_total", "Openers of a conversation that ended less than a minute ago.", prometheus.CounterValue, func(st *kcp.ListenerStats, _ *kcp.IOStats) float64 { return float64(st.Rejected.Tombstoned) }},
+	{"rx_datagrams_total", "Datagrams read from the socket.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.RxDatagrams) }},
+	{"rx_calls_total", "Read system calls that returned data.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.RxCalls) }},
+	{"rx_gro_segments_total", "Datagrams that arrived in GRO runs.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.RxGROSegments) }},
+	{"rx_dropped_total", "Datagrams dropped on read and transient read errors.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.RxDropped) }},
+	{"tx_datagrams_total", "Datagrams handed to the kernel.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxDatagrams) }},
+	{"tx_calls_total", "Write system calls.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxCalls) }},
+	{"tx_gso_segments_total", "Datagrams sent inside GSO messages.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxGSOSegments) }},
+	{"tx_errors_total", "Datagrams a transient send error dropped.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxErrors) }},
+	{"tx_queue_drops_total", "Datagrams dropped because a session's send queue was full.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxQueueDrops) }},
+	{"tx_amp_limited_total", "Output held back or dropped by the 3x budget toward unproven peers.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxAmpLimited) }},
+}
+
+// listenerCollector exports one listener's Stats and IOStats.
+type listenerCollector struct {
+	l     *kcp.Listener
+	descs []*prometheus.Desc
+}
+
+// NewListenerCollector returns a collector of l's sessions, the datagrams
+// it rejected per reason, and its socket's I/O counters, named
+// namespace_listener_<metric> (kcp_listener_rejected_replay_total,
+// kcp_listener_tx_calls_total, ...).
+func NewListenerCollector(namespace string, l *kcp.Listener) prometheus.Collector {
+	c := &listenerCollector{l: l}
+	for _, m := range listenerMetrics {
+		c.descs = append(c.descs, prometheus.NewDesc(prometheus.BuildFQName(namespace, "listener", m.name), m.help, nil, nil))
+	}
+	return c
+}
+
+// Describe sends the metrics' descriptors.
+func (c *listenerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect reads Stats and IOStats once per scrape.
+func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
+	st, io := c.l.Stats(), c.l.IOStats()
+	for i, m := range listenerMetrics {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], m.kind, m.value(&st, &io))
+	}
 }

@@ -59,6 +59,7 @@ func TestCollectors(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewSnmpCollector("kcp", kcp.DefaultSnmp))
 	reg.MustRegister(NewSessionCollector("kcp", l.Sessions, false))
+	reg.MustRegister(NewListenerCollector("kcp", l))
 	per := prometheus.NewPedanticRegistry()
 	per.MustRegister(NewSessionCollector("kcp", func() []*kcp.UDPSession { return []*kcp.UDPSession{cli} }, true))
 
@@ -89,6 +90,12 @@ func TestCollectors(t *testing.T) {
 	}
 	if v := val("kcp_session_bytes_received_total"); v != float64(len(msg)) {
 		t.Errorf("server bytes received %v, want %d", v, len(msg))
+	}
+	if v := val("kcp_listener_sessions"); v != 1 {
+		t.Errorf("kcp_listener_sessions %v", v)
+	}
+	if v := val("kcp_listener_rx_datagrams_total"); v == 0 || v > float64(l.IOStats().RxDatagrams) {
+		t.Errorf("kcp_listener_rx_datagrams_total %v", v)
 	}
 	if v := val("kcp_snmp_in_pkts_total"); v == 0 {
 		t.Error("kcp_snmp_in_pkts_total is 0")

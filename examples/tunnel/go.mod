@@ -11,6 +11,8 @@ require (
 
 require (
 	github.com/emmansun/gmsm v0.33.0 // indirect
+	github.com/flynn/noise v1.1.0 // indirect
+	github.com/juju/ratelimit v1.0.2 // indirect
 	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
 	github.com/klauspost/reedsolomon v1.14.2 // indirect
 	golang.org/x/crypto v0.48.0 // indirect
