@@ -464,7 +464,7 @@ func TestExpvar(t *testing.T) {
 	if lv.Sessions != 1 || len(lv.List) != 1 || lv.List[0].Conv != cli.GetConv() {
 		t.Errorf("listener var %+v", lv)
 	}
-	if lv.IO.RxDatagrams == 0 || lv.IO.TxDatagrams == 0 {
+	if lv.IO.RxDatagrams == 0 { // it read the datagram that created the session
 		t.Errorf("listener var I/O counters %+v", lv.IO)
 	}
 }
