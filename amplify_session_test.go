@@ -149,7 +149,13 @@ func TestAmplificationLegitClient(t *testing.T) {
 		s = x
 	}
 	l.mu.Unlock()
-	if s == nil || !s.peerValidated() {
+	if s == nil {
+		t.Fatal("the listener holds no session for the client")
+	}
+	s.mu.Lock()
+	validated := s.peerValidated()
+	s.mu.Unlock()
+	if !validated {
 		t.Fatal("the client's ACKs did not validate its address")
 	}
 }
