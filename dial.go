@@ -37,7 +37,10 @@ func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards in
 	if udpaddr.IP.To4() != nil {
 		network = "udp4"
 	}
-	conn, err := net.ListenUDP(network, nil)
+	// A connected socket: the kernel filters other sources, and an ICMP
+	// port unreachable comes back as ECONNREFUSED on the next read, which
+	// ends the session at once while the peer has never answered.
+	conn, err := net.DialUDP(network, nil, udpaddr)
 	if err != nil {
 		return nil, err
 	}

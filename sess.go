@@ -217,6 +217,11 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 			s.startPushed(pp) // udp_push.go: no read goroutine
 		} else {
 			s.rx = newPacketReader(conn)
+			if u, ok := conn.(*net.UDPConn); ok && ownConn && u.RemoteAddr() != nil {
+				// Dial's connected socket: a refusal before the peer ever
+				// answered ends the session at once (udp_rx.go).
+				s.rx.refusedFatal = true
+			}
 			go s.readLoop()
 		}
 	} else {
@@ -419,6 +424,9 @@ func (s *UDPSession) rxDatagram(data []byte, ap netip.AddrPort, addr net.Addr) {
 		s.pend.InCsumErrors++
 		s.mu.Unlock()
 		return
+	}
+	if s.rx != nil && s.rx.refusedFatal {
+		s.rx.refusedFatal = false // the peer answers: a later refusal is transient
 	}
 	s.input(payload, len(data))
 }

@@ -1,9 +1,11 @@
 package kcp
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 )
 
 // packetReader reads datagrams from one conn. read is called by one
@@ -23,6 +25,12 @@ type packetReader struct {
 	offload   offloadStats
 	groOn     atomic.Bool // mirrors batch.groOn() for readers on other goroutines
 	batchOn   atomic.Bool // mirrors batch != nil
+
+	// refusedFatal makes ECONNREFUSED end read instead of being skipped: a
+	// dialled session's connected socket whose peer has not answered yet
+	// (its first datagram drew an ICMP port unreachable). The read
+	// goroutine clears it once a datagram from the peer opens.
+	refusedFatal bool
 }
 
 // newPacketReader returns a reader for conn. On Linux a *net.UDPConn is read
@@ -95,7 +103,7 @@ func (r *packetReader) readOnce(handle func(data []byte, ap netip.AddrPort, addr
 	default:
 		err = r.readConn(handle)
 	}
-	if err != nil && transientReadError(err) {
+	if err != nil && transientReadError(err) && !(r.refusedFatal && errors.Is(err, syscall.ECONNREFUSED)) {
 		r.ndropped.Add(1)
 		return nil
 	}
