@@ -3,8 +3,11 @@
 package kcp
 
 import (
+	"errors"
+	"net"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSendEPERMKeepsBatchMode: EPERM from sendmmsg for a datagram that a
@@ -40,5 +43,35 @@ func TestSendEPERMKeepsBatchMode(t *testing.T) {
 	collect(t, r, 3)
 	if w.batching() || w.fallbacks() != 1 {
 		t.Fatalf("sendmmsg refused by a sandbox: batching %v, fallbacks %d", w.batching(), w.fallbacks())
+	}
+}
+
+// TestDialRefusedFailsFast (Linux: how other systems report ICMP errors on
+// a connected UDP socket differs): Dial to a port nobody listens on fails as soon
+// as the ICMP port unreachable for the first datagram comes back, with an
+// error matching syscall.ECONNREFUSED, instead of a dead link 20 or more
+// seconds later (the read deadline of 5 s would end the old wait first).
+func TestDialRefusedFailsFast(t *testing.T) {
+	leakCheck(t)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close() // nobody listens there now
+	s, err := DialWithOptions(addr, nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write([]byte("hello?")); err != nil {
+		t.Fatal(err)
+	}
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Read(make([]byte, 16)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("Read: %v, want ECONNREFUSED", err)
+	}
+	if _, err := s.Write([]byte("again")); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("Write after the refusal: %v, want ECONNREFUSED", err)
 	}
 }
