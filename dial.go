@@ -22,6 +22,13 @@ func Dial(raddr string) (net.Conn, error) {
 // either at zero means FEC off, as in kcp-go; a negative count or more than
 // 255 shards together is an error. An empty raddr or port 0 is an error.
 // No packet is sent until the first Write.
+//
+// The socket is connected to raddr. On Linux (and the BSDs) a port nobody
+// listens on answers the first datagram with an ICMP port unreachable, and
+// the session then fails at once: Read and Write return an error matching
+// syscall.ECONNREFUSED, instead of a dead link some 20 s later. Once the
+// peer has answered, such errors are skipped (a server restarting), and a
+// silent peer is found by the dead-link and idle timeouts as before.
 func DialWithOptions(raddr string, block BlockCrypt, dataShards, parityShards int) (*UDPSession, error) {
 	if err := checkFECShards(dataShards, parityShards); err != nil {
 		return nil, err

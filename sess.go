@@ -127,6 +127,7 @@ type UDPSession struct {
 	amp         ampLimit // send budget toward a peer not yet validated (listener sessions)
 	ampCredit   bool     // a datagram arrived since the last one sent beyond amp's budget
 	ampHeld     bool     // txq waits for the peer: amp's budget is spent
+	pushing     bool     // the caller drains the send queue itself right after (push)
 	txReady     bool     // the session is on sq's ready list
 	rbuf        []byte   // holds a message larger than the reader's buffer
 	rleft       []byte   // the unread rest of it
@@ -285,7 +286,7 @@ func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
 	s.txq = append(s.txq, pkt)
 	s.txqBuf = append(s.txqBuf, p)
 	if !s.txReady && !s.ampHeld {
-		s.txReady = s.sq.add(s)
+		s.txReady = s.sq.add(s, !s.pushing)
 	}
 }
 
@@ -452,7 +453,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 		// What waited for the budget may go now (or at least one datagram).
 		s.ampHeld = false
 		if !s.txReady && s.txHead < len(s.txq) {
-			s.txReady = s.sq.add(s)
+			s.txReady = s.sq.add(s, true)
 		}
 	}
 	if s.tracer != nil {
@@ -812,7 +813,9 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 			}
 			s.pend.BytesSent += uint64(n)
 			if !s.writeDelay {
+				s.pushing = true // push below drains: no need to wake the sender
 				s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_FULL)
+				s.pushing = false
 			}
 			writable := s.kcp.writable()
 			s.mu.Unlock()

@@ -190,7 +190,9 @@ func (s *UDPSession) SendOOB(data []byte) error {
 	b := (*p)[s.cryptHdr:]
 	putOOBHeader(b, s.conv, len(data))
 	copy(b[12:], data)
+	s.pushing = true
 	s.enqueue(p, (*p)[:s.cryptHdr+12+len(data)])
+	s.pushing = false
 	s.mu.Unlock()
 	s.push()
 	return nil

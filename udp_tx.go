@@ -316,10 +316,11 @@ func newSendQueue(w *packetWriter) *sendQueue {
 	return q
 }
 
-// add puts s on the ready list and signals the queue's goroutine. The
-// caller holds s.mu and sets s.txReady to the result: false once the queue
-// is closed.
-func (q *sendQueue) add(s *UDPSession) bool {
+// add puts s on the ready list and, with signal, wakes the queue's
+// goroutine; a caller that drains the queue itself right after (push) need
+// not wake it. The caller holds s.mu and sets s.txReady to the result:
+// false once the queue is closed.
+func (q *sendQueue) add(s *UDPSession, signal bool) bool {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
@@ -327,7 +328,9 @@ func (q *sendQueue) add(s *UDPSession) bool {
 	}
 	q.ready = append(q.ready, s)
 	q.mu.Unlock()
-	notify(q.wake)
+	if signal {
+		notify(q.wake)
+	}
 	return true
 }
 

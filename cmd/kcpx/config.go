@@ -75,6 +75,7 @@ type linkConfig struct {
 	Stream     bool   `json:"stream"`
 	AckNoDelay bool   `json:"acknodelay"`
 	RateLimit  uint   `json:"ratelimit"`
+	CC         string `json:"cc"`
 	QlogDir    string `json:"-"`
 }
 
@@ -92,6 +93,7 @@ func (c *linkConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Stream, "stream", true, "stream mode (false: message mode)")
 	fs.BoolVar(&c.AckNoDelay, "acknodelay", false, "send ACKs at once instead of at the next flush")
 	fs.UintVar(&c.RateLimit, "ratelimit", 0, "cap on sent bytes per second (0: none)")
+	fs.StringVar(&c.CC, "cc", "", "congestion control: kcp, none, bbr, cubic (default: what -mode's nc selects)")
 	fs.StringVar(&c.QlogDir, "qlog", "", "write a qlog trace of each session into this directory")
 }
 
@@ -105,6 +107,13 @@ func (c *linkConfig) check() error {
 	}
 	if c.DataShards < 0 || c.Parity < 0 || c.DataShards+c.Parity > 255 {
 		return fmt.Errorf("FEC %d/%d out of range", c.DataShards, c.Parity)
+	}
+	if c.CC != "" {
+		switch c.CC {
+		case kcp.CongestionKCP, kcp.CongestionNone, kcp.CongestionBBR, kcp.CongestionCUBIC:
+		default:
+			return fmt.Errorf("unknown -cc %q (kcp, none, bbr, cubic)", c.CC)
+		}
 	}
 	if c.RateLimit > 1<<32-1 {
 		return fmt.Errorf("-ratelimit %d above 4 GB/s", c.RateLimit)
@@ -145,6 +154,11 @@ func (c *linkConfig) apply(s *kcp.UDPSession) error {
 	s.SetStreamMode(c.Stream)
 	s.SetACKNoDelay(c.AckNoDelay)
 	s.SetRateLimit(uint32(c.RateLimit))
+	if c.CC != "" {
+		if err := s.SetCongestionControl(c.CC); err != nil {
+			return err
+		}
+	}
 	s.SetLinger(30 * time.Second)
 	return nil
 }

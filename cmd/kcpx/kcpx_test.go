@@ -101,7 +101,7 @@ func TestPerfLoopback(t *testing.T) {
 	t.Run("json", func(t *testing.T) {
 		addr, srvDone, _ := startPerfServer(t, link)
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"perf", "-c", addr, "-t", "600ms", "-json"}, link...)
+		args := append([]string{"perf", "-c", addr, "-t", "600ms", "-json", "-cc", "bbr"}, link...)
 		if rc := run(args, nil, &stdout, &stderr); rc != 0 {
 			t.Fatalf("client exit %d: %s", rc, stderr.String())
 		}
@@ -119,6 +119,9 @@ func TestPerfLoopback(t *testing.T) {
 		if res.Receiver.Stats.BytesReceived < res.Bytes || res.Sender.Stats.BytesDelivered < res.Bytes {
 			t.Errorf("receiver read %d, sender delivered %d, frames %d", res.Receiver.Stats.BytesReceived,
 				res.Sender.Stats.BytesDelivered, res.Bytes)
+		}
+		if res.Config == nil || res.Config.CC != "bbr" || res.Sender.Stats.PacingRate == 0 {
+			t.Errorf("-cc bbr: config %+v, sender pacing rate %d", res.Config, res.Sender.Stats.PacingRate)
 		}
 		if !strings.Contains(stderr.String(), "MB/s  rtt") {
 			t.Errorf("live lines not on stderr with -json: %s", stderr.String())
@@ -218,6 +221,7 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"perf", "-c", "127.0.0.1:1", "-crypt", "rot13"},
 		{"perf", "-c", "127.0.0.1:1", "-mode", "turbo"},
+		{"perf", "-c", "127.0.0.1:1", "-cc", "vegas"},
 		{"perf"},
 		{"cat"},
 		{"frobnicate"},

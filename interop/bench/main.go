@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -703,6 +704,15 @@ func idleServer(name string) {
 	}
 	l.SetReadBuffer(4 << 20)
 	l.SetWriteBuffer(4 << 20)
+	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" {
+		// Profile the server for the measure's duration (until stdin closes).
+		f, err := os.Create(path + "." + name)
+		if err != nil {
+			fail("%v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	fmt.Println(l.Addr().String())
 	go func() {
 		for {
