@@ -218,19 +218,7 @@ func (s *UDPSession) release() {
 	// the socket: closing it if it is ours, or, for the caller's, waking our
 	// read loop with a deadline in the past (the loop clears it on its way
 	// out, so the conn can serve again).
-	s.sq.close(func() {
-		switch {
-		case s.pusher != nil:
-			s.pusher.SetPacketReceiver(nil)
-			if s.ownConn {
-				s.conn.Close()
-			}
-		case s.ownConn:
-			s.conn.Close()
-		default:
-			s.conn.SetReadDeadline(time.Unix(1, 0))
-		}
-	})
+	s.sq.close(func() { letGoConn(s.conn, s.ownConn, s.pusher) })
 }
 
 // abort closes the session at once, without draining: for Listener.Close

@@ -344,7 +344,6 @@ func TestHostileReplayAfterQuietKeepsSession(t *testing.T) {
 	}
 	t.Cleanup(func() { oSrv.Close() })
 	// The victim's session has heard nothing for 3 s (set, not waited for).
-	victim.srv.heard.Store(victim.srv.kcp.clock() - 3000)
 	victim.srv.mu.Lock()
 	victim.srv.lastRecv = victim.srv.kcp.clock() - 3000
 	victim.srv.mu.Unlock()

@@ -140,7 +140,6 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 		crypt:        newPacketCrypter(block),
 		dataShards:   dataShards,
 		parityShards: parityShards,
-		rx:           newPacketReader(conn),
 		sq:           newSendQueue(newPacketWriter(conn)),
 		pendingTTL:   defaultPendingTTL,
 		rd:           newDeadline(),
@@ -152,9 +151,9 @@ func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 	}
 	l.guard.init()
 	if pp, ok := conn.(PacketPusher); ok {
-		l.rx = nil
 		l.startPushed(pp) // udp_push.go: no read goroutine
 	} else {
+		l.rx = newPacketReader(conn)
 		go l.readLoop()
 	}
 	return l
@@ -483,19 +482,7 @@ func (l *Listener) Close() error {
 		// The sender writes the sessions' last datagrams (their FINs), then
 		// the socket is let go.
 		var err error
-		l.sq.close(func() {
-			switch {
-			case l.pusher != nil:
-				l.pusher.SetPacketReceiver(nil)
-				if l.ownConn {
-					err = l.conn.Close()
-				}
-			case l.ownConn:
-				err = l.conn.Close()
-			default:
-				err = l.conn.SetReadDeadline(time.Unix(1, 0))
-			}
-		})
+		l.sq.close(func() { err = letGoConn(l.conn, l.ownConn, l.pusher) })
 		<-l.sq.done
 		if err == nil {
 			<-l.loopDone

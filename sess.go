@@ -103,9 +103,8 @@ type UDPSession struct {
 	broken   chan struct{} // closed once the link failed; brokenErr says why
 	dieOnce  sync.Once
 	brkOnce  sync.Once
-	accepted atomic.Bool   // listener sessions: taken by Accept
-	heard    atomic.Uint32 // kcp clock of the last segment KCP accepted (listener's replacement rule)
-	parked   atomic.Bool   // update sleeps for long (sess_park.go); set under mu
+	accepted atomic.Bool // listener sessions: taken by Accept
+	parked   atomic.Bool // update sleeps for long (sess_park.go); set under mu
 	loopDone chan struct{}
 
 	sq       *sendQueue    // the socket's sender (shared by a listener's sessions)
@@ -205,7 +204,6 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 	s.kcp.SetMtu(s.kcpMtu)
 	s.created = s.kcp.clock()
 	s.lastRecv = s.created
-	s.heard.Store(s.created)
 	s.updateFn = s.update
 	s.traceFromEnv()
 
@@ -306,7 +304,7 @@ func (s *UDPSession) wake() {
 // wait on the socket.
 func (s *UDPSession) push() {
 	s.wake()
-	s.sq.push()
+	s.sq.drain()
 }
 
 // takeTx moves up to max queued datagrams into q's batch, sealed, and reports
@@ -522,7 +520,6 @@ func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 	if s.tracer != nil {
 		s.traceState(StateEstablished)
 	}
-	s.heard.Store(now)
 }
 
 // readableLocked reports whether Read would return without waiting for

@@ -3,6 +3,7 @@ package kcp
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Conns that push (PacketPusher, kcp-go v5.7): a conn that hands each
@@ -12,6 +13,23 @@ import (
 // there either: like the reader, the callback only queues output for the
 // socket's sendQueue. When the session or listener is done with the conn it
 // sets the receiver to nil.
+
+// letGoConn stops using conn once its sender has written what was queued:
+// a pushing conn loses its receiver, a conn the library opened is closed,
+// and a caller's conn gets a read deadline in the past to wake the read
+// loop (which clears it on its way out). It returns the error of that step.
+func letGoConn(conn net.PacketConn, own bool, pusher PacketPusher) error {
+	if pusher != nil {
+		pusher.SetPacketReceiver(nil)
+	}
+	switch {
+	case own:
+		return conn.Close()
+	case pusher == nil:
+		return conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	return nil
+}
 
 // pushSource turns a pushed datagram's source into the forms the handlers
 // take: an unmapped AddrPort for UDP addresses, else the address itself.

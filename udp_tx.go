@@ -286,10 +286,10 @@ type sendQueue struct {
 	busy   sync.Mutex
 	turn   []*UDPSession // the ready list taken from mu
 	batch  []outPacket
-	bufs   []*[]byte   // the pooled buffer behind each batch entry (nil for duplicates)
-	owners []txOwner   // runs of batch entries by session
-	failed []bool      // per batch entry: the write of it failed
-	dead   atomic.Bool // the socket failed for good: drop, do not write
+	bufs   []*[]byte // the pooled buffer behind each batch entry (nil for duplicates)
+	owners []txOwner // runs of batch entries by session
+	failed []bool    // per batch entry: the write of it failed
+	dead   bool      // the socket failed for good: drop, do not write
 
 	queueDrops atomic.Uint64 // datagrams sessions dropped because their txq was full
 	ampLimited atomic.Uint64 // output held back or dropped by the 3x budget toward unproven peers
@@ -334,13 +334,10 @@ func (q *sendQueue) add(s *UDPSession, signal bool) bool {
 	return true
 }
 
-// push drains the queue on the calling goroutine if nobody else is
-// draining it; otherwise the holder of the token (or the queue's goroutine,
-// already signalled) sends what is queued. Only writers call it: never the
-// reader, a timer, Read or Close.
-func (q *sendQueue) push() { q.drain() }
-
-// drain serves ready sessions until none is left, if it gets the token.
+// drain serves ready sessions until none is left, if it gets the token;
+// otherwise the holder of the token (or the queue's goroutine, already
+// signalled) sends what is queued. The queue's goroutine and writers
+// (UDPSession.push) call it: never the reader, a timer, Read or Close.
 func (q *sendQueue) drain() {
 	for {
 		if !q.busy.TryLock() {
@@ -434,19 +431,19 @@ func (q *sendQueue) flush() {
 	}
 	q.failed = q.failed[:len(q.batch)]
 	clear(q.failed)
-	if q.dead.Load() {
+	if q.dead {
 		for j := range q.failed {
 			q.failed[j] = true
 		}
 	}
-	for i := 0; i < len(q.batch) && !q.dead.Load(); {
+	for i := 0; i < len(q.batch) && !q.dead; {
 		n, err := q.w.send(q.batch[i:])
 		i += n
 		if err == nil {
 			break
 		}
 		if fatalWriteError(err) {
-			q.dead.Store(true)
+			q.dead = true
 			for _, o := range q.owners {
 				o.s.sendFailed(err)
 			}

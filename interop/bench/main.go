@@ -148,19 +148,27 @@ func sessionMeasures() {
 	printTable("Sessions over loopback", rows)
 }
 
+// plainListener listens on loopback with impl, no cipher, no FEC, 4 MiB
+// socket buffers.
+func plainListener(impl interop.Impl) interop.Listener {
+	null, _ := interop.CipherByName("null")
+	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
+	if err != nil {
+		fail("%s Listen: %v", impl.Name, err)
+	}
+	l.SetReadBuffer(4 << 20)
+	l.SetWriteBuffer(4 << 20)
+	return l
+}
+
 // manySinks opens n sessions to one listener (plain) and has each send
 // total bytes at once; it reports the aggregate rate from the first byte
 // in to the last, and the CPU both ends spent per GiB.
 func manySinks(impl interop.Impl, n, total int) transfer {
 	runtime.GC()
 	null, _ := interop.CipherByName("null")
-	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
-	if err != nil {
-		fail("%s Listen: %v", impl.Name, err)
-	}
+	l := plainListener(impl)
 	defer l.Close()
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
 	clis := make([]interop.Session, n)
 	srvs := make([]interop.Session, n)
 	for i := range n {
@@ -527,13 +535,8 @@ func latency(impl interop.Impl, count int) transfer {
 func latencyUnderLoad(impl interop.Impl, count int, bulkRate float64) transfer {
 	runtime.GC()
 	null, _ := interop.CipherByName("null")
-	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
-	if err != nil {
-		fail("%s Listen: %v", impl.Name, err)
-	}
+	l := plainListener(impl)
 	defer l.Close()
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
 	open := func() (cli, srv interop.Session) { return connect(impl, l, null, 0, 0) }
 	pingCli, pingSrv := open()
 	bulkCli, bulkSrv := open()
