@@ -359,6 +359,9 @@ func ratio(r row, other string) string {
 	if !okx || !oko || o == 0 {
 		return "–"
 	}
+	if other == "TCP" && (r.unit == "allocs" || r.unit == "KB") {
+		return "–" // TCP allocates next to nothing in Go: no ratio worth printing
+	}
 	q := x / o
 	better := "better"
 	if (q > 1) != r.higherBetter {
