@@ -15,9 +15,10 @@
 // mode and 4 MiB socket buffers; TCP with Go's defaults (TCP_NODELAY, the
 // kernel's buffer autotuning); quic-go with its default Config, one stream
 // per connection, TLS 1.3 with a self-signed certificate made at start. TCP
-// and quic-go take part in the plain measures only (no KCP cipher or FEC). Allocation and CPU figures cover the whole process,
-// so both ends of the transfer. Microbenchmarks come from `go test -bench`
-// in this module, medians of -count runs.
+// and quic-go take part in the plain measures only (no KCP cipher or FEC).
+// Allocation and CPU figures cover the whole process, so both ends of the
+// transfer. Microbenchmarks come from `go test -bench` in this module,
+// medians of -count runs.
 package main
 
 import (
