@@ -7,6 +7,7 @@ replace github.com/kcpx/kcp => ../
 require (
 	github.com/juju/ratelimit v1.0.2
 	github.com/kcpx/kcp v0.0.0-00010101000000-000000000000
+	github.com/quic-go/quic-go v0.65.0
 	github.com/xtaci/kcp-go/v5 v5.7.6
 	golang.org/x/crypto v0.58.0
 )

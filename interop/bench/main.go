@@ -1,18 +1,24 @@
-// Command bench measures kcpx against kcp-go v5.6.72 side by side, in one
-// process, alternating the two libraries round by round, and prints one
-// table with both figures and their ratio.
+// Command bench measures kcpx against kcp-go v5.6.72, the kernel's TCP and
+// quic-go side by side, in one process, alternating the implementations
+// round by round, and prints one table with every figure and kcpx's ratios
+// to kcp-go and to TCP.
 //
 // Run it from the interop directory:
 //
 //	go run ./bench
 //
-// Every session measure uses the same library at both ends (kcpx to kcpx,
-// kcp-go to kcp-go) over loopback, with both windows 1024, nodelay 1,10,2,1,
-// stream mode and 4 MiB socket buffers, and starts its clock at the first
-// byte delivered, so kcp-go's 32-segment initial window on listener sessions
-// costs neither library. Allocation and CPU figures cover the whole process,
-// so both ends of the transfer. Microbenchmarks come from `go test -bench`
-// in this module, medians of -count runs.
+// Every session measure uses the same implementation at both ends (kcpx to
+// kcpx, kcp-go to kcp-go, ...) over loopback and starts its clock at the
+// first byte delivered, so kcp-go's 32-segment initial window on listener
+// sessions and quic-go's handshake and flow-control start cost none of them.
+// The KCP libraries run with both windows 1024, nodelay 1,10,2,1, stream
+// mode and 4 MiB socket buffers; TCP with Go's defaults (TCP_NODELAY, the
+// kernel's buffer autotuning); quic-go with its default Config, one stream
+// per connection, TLS 1.3 with a self-signed certificate made at start. TCP
+// and quic-go take part in the plain measures only (no KCP cipher or FEC).
+// Allocation and CPU figures cover the whole process, so both ends of the
+// transfer. Microbenchmarks come from `go test -bench` in this module,
+// medians of -count runs.
 package main
 
 import (
@@ -25,6 +31,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -52,7 +59,8 @@ var (
 	bulkN     = flag.Int("bulk-sessions", 64, "sessions sinking at once into one listener (0 to skip)")
 	bulkMiB   = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
 	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
-	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx or kcp-go)")
+	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx, kcp-go, TCP or quic-go)")
+	implList  = flag.String("impls", "kcpx,kcp-go,tcp,quic-go", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go); TCP and quic-go take the plain measures only")
 )
 
 var pass = interop.KcptunPass("kcpx interop bench")
@@ -63,21 +71,26 @@ func main() {
 		idleServer(*role)
 		return
 	}
+	cs := contenders(*implList)
+	for _, c := range cs {
+		columns = append(columns, c.name)
+	}
 	machine()
 	if *sessions {
-		sessionMeasures()
+		sessionMeasures(cs)
 	}
 	if *idle != "" {
-		idleMeasures()
+		idleMeasures(cs)
 	}
 	if *micro {
 		printTable("Microbenchmarks (go test -bench Paired: both libraries timed in alternating ~50 µs blocks; median of runs)", microbenchmarks())
 	}
 }
 
-var impls = []interop.Impl{interop.KCPX, interop.KCPGo}
+// columns are the table's implementation columns, in -impls order.
+var columns []string
 
-func sessionMeasures() {
+func sessionMeasures(cs []contender) {
 	var rows []row
 
 	null, _ := interop.CipherByName("null")
@@ -92,9 +105,13 @@ func sessionMeasures() {
 		{"AES + FEC 10/3", aes, 10, 3},
 		{"Salsa20 + FEC 10/3", salsa, 10, 3},
 	}
-	for _, s := range sinks {
-		res := alternate(impls, func(impl interop.Impl) transfer {
-			return sink(impl, s.c, s.ds, s.ps, *sinkMiB<<20)
+	for i, s := range sinks {
+		who := cs
+		if i > 0 {
+			who = kcpOnly(cs)
+		}
+		res := alternate(who, func(ct contender) transfer {
+			return sink(ct, s.c, s.ds, s.ps, *sinkMiB<<20)
 		})
 		rows = append(rows,
 			pick(res, "sink throughput, "+s.name, "MB/s", true, func(t transfer) float64 { return t.mbps }),
@@ -111,9 +128,13 @@ func sessionMeasures() {
 		{"plain", null, 0, 0, 0, 0},
 		{"Salsa20, FEC 10/3 dialer, 10/1 listener (kcp-go's BenchmarkEchoSpeed)", salsa, 10, 3, 10, 1},
 	}
-	for _, e := range echoes {
-		res := alternate(impls, func(impl interop.Impl) transfer {
-			return echoSpeed(impl, e.c, e.ds, e.ps, e.lds, e.lps, *echoMiB<<20)
+	for i, e := range echoes {
+		who := cs
+		if i > 0 {
+			who = kcpOnly(cs)
+		}
+		res := alternate(who, func(ct contender) transfer {
+			return echoSpeed(ct, e.c, e.ds, e.ps, e.lds, e.lps, *echoMiB<<20)
 		})
 		rows = append(rows,
 			pick(res, "echo throughput, "+e.name, "MB/s", true, func(t transfer) float64 { return t.mbps }),
@@ -121,7 +142,7 @@ func sessionMeasures() {
 			pick(res, "  CPU seconds per GiB echoed", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
 		)
 	}
-	lat := alternate(impls, func(impl interop.Impl) transfer { return latency(impl, *pings) })
+	lat := alternate(cs, func(ct contender) transfer { return latency(ct, *pings) })
 	rows = append(rows,
 		pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
 		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
@@ -131,7 +152,7 @@ func sessionMeasures() {
 		name string
 		rate float64
 	}{{"bulk data", 0}, {"100 MB/s of bulk data", 100e6}} {
-		loaded := alternate(impls, func(impl interop.Impl) transfer { return latencyUnderLoad(impl, *pings, load.rate) })
+		loaded := alternate(cs, func(ct contender) transfer { return latencyUnderLoad(ct, *pings, load.rate) })
 		rows = append(rows,
 			pick(loaded, "64 B round trip p50 while another session of the listener sinks "+load.name, "µs", false, func(t transfer) float64 { return t.p50 }),
 			pick(loaded, "64 B round trip p99 while another session of the listener sinks "+load.name, "µs", false, func(t transfer) float64 { return t.p99 }),
@@ -139,7 +160,7 @@ func sessionMeasures() {
 		)
 	}
 	if *bulkN > 0 {
-		many := alternate(impls, func(impl interop.Impl) transfer { return manySinks(impl, *bulkN, *bulkMiB<<20) })
+		many := alternate(cs, func(ct contender) transfer { return manySinks(ct, *bulkN, *bulkMiB<<20) })
 		rows = append(rows,
 			pick(many, fmt.Sprintf("%d sessions sinking into one listener: aggregate", *bulkN), "MB/s", true, func(t transfer) float64 { return t.mbps }),
 			pick(many, "  CPU seconds per GiB (both ends)", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
@@ -148,31 +169,29 @@ func sessionMeasures() {
 	printTable("Sessions over loopback", rows)
 }
 
-// plainListener listens on loopback with impl, no cipher, no FEC, 4 MiB
-// socket buffers.
-func plainListener(impl interop.Impl) interop.Listener {
+// plainListener listens on loopback with ct: for KCP no cipher, no FEC,
+// 4 MiB socket buffers.
+func plainListener(ct contender) server {
 	null, _ := interop.CipherByName("null")
-	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
+	l, err := ct.listen(null, 0, 0)
 	if err != nil {
-		fail("%s Listen: %v", impl.Name, err)
+		fail("%s Listen: %v", ct.name, err)
 	}
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
 	return l
 }
 
 // manySinks opens n sessions to one listener (plain) and has each send
 // total bytes at once; it reports the aggregate rate from the first byte
 // in to the last, and the CPU both ends spent per GiB.
-func manySinks(impl interop.Impl, n, total int) transfer {
+func manySinks(ct contender, n, total int) transfer {
 	runtime.GC()
 	null, _ := interop.CipherByName("null")
-	l := plainListener(impl)
+	l := plainListener(ct)
 	defer l.Close()
-	clis := make([]interop.Session, n)
-	srvs := make([]interop.Session, n)
+	clis := make([]peer, n)
+	srvs := make([]peer, n)
 	for i := range n {
-		clis[i], srvs[i] = connect(impl, l, null, 0, 0)
+		clis[i], srvs[i] = connect(ct, l, null, 0, 0)
 		deadline := time.Now().Add(5 * time.Minute)
 		clis[i].SetDeadline(deadline)
 		srvs[i].SetDeadline(deadline)
@@ -189,7 +208,7 @@ func manySinks(impl interop.Impl, n, total int) transfer {
 			chunk := make([]byte, 64<<10)
 			for sent := 0; sent < total; sent += len(chunk) {
 				if _, err := clis[i].Write(chunk[:min(len(chunk), total-sent)]); err != nil {
-					fail("%s many-sink Write: %v", impl.Name, err)
+					fail("%s many-sink Write: %v", ct.name, err)
 				}
 			}
 		}()
@@ -199,7 +218,7 @@ func manySinks(impl interop.Impl, n, total int) transfer {
 			for got := 0; got < total; {
 				m, err := srvs[i].Read(buf)
 				if err != nil {
-					fail("%s many-sink Read after %d bytes: %v", impl.Name, got, err)
+					fail("%s many-sink Read after %d bytes: %v", ct.name, got, err)
 				}
 				got += m
 			}
@@ -213,7 +232,7 @@ func manySinks(impl interop.Impl, n, total int) transfer {
 	return t
 }
 
-func idleMeasures() {
+func idleMeasures(cs []contender) {
 	var idleRows []row
 	for _, f := range strings.Split(*idle, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -221,8 +240,8 @@ func idleMeasures() {
 			fail("bad -idle %q", *idle)
 		}
 		r := map[string][]transfer{}
-		for _, impl := range impls {
-			r[impl.Name] = append(r[impl.Name], idleSessions(impl, n, *idleFor))
+		for _, ct := range cs {
+			r[ct.name] = append(r[ct.name], idleSessions(ct, n, *idleFor))
 		}
 		idleRows = append(idleRows,
 			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server CPU", n), "% core", false, func(t transfer) float64 { return t.cpuShare }),
@@ -239,22 +258,24 @@ type transfer struct {
 	cpuShare, rssMiB                           float64
 }
 
-// row is one line of the table: a figure for each library.
+// row is one line of the table: a figure for each implementation measured.
 type row struct {
 	name, unit   string
 	higherBetter bool
-	kcpx, kcpgo  float64
+	vals         map[string]float64
 }
 
-func alternate(impls []interop.Impl, run func(interop.Impl) transfer) map[string][]transfer {
+// alternate runs each contender once per round, the order reversed every
+// other round.
+func alternate(cs []contender, run func(contender) transfer) map[string][]transfer {
 	out := map[string][]transfer{}
 	for r := range *rounds {
-		order := slices.Clone(impls)
+		order := slices.Clone(cs)
 		if r%2 == 1 {
 			slices.Reverse(order)
 		}
-		for _, impl := range order {
-			out[impl.Name] = append(out[impl.Name], run(impl))
+		for _, ct := range order {
+			out[ct.name] = append(out[ct.name], run(ct))
 		}
 	}
 	return out
@@ -268,7 +289,11 @@ func pick(res map[string][]transfer, name, unit string, higherBetter bool, f fun
 		}
 		return median(v)
 	}
-	return row{name: name, unit: unit, higherBetter: higherBetter, kcpx: med(res["kcpx"]), kcpgo: med(res["kcp-go"])}
+	r := row{name: name, unit: unit, higherBetter: higherBetter, vals: map[string]float64{}}
+	for n, ts := range res {
+		r.vals[n] = med(ts)
+	}
+	return r
 }
 
 func median(v []float64) float64 {
@@ -282,29 +307,74 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// printTable prints rows with a column for each implementation any row
+// has a figure for, then kcpx's ratio to kcp-go and to TCP.
 func printTable(title string, rows []row) {
-	fmt.Printf("\n### %s\n\n", title)
-	fmt.Println("| measure | unit | kcpx | kcp-go | kcpx / kcp-go |")
-	fmt.Println("|---|---|---:|---:|---:|")
-	for _, r := range rows {
-		ratio := "–"
-		if r.kcpgo != 0 {
-			q := r.kcpx / r.kcpgo
-			better := "better"
-			if (q > 1) != r.higherBetter {
-				better = "worse"
-			}
-			if q > 0.97 && q < 1.03 {
-				better = "same"
-			}
-			if q < 0.1 {
-				ratio = fmt.Sprintf("%.3f× (%s)", q, better)
-			} else {
-				ratio = fmt.Sprintf("%.2f× (%s)", q, better)
+	var cols []string
+	for _, c := range columns {
+		for _, r := range rows {
+			if _, ok := r.vals[c]; ok {
+				cols = append(cols, c)
+				break
 			}
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.name, r.unit, num(r.kcpx), num(r.kcpgo), ratio)
 	}
+	var ratios []string
+	for _, c := range []string{"kcp-go", "TCP"} {
+		if slices.Contains(cols, "kcpx") && slices.Contains(cols, c) {
+			ratios = append(ratios, c)
+		}
+	}
+	fmt.Printf("\n### %s\n\n", title)
+	head, rule := "| measure | unit |", "|---|---|"
+	for _, c := range cols {
+		head += " " + c + " |"
+		rule += "---:|"
+	}
+	for _, c := range ratios {
+		head += " kcpx / " + c + " |"
+		rule += "---:|"
+	}
+	fmt.Println(head)
+	fmt.Println(rule)
+	for _, r := range rows {
+		line := "| " + r.name + " | " + r.unit + " |"
+		for _, c := range cols {
+			if v, ok := r.vals[c]; ok {
+				line += " " + num(v) + " |"
+			} else {
+				line += " – |"
+			}
+		}
+		for _, c := range ratios {
+			line += " " + ratio(r, c) + " |"
+		}
+		fmt.Println(line)
+	}
+}
+
+// ratio is kcpx's figure over other's, and whether that is better.
+func ratio(r row, other string) string {
+	x, okx := r.vals["kcpx"]
+	o, oko := r.vals[other]
+	if !okx || !oko || o == 0 {
+		return "–"
+	}
+	if other == "TCP" && (r.unit == "allocs" || r.unit == "KB") {
+		return "–" // TCP allocates next to nothing in Go: no ratio worth printing
+	}
+	q := x / o
+	better := "better"
+	if (q > 1) != r.higherBetter {
+		better = "worse"
+	}
+	if q > 0.97 && q < 1.03 {
+		better = "same"
+	}
+	if q < 0.1 {
+		return fmt.Sprintf("%.3f× (%s)", q, better)
+	}
+	return fmt.Sprintf("%.2f× (%s)", q, better)
 }
 
 func num(v float64) string {
@@ -334,9 +404,17 @@ func machine() {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		kernel = " " + strings.TrimSpace(string(b))
 	}
-	fmt.Printf("Machine: %s, %d CPUs, %s%s, %s; kcp-go v5.6.72; %s\n",
-		model, runtime.NumCPU(), runtime.GOOS, kernel, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("Settings: windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers; medians of %d rounds, libraries alternating\n", *rounds)
+	deps := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/xtaci/kcp-go/v5" || d.Path == "github.com/quic-go/quic-go" {
+				deps += "; " + d.Path[strings.IndexByte(d.Path, '/')+1:] + " " + d.Version
+			}
+		}
+	}
+	fmt.Printf("Machine: %s, %d CPUs, %s%s, %s%s; %s\n",
+		model, runtime.NumCPU(), runtime.GOOS, kernel, runtime.Version(), deps, time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("Settings: KCP windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers; TCP with Go's defaults; quic-go's default Config, one stream, TLS 1.3 (AES-128-GCM); medians of %d rounds, implementations alternating\n", *rounds)
 }
 
 func fail(format string, args ...any) {
@@ -352,40 +430,39 @@ func fast(s interop.Session) {
 	s.SetWriteBuffer(4 << 20)
 }
 
-// pair opens a listener and a client of impl and returns both ends.
-func pair(impl interop.Impl, c interop.Cipher, cds, cps, sds, sps int) (cli, srv interop.Session, closeAll func()) {
-	l, err := impl.Listen("127.0.0.1:0", c, pass, sds, sps)
+// pair opens a listener and a client of ct and returns both ends.
+func pair(ct contender, c interop.Cipher, cds, cps, sds, sps int) (cli, srv peer, closeAll func()) {
+	l, err := ct.listen(c, sds, sps)
 	if err != nil {
-		fail("%s Listen: %v", impl.Name, err)
+		fail("%s Listen: %v", ct.name, err)
 	}
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
-	cli, srv = connect(impl, l, c, cds, cps)
+	cli, srv = connect(ct, l, c, cds, cps)
 	deadline := time.Now().Add(5 * time.Minute)
 	cli.SetDeadline(deadline)
 	srv.SetDeadline(deadline)
 	return cli, srv, func() { cli.Close(); srv.Close(); l.Close() }
 }
 
-// connect dials l with impl, tuned by fast on both ends, and returns the
-// client and the accepted server session once one byte has crossed (the
-// listener creates the session on the first datagram).
-func connect(impl interop.Impl, l interop.Listener, c interop.Cipher, ds, ps int) (cli, srv interop.Session) {
-	cli, err := impl.Dial(l.Addr().String(), c, pass, ds, ps)
+// connect dials l with ct, tuned on both ends (KCP: fast), and returns the
+// client and the accepted server end once one byte has crossed (a KCP
+// listener creates the session on the first datagram, a quic-go peer sees
+// the stream on its first frame).
+func connect(ct contender, l server, c interop.Cipher, ds, ps int) (cli, srv peer) {
+	cli, err := ct.dial(l.Addr().String(), c, ds, ps)
 	if err != nil {
-		fail("%s Dial: %v", impl.Name, err)
+		fail("%s Dial: %v", ct.name, err)
 	}
-	fast(cli)
+	ct.tune(cli)
 	if _, err := cli.Write([]byte{0}); err != nil {
-		fail("%s Write: %v", impl.Name, err)
+		fail("%s Write: %v", ct.name, err)
 	}
-	srv, err = l.AcceptSession()
+	srv, err = accept(l)
 	if err != nil {
-		fail("%s Accept: %v", impl.Name, err)
+		fail("%s Accept: %v", ct.name, err)
 	}
-	fast(srv)
+	ct.tune(srv)
 	if _, err := io.ReadFull(srv, make([]byte, 1)); err != nil {
-		fail("%s Read: %v", impl.Name, err)
+		fail("%s Read: %v", ct.name, err)
 	}
 	return cli, srv
 }
@@ -418,16 +495,16 @@ func (t *transfer) fill(from, to usage, delivered int) {
 }
 
 // sink sends total bytes one way and times them from the first byte in.
-func sink(impl interop.Impl, c interop.Cipher, ds, ps, total int) transfer {
+func sink(ct contender, c interop.Cipher, ds, ps, total int) transfer {
 	runtime.GC()
-	cli, srv, closeAll := pair(impl, c, ds, ps, ds, ps)
+	cli, srv, closeAll := pair(ct, c, ds, ps, ds, ps)
 	defer closeAll()
 	done := make(chan transfer)
-	go func() { done <- readTimed(impl, "sink", srv, total) }()
+	go func() { done <- readTimed(ct, "sink", srv, total) }()
 	chunk := make([]byte, 64<<10)
 	for sent := 0; sent < total; sent += len(chunk) {
 		if _, err := cli.Write(chunk[:min(len(chunk), total-sent)]); err != nil {
-			fail("%s sink Write: %v", impl.Name, err)
+			fail("%s sink Write: %v", ct.name, err)
 		}
 	}
 	return <-done
@@ -435,9 +512,9 @@ func sink(impl interop.Impl, c interop.Cipher, ds, ps, total int) transfer {
 
 // echoSpeed echoes 1 MiB writes back through a dialer with FEC ds/ps and a
 // listener with lds/lps (kcp-go's BenchmarkEchoSpeed: Salsa20, 10/3, 10/1).
-func echoSpeed(impl interop.Impl, c interop.Cipher, ds, ps, lds, lps, total int) transfer {
+func echoSpeed(ct contender, c interop.Cipher, ds, ps, lds, lps, total int) transfer {
 	runtime.GC()
-	cli, srv, closeAll := pair(impl, c, ds, ps, lds, lps)
+	cli, srv, closeAll := pair(ct, c, ds, ps, lds, lps)
 	defer closeAll()
 	go func() {
 		buf := make([]byte, 512<<10)
@@ -459,23 +536,23 @@ func echoSpeed(impl interop.Impl, c interop.Cipher, ds, ps, lds, lps, total int)
 			}
 		}
 	}()
-	return readTimed(impl, "echo", cli, total)
+	return readTimed(ct, "echo", cli, total)
 }
 
 // readTimed reads total bytes from r and times them from the first byte in,
 // so neither implementation's start-up (window probes, handshakes) counts.
-func readTimed(impl interop.Impl, what string, r io.Reader, total int) transfer {
+func readTimed(ct contender, what string, r io.Reader, total int) transfer {
 	buf := make([]byte, 1<<20)
 	first, err := r.Read(buf)
 	if err != nil {
-		fail("%s %s Read: %v", impl.Name, what, err)
+		fail("%s %s Read: %v", ct.name, what, err)
 	}
 	from := sample()
 	got := first
 	for got < total {
 		n, err := r.Read(buf)
 		if err != nil {
-			fail("%s %s Read after %d bytes: %v", impl.Name, what, got, err)
+			fail("%s %s Read after %d bytes: %v", ct.name, what, got, err)
 		}
 		got += n
 	}
@@ -485,10 +562,10 @@ func readTimed(impl interop.Impl, what string, r io.Reader, total int) transfer 
 }
 
 // latency measures 64-byte round trips with no cipher and no FEC.
-func latency(impl interop.Impl, count int) transfer {
+func latency(ct contender, count int) transfer {
 	runtime.GC()
 	null, _ := interop.CipherByName("null")
-	cli, srv, closeAll := pair(impl, null, 0, 0, 0, 0)
+	cli, srv, closeAll := pair(ct, null, 0, 0, 0, 0)
 	defer closeAll()
 	go func() {
 		buf := make([]byte, 64)
@@ -505,10 +582,10 @@ func latency(impl interop.Impl, count int) transfer {
 	rtt := func() time.Duration {
 		start := time.Now()
 		if _, err := cli.Write(msg); err != nil {
-			fail("%s ping Write: %v", impl.Name, err)
+			fail("%s ping Write: %v", ct.name, err)
 		}
 		if _, err := io.ReadFull(cli, buf); err != nil {
-			fail("%s ping Read: %v", impl.Name, err)
+			fail("%s ping Read: %v", ct.name, err)
 		}
 		return time.Since(start)
 	}
@@ -532,12 +609,12 @@ func latency(impl interop.Impl, count int) transfer {
 // latencyUnderLoad measures 64-byte round trips (plain) on one session
 // while a second session to the same listener carries a bulk transfer
 // (plain, written as fast as the window allows), and the bulk rate meanwhile.
-func latencyUnderLoad(impl interop.Impl, count int, bulkRate float64) transfer {
+func latencyUnderLoad(ct contender, count int, bulkRate float64) transfer {
 	runtime.GC()
 	null, _ := interop.CipherByName("null")
-	l := plainListener(impl)
+	l := plainListener(ct)
 	defer l.Close()
-	open := func() (cli, srv interop.Session) { return connect(impl, l, null, 0, 0) }
+	open := func() (cli, srv peer) { return connect(ct, l, null, 0, 0) }
 	pingCli, pingSrv := open()
 	bulkCli, bulkSrv := open()
 	defer pingCli.Close()
@@ -596,10 +673,10 @@ func latencyUnderLoad(impl interop.Impl, count int, bulkRate float64) transfer {
 	rtt := func() time.Duration {
 		start := time.Now()
 		if _, err := pingCli.Write(msg); err != nil {
-			fail("%s ping Write: %v", impl.Name, err)
+			fail("%s ping Write: %v", ct.name, err)
 		}
 		if _, err := io.ReadFull(pingCli, buf); err != nil {
-			fail("%s ping Read: %v", impl.Name, err)
+			fail("%s ping Read: %v", ct.name, err)
 		}
 		return time.Since(start)
 	}
@@ -612,20 +689,28 @@ func latencyUnderLoad(impl interop.Impl, count int, bulkRate float64) transfer {
 	for i := range samples {
 		samples[i] = float64(rtt().Microseconds())
 	}
+	// The bulk rate over at least half a second: TCP's round trips are
+	// over in a few milliseconds, shorter than its bursts.
+	if rest := t0.Add(500 * time.Millisecond).Sub(time.Now()); rest > 0 {
+		time.Sleep(rest)
+	}
 	rate := float64(received.Load()-r0) / time.Since(t0).Seconds() / 1e6
 	sort.Float64s(samples)
 	return transfer{p50: samples[len(samples)/2], p99: samples[len(samples)*99/100], mbps: rate}
 }
 
-// idleSessions starts a server process of impl, opens n client sessions to
+// idleSessions starts a server process of ct, opens n client sessions to
 // it, sends a 64-byte ping per second on each for d, and reports the
 // server's CPU share over d and its resident set at the end.
-func idleSessions(impl interop.Impl, n int, d time.Duration) transfer {
+func idleSessions(ct contender, n int, d time.Duration) transfer {
 	self, err := os.Executable()
 	if err != nil {
 		fail("%v", err)
 	}
-	cmd := exec.Command(self, "-role", impl.Name)
+	if ct.name == quicContender.name {
+		tlsConfigs() // the certificate, in tlsEnv for the server
+	}
+	cmd := exec.Command(self, "-role", ct.name)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -645,11 +730,11 @@ func idleSessions(impl interop.Impl, n int, d time.Duration) transfer {
 	}
 	addr := strings.TrimSpace(addrLine)
 	null, _ := interop.CipherByName("null")
-	sessions := make([]interop.Session, 0, n)
+	sessions := make([]peer, 0, n)
 	for range n {
-		s, err := impl.Dial(addr, null, pass, 0, 0)
+		s, err := ct.dial(addr, null, 0, 0)
 		if err != nil {
-			fail("%s Dial: %v", impl.Name, err)
+			fail("%s Dial: %v", ct.name, err)
 		}
 		sessions = append(sessions, s)
 	}
@@ -696,25 +781,11 @@ func idleSessions(impl interop.Impl, n int, d time.Duration) transfer {
 // idleServer is the many-sessions server: an echo listener that prints its
 // address and runs until stdin closes.
 func idleServer(name string) {
-	impl := interop.KCPX
-	if name == interop.KCPGo.Name {
-		impl = interop.KCPGo
-	}
+	ct := byName(name)
 	null, _ := interop.CipherByName("null")
-	l, err := impl.Listen("127.0.0.1:0", null, pass, 0, 0)
+	l, err := ct.listen(null, 0, 0)
 	if err != nil {
 		fail("%v", err)
-	}
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
-	// Every client of this measure shares 127.0.0.1: lift kcpx's session
-	// caps (kcp-go has none) so the measure is not cut at the per-IP cap.
-	if g, ok := l.(interface {
-		SetMaxSessions(int)
-		SetMaxSessionsPerIP(int)
-	}); ok {
-		g.SetMaxSessions(0)
-		g.SetMaxSessionsPerIP(0)
 	}
 	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" {
 		// Profile the server for the measure's duration (until stdin closes).
@@ -728,11 +799,16 @@ func idleServer(name string) {
 	fmt.Println(l.Addr().String())
 	go func() {
 		for {
-			s, err := l.AcceptSession()
+			finish, err := l.acceptConn()
 			if err != nil {
 				return
 			}
 			go func() {
+				s, err := finish()
+				if err != nil {
+					return
+				}
+				defer s.Close()
 				buf := make([]byte, 64)
 				for {
 					if _, err := io.ReadFull(s, buf); err != nil {
@@ -819,9 +895,9 @@ func microbenchmarks() []row {
 	}
 	var rows []row
 	for _, n := range names {
-		rows = append(rows, row{name: n, unit: "ns/op", kcpx: median(x[n]), kcpgo: median(g[n])})
+		rows = append(rows, row{name: n, unit: "ns/op", vals: map[string]float64{"kcpx": median(x[n]), "kcp-go": median(g[n])}})
 		if a := allocs[n]; a != nil && (a["kcpx"] != 0 || a["kcpgo"] != 0) {
-			rows = append(rows, row{name: "  " + n + " allocations", unit: "allocs/op", kcpx: a["kcpx"], kcpgo: a["kcpgo"]})
+			rows = append(rows, row{name: "  " + n + " allocations", unit: "allocs/op", vals: map[string]float64{"kcpx": a["kcpx"], "kcp-go": a["kcpgo"]}})
 		}
 	}
 	return rows

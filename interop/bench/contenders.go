@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kcpx/kcp/interop"
+	"github.com/quic-go/quic-go"
+)
+
+// peer is one end of a byte stream, as every measure uses it.
+type peer interface {
+	io.ReadWriteCloser
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+}
+
+// server accepts peers on a loopback address. acceptConn returns once a
+// connection is in and leaves the rest to finish: quic-go's peer is the
+// connection's first stream, which comes only with the client's first
+// bytes, and a server that waits for it before accepting more stalls
+// clients that have not written yet.
+type server interface {
+	acceptConn() (finish func() (peer, error), err error)
+	Addr() net.Addr
+	Close() error
+}
+
+// accept returns the next peer of s.
+func accept(s server) (peer, error) {
+	finish, err := s.acceptConn()
+	if err != nil {
+		return nil, err
+	}
+	return finish()
+}
+
+// ready is the finish of a peer that needs nothing more.
+func ready(p peer, err error) (func() (peer, error), error) {
+	return func() (peer, error) { return p, nil }, err
+}
+
+// contender is one implementation in the table: the two KCP libraries
+// (kcp set, every measure), and TCP and quic-go (the plain measures only:
+// they have no KCP cipher, FEC or tuning).
+type contender struct {
+	name string
+	kcp  *interop.Impl
+	// listen opens a loopback server; c, ds and ps are the KCP cipher and
+	// FEC, which only the KCP contenders take (the others get "null", 0, 0).
+	listen func(c interop.Cipher, ds, ps int) (server, error)
+	// dial opens a client to addr with the library's default settings.
+	dial func(addr string, c interop.Cipher, ds, ps int) (peer, error)
+}
+
+// tune gives a KCP session the driver's settings (fast); TCP and quic-go
+// keep their defaults.
+func (ct contender) tune(p peer) {
+	if ct.kcp != nil {
+		fast(p.(interop.Session))
+	}
+}
+
+func kcpContender(impl interop.Impl) contender {
+	return contender{
+		name: impl.Name,
+		kcp:  &impl,
+		listen: func(c interop.Cipher, ds, ps int) (server, error) {
+			l, err := impl.Listen("127.0.0.1:0", c, pass, ds, ps)
+			if err != nil {
+				return nil, err
+			}
+			l.SetReadBuffer(4 << 20)
+			l.SetWriteBuffer(4 << 20)
+			// Every client of the bench shares 127.0.0.1: lift kcpx's
+			// session caps (kcp-go has none), so the 5,000-session idle
+			// measure is not cut at the per-IP cap.
+			if g, ok := l.(interface {
+				SetMaxSessions(int)
+				SetMaxSessionsPerIP(int)
+			}); ok {
+				g.SetMaxSessions(0)
+				g.SetMaxSessionsPerIP(0)
+			}
+			return kcpServer{l}, nil
+		},
+		dial: func(addr string, c interop.Cipher, ds, ps int) (peer, error) {
+			return impl.Dial(addr, c, pass, ds, ps)
+		},
+	}
+}
+
+type kcpServer struct{ interop.Listener }
+
+func (s kcpServer) acceptConn() (func() (peer, error), error) { return ready(s.AcceptSession()) }
+
+// tcpContender is the kernel's TCP over 127.0.0.1 with Go's defaults:
+// TCP_NODELAY on, socket buffers left to the kernel's autotuning.
+var tcpContender = contender{
+	name: "TCP",
+	listen: func(interop.Cipher, int, int) (server, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		return tcpServer{l}, nil
+	},
+	dial: func(addr string, _ interop.Cipher, _, _ int) (peer, error) {
+		return net.Dial("tcp", addr)
+	},
+}
+
+type tcpServer struct{ net.Listener }
+
+func (s tcpServer) acceptConn() (func() (peer, error), error) { return ready(s.Accept()) }
+
+// quicContender is quic-go: one bidirectional stream per connection, TLS 1.3
+// with a self-signed ECDSA P-256 certificate made at start, and quic-go's
+// default Config (nil): flow-control windows that start at 512 KiB per
+// stream and grow to 6 MiB, GSO/GRO where the kernel has them.
+var quicContender = contender{
+	name: "quic-go",
+	listen: func(interop.Cipher, int, int) (server, error) {
+		srv, _ := tlsConfigs()
+		l, err := quic.ListenAddr("127.0.0.1:0", srv, nil)
+		if err != nil {
+			return nil, err
+		}
+		return quicServer{l}, nil
+	},
+	dial: func(addr string, _ interop.Cipher, _, _ int) (peer, error) {
+		_, cli := tlsConfigs()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := quic.DialAddr(ctx, addr, cli, nil)
+		if err != nil {
+			return nil, err
+		}
+		s, err := c.OpenStreamSync(ctx)
+		if err != nil {
+			c.CloseWithError(0, "")
+			return nil, err
+		}
+		return quicPeer{s, c}, nil
+	},
+}
+
+type quicServer struct{ *quic.Listener }
+
+// acceptConn accepts the next connection; finish waits for its first
+// stream, which the client opens by writing to it.
+func (s quicServer) acceptConn() (func() (peer, error), error) {
+	c, err := s.Accept(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return func() (peer, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		st, err := c.AcceptStream(ctx)
+		if err != nil {
+			c.CloseWithError(0, "")
+			return nil, err
+		}
+		return quicPeer{st, c}, nil
+	}, nil
+}
+
+// quicPeer is a stream whose Close ends its connection too.
+type quicPeer struct {
+	*quic.Stream
+	c *quic.Conn
+}
+
+func (p quicPeer) Close() error {
+	p.Stream.Close()
+	return p.c.CloseWithError(0, "")
+}
+
+// tlsEnv carries the certificate and key to the many-sessions server
+// process, so that the driver's clients can verify it.
+const tlsEnv = "KCPX_BENCH_QUIC_CERT"
+
+// tlsConfigs returns the quic-go server configuration (the certificate from
+// tlsEnv, else a fresh self-signed one) and a client configuration that
+// trusts only that certificate.
+var tlsConfigs = sync.OnceValues(func() (*tls.Config, *tls.Config) {
+	der, keyDER := certFromEnv()
+	if der == nil {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			fail("key: %v", err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1),
+			Subject:      pkix.Name{CommonName: "localhost"},
+			DNSNames:     []string{"localhost"},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+		}
+		if der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key); err != nil {
+			fail("certificate: %v", err)
+		}
+		if keyDER, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
+			fail("key: %v", err)
+		}
+		os.Setenv(tlsEnv, base64.StdEncoding.EncodeToString(der)+"."+base64.StdEncoding.EncodeToString(keyDER))
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		fail("certificate: %v", err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(keyDER)
+	if err != nil {
+		fail("key: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	srv := &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		NextProtos:   []string{"kcpx-bench"},
+		MinVersion:   tls.VersionTLS13,
+	}
+	cli := &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"kcpx-bench"}, MinVersion: tls.VersionTLS13}
+	return srv, cli
+})
+
+func certFromEnv() (cert, key []byte) {
+	v := os.Getenv(tlsEnv)
+	if v == "" {
+		return nil, nil
+	}
+	c, k, ok := strings.Cut(v, ".")
+	cert, err1 := base64.StdEncoding.DecodeString(c)
+	key, err2 := base64.StdEncoding.DecodeString(k)
+	if !ok || err1 != nil || err2 != nil {
+		fail("bad %s", tlsEnv)
+	}
+	return cert, key
+}
+
+// contenders returns the -impls list in order.
+func contenders(list string) []contender {
+	all := []contender{kcpContender(interop.KCPX), kcpContender(interop.KCPGo), tcpContender, quicContender}
+	var out []contender
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		found := false
+		for _, c := range all {
+			if strings.EqualFold(c.name, f) || (f == "quic" && c.name == "quic-go") {
+				out = append(out, c)
+				found = true
+			}
+		}
+		if !found {
+			fail("-impls: unknown %q (kcpx, kcp-go, tcp, quic-go)", f)
+		}
+	}
+	return out
+}
+
+// byName finds a contender for the -role of the many-sessions server.
+func byName(name string) contender {
+	for _, c := range contenders("kcpx,kcp-go,tcp,quic-go") {
+		if c.name == name {
+			return c
+		}
+	}
+	fail("unknown role %q", name)
+	panic("unreachable")
+}
+
+// kcpOnly keeps the KCP contenders, for the measures with a cipher or FEC.
+func kcpOnly(cs []contender) []contender {
+	var out []contender
+	for _, c := range cs {
+		if c.kcp != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
