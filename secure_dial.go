@@ -260,7 +260,7 @@ func (c *secureClientConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, c.filterErr(err)
 		}
-		if data, _, ok := c.filterIn(c.rbuf[:n], unmapAddrPort(from)); ok {
+		if data, _, ok := c.filterIn(c.rbuf[:n], unmapAddrPort(from), time.Now()); ok {
 			return copy(b, data), c.serverAddr, nil
 		}
 		if e := c.failed.Load(); e != nil {
@@ -285,12 +285,12 @@ func (c *secureClientConn) filterErr(err error) error {
 // the server is returned in place; keepalives, path challenges (answered
 // here) and the server's close (which fails the conn) are consumed, and
 // anything not from the server or not opening is counted and dropped.
-func (c *secureClientConn) filterIn(pkt []byte, src netip.AddrPort) ([]byte, netip.AddrPort, bool) {
+func (c *secureClientConn) filterIn(pkt []byte, src netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool) {
 	if src != c.server {
 		c.bad.Add(1)
 		return nil, netip.AddrPort{}, false
 	}
-	typ, plain, err := c.kp.open(pkt, time.Now())
+	typ, plain, err := c.kp.open(pkt, now)
 	if err != nil {
 		c.bad.Add(1)
 		return nil, netip.AddrPort{}, false
@@ -317,8 +317,8 @@ func (c *secureClientConn) filterIn(pkt []byte, src netip.AddrPort) ([]byte, net
 }
 
 // filterOut seals p for the server, whatever to says (datagramFilter).
-func (c *secureClientConn) filterOut(buf, p []byte, _ netip.AddrPort) ([]byte, netip.AddrPort, bool, error) {
-	pkt, err := c.kp.seal(buf[:0], secData, p, time.Now())
+func (c *secureClientConn) filterOut(buf, p []byte, _ netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool, error) {
+	pkt, err := c.kp.seal(buf[:0], secData, p, now)
 	if err != nil {
 		return nil, netip.AddrPort{}, false, err
 	}

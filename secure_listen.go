@@ -136,7 +136,7 @@ func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, err
 		}
-		if data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src)); ok {
+		if data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src), time.Now()); ok {
 			return copy(b, data), net.UDPAddrFromAddrPort(from), nil
 		}
 	}
@@ -152,13 +152,12 @@ func (s *secureServerConn) filterErr(err error) error { return err }
 // filterIn handles a datagram from src (datagramFilter): handshake packets
 // are answered here; a transport packet is opened in place by receiver
 // index, and a KCP datagram is returned with the peer's virtual address.
-func (s *secureServerConn) filterIn(pkt []byte, src netip.AddrPort) ([]byte, netip.AddrPort, bool) {
+func (s *secureServerConn) filterIn(pkt []byte, src netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool) {
 	typ, _, ok := checkPrefix(pkt)
 	if !ok {
 		s.stats.malformed.Add(1)
 		return nil, netip.AddrPort{}, false
 	}
-	now := time.Now()
 	switch typ {
 	case secInitiation:
 		s.handleInitiation(pkt, src, now)
@@ -177,7 +176,7 @@ func (s *secureServerConn) filterIn(pkt []byte, src netip.AddrPort) ([]byte, net
 // filterOut seals p for the peer whose virtual address is to and returns it
 // with the peer's proven address (datagramFilter). A datagram for an unknown
 // or forgotten peer is dropped (KCP retransmits or the session ends).
-func (s *secureServerConn) filterOut(buf, p []byte, to netip.AddrPort) ([]byte, netip.AddrPort, bool, error) {
+func (s *secureServerConn) filterOut(buf, p []byte, to netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool, error) {
 	s.mu.RLock()
 	peer := s.byVirt[to]
 	s.mu.RUnlock()
@@ -187,7 +186,7 @@ func (s *secureServerConn) filterOut(buf, p []byte, to netip.AddrPort) ([]byte, 
 	peer.mu.Lock()
 	dst := peer.path.proven
 	peer.mu.Unlock()
-	pkt, err := peer.kp.seal(buf[:0], secData, p, time.Now())
+	pkt, err := peer.kp.seal(buf[:0], secData, p, now)
 	if err != nil {
 		return nil, netip.AddrPort{}, false, err
 	}
@@ -434,7 +433,7 @@ func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	bp := secBufPool.Get().(*[]byte)
 	defer secBufPool.Put(bp)
-	pkt, dst, ok, err := s.filterOut((*bp)[:0], p, unmapAddrPort(ua.AddrPort()))
+	pkt, dst, ok, err := s.filterOut((*bp)[:0], p, unmapAddrPort(ua.AddrPort()), time.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package kcp
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Datagram filters: a PacketConn layer that transforms every datagram of a
@@ -32,17 +33,18 @@ type datagramFilter interface {
 	// reader and writer follow it.
 	filterSocket() *net.UDPConn
 
-	// filterIn takes a datagram read from src. pkt belongs to the reader
-	// and may be overwritten. It returns the datagram to deliver and its
-	// source as the sessions know it, or ok false when there is none.
-	filterIn(pkt []byte, src netip.AddrPort) (data []byte, from netip.AddrPort, ok bool)
+	// filterIn takes a datagram read from src at now (read once per read
+	// call, after it returned). pkt belongs to the reader and may be
+	// overwritten. It returns the datagram to deliver and its source as the
+	// sessions know it, or ok false when there is none.
+	filterIn(pkt []byte, src netip.AddrPort, now time.Time) (data []byte, from netip.AddrPort, ok bool)
 
 	// filterOut seals p, a datagram for the peer the sessions know as to,
 	// into buf (cap(buf) >= len(p)+filterOverhead) and returns the packet
-	// and the address it goes to. ok false with a nil error drops p
-	// silently (a peer the filter forgot); an error drops it and is
-	// reported as a send error of that datagram.
-	filterOut(buf, p []byte, to netip.AddrPort) (pkt []byte, dst netip.AddrPort, ok bool, err error)
+	// and the address it goes to; now is read once per batch. ok false
+	// with a nil error drops p silently (a peer the filter forgot); an
+	// error drops it and is reported as a send error of that datagram.
+	filterOut(buf, p []byte, to netip.AddrPort, now time.Time) (pkt []byte, dst netip.AddrPort, ok bool, err error)
 
 	// filterErr returns the error to report when reading the socket failed
 	// with err: the filter's own failure (the peer closed, the handshake
@@ -85,6 +87,7 @@ func (w *packetWriter) sendFiltered(pkts []outPacket) (int, error) {
 		w.followSocket()
 		fs.out, fs.idx = fs.out[:0], fs.idx[:0]
 		end := done
+		now := time.Now()
 		var sealErr error
 		for ; end < len(pkts) && len(fs.out) < filterChunk; end++ {
 			slot := len(fs.out) * filterBufLen
@@ -94,7 +97,7 @@ func (w *packetWriter) sendFiltered(pkts []outPacket) (int, error) {
 				sealErr = errSecureTooLarge
 				break
 			}
-			pkt, dst, ok, err := fs.f.filterOut(buf, p.b, p.to)
+			pkt, dst, ok, err := fs.f.filterOut(buf, p.b, p.to, now)
 			if err != nil {
 				sealErr = err
 				break
@@ -170,11 +173,16 @@ func (r *packetReader) followSocket() bool {
 }
 
 // filterHandler wraps handle so that every datagram passes through the
-// reader's filter first.
+// reader's filter first. The clock is read at the first datagram of each
+// read call (read clears r.filterNowOK before the call): one time.Now for
+// a batch of up to 64 datagrams.
 func (r *packetReader) filterHandler(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) func(data []byte, ap netip.AddrPort, addr net.Addr) {
 	f := r.filter
 	return func(pkt []byte, src netip.AddrPort, _ net.Addr) {
-		if data, from, ok := f.filterIn(pkt, src); ok {
+		if !r.filterNowOK {
+			r.filterNow, r.filterNowOK = time.Now(), true
+		}
+		if data, from, ok := f.filterIn(pkt, src, r.filterNow); ok {
 			handle(data, from, nil)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // packetReader reads datagrams from one conn. read is called by one
@@ -18,8 +19,10 @@ type packetReader struct {
 	batch *batchReader // nil when batching is unavailable or was refused
 	// filter is conn as a datagramFilter (udp_filter.go): its socket is
 	// read as udp, and every datagram goes through it; nil otherwise.
-	filter datagramFilter
-	buf    []byte // plain path: one byte more than the largest datagram, so oversize shows as n == len(buf)
+	filter      datagramFilter
+	filterNow   time.Time // the read goroutine's clock for the filter, read once per read call
+	filterNowOK bool      // filterNow was read during the current read call
+	buf         []byte    // plain path: one byte more than the largest datagram, so oversize shows as n == len(buf)
 
 	nfallback atomic.Uint64 // batch calls refused, then served by the plain path
 	ndropped  atomic.Uint64 // datagrams dropped (oversize, bad source) and transient errors skipped
@@ -94,6 +97,7 @@ func (r *packetReader) read(handle func(data []byte, ap netip.AddrPort, addr net
 		handle = r.filterHandler(handle)
 	}
 	for {
+		r.filterNowOK = false
 		err := r.readOnce(handle)
 		if err == nil {
 			continue
