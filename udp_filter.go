@@ -144,6 +144,7 @@ func (w *packetWriter) followSocket() bool {
 			w.batch.disableGSO()
 		}
 	}
+	w.batchOn.Store(w.batch != nil)
 	w.gsoOn.Store(w.batch != nil && w.batch.gso())
 	w.mu.Unlock()
 	return true

@@ -63,6 +63,7 @@ type packetWriter struct {
 	mu       sync.Mutex   // guards batch's message array during a call
 	batch    *batchWriter // nil when batching is unavailable
 	batchOff atomic.Bool  // the kernel refused batching; set once
+	batchOn  atomic.Bool  // mirrors batch != nil, for readers on other goroutines
 
 	lastAddr atomic.Pointer[addrCache] // custom conns: last AddrPort converted to net.Addr
 
@@ -94,11 +95,13 @@ func newPacketWriter(conn net.PacketConn) *packetWriter {
 		w.filter = &filterState{f: f}
 		w.udp = u
 		w.batch = newBatchWriter(u, false, &w.offload)
+		w.batchOn.Store(w.batch != nil)
 		w.gsoOn.Store(w.batch != nil && w.batch.gso())
 	} else if u, ok := conn.(*net.UDPConn); ok {
 		w.udp = u
 		w.connected = u.RemoteAddr() != nil
 		w.batch = newBatchWriter(u, w.connected, &w.offload)
+		w.batchOn.Store(w.batch != nil)
 		w.gsoOn.Store(w.batch != nil && w.batch.gso())
 	}
 	return w
@@ -116,6 +119,7 @@ func (w *packetWriter) forceMode(m ioMode) ioMode {
 	}
 	if m < ioBatch {
 		w.batch = nil
+		w.batchOn.Store(false)
 		w.gsoOn.Store(false)
 	}
 	switch {
@@ -267,7 +271,7 @@ func (w *packetWriter) destAddr(p *outPacket) (net.Addr, error) {
 }
 
 // batching reports whether the writer still uses the batch path.
-func (w *packetWriter) batching() bool { return w.batch != nil && !w.batchOff.Load() }
+func (w *packetWriter) batching() bool { return w.batchOn.Load() && !w.batchOff.Load() }
 
 // fallbacks reports how many times a refused batch call made the writer
 // switch to the plain path (0 or 1).
