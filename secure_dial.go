@@ -3,17 +3,18 @@ package kcp
 // Secure mode over sockets, the client side (secure_listen.go has the
 // listener). Both sides are net.PacketConn wrappers that run the handshake
 // and seal and open every datagram, under ordinary sessions with a nil
-// BlockCrypt. They leave the I/O engine untouched; the cost is one copy and
-// one extra pass through a PacketConn per datagram, and no batch I/O
-// (sendmmsg, recvmmsg, GSO, GRO) under the secure layer, since the engine
-// sees a conn that is not a *net.UDPConn.
+// BlockCrypt. They are datagram filters (udp_filter.go): the engine reads
+// and writes their socket with its batch I/O (recvmmsg, sendmmsg, GRO,
+// GSO) and has each datagram opened or sealed by them, in place or into
+// the writer's own buffers, with no allocation.
 //
 // Client: DialSecure ──▶ handshake on the new socket (retries, cookie) ──▶
-// secureClientConn ──▶ NewConn4. The session's read goroutine calls ReadFrom,
-// which opens datagrams from the server, answers path challenges, and
-// returns KCP datagrams; the session's writers call WriteTo, which seals.
-// One goroutine per conn repeats the key confirmation until the server
-// answers.
+// secureClientConn ──▶ NewConn4. The conn is a datagramFilter
+// (udp_filter.go): the session's reader reads the socket in batches and
+// calls filterIn, which opens datagrams from the server, answers path
+// challenges, and returns KCP datagrams; the session's sender calls
+// filterOut, which seals, and writes the batch. One goroutine per conn
+// repeats the key confirmation until the server answers.
 
 import (
 	"crypto/rand"
@@ -247,48 +248,81 @@ func (c *secureClientConn) send(typ byte, payload []byte) error {
 }
 
 // ReadFrom returns the next KCP datagram from the server, after opening it.
+// Sessions do not call it: the engine reads the socket itself and calls
+// filterIn (udp_filter.go); this is the same decoder around one plain read.
 func (c *secureClientConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		sock := c.sock.Load()
 		n, from, err := sock.ReadFromUDPAddrPort(c.rbuf)
 		if err != nil {
-			if e := c.failed.Load(); e != nil {
-				return 0, nil, *e
-			}
 			if c.sock.Load() != sock { // rebound meanwhile
 				continue
 			}
-			return 0, nil, err
+			return 0, nil, c.filterErr(err)
 		}
-		if unmapAddrPort(from) != c.server {
-			c.bad.Add(1)
-			continue
+		if data, _, ok := c.filterIn(c.rbuf[:n], unmapAddrPort(from), time.Now()); ok {
+			return copy(b, data), c.serverAddr, nil
 		}
-		typ, plain, err := c.kp.open(c.rbuf[:n], time.Now())
-		if err != nil {
-			c.bad.Add(1)
-			continue
-		}
-		if c.confirmed.CompareAndSwap(false, true) {
-			close(c.confirmCh)
-		}
-		if typ == secData {
-			if len(plain) == 0 {
-				continue // keepalive
-			}
-			return copy(b, plain), c.serverAddr, nil
-		}
-		switch {
-		case len(plain) == 0:
-		case plain[0] == ctlPathChallenge:
-			if resp := pathResponse(plain); resp != nil {
-				c.send(secControl, resp)
-			}
-		case plain[0] == ctlClose:
-			c.fail(ErrPeerClosed)
-			return 0, nil, ErrPeerClosed
+		if e := c.failed.Load(); e != nil {
+			return 0, nil, *e
 		}
 	}
+}
+
+// filterSocket returns the socket in use (datagramFilter).
+func (c *secureClientConn) filterSocket() *net.UDPConn { return c.sock.Load() }
+
+// filterErr returns the conn's failure (ErrPeerClosed, ErrHandshakeTimeout)
+// when it has one, else err (datagramFilter).
+func (c *secureClientConn) filterErr(err error) error {
+	if e := c.failed.Load(); e != nil {
+		return *e
+	}
+	return err
+}
+
+// filterIn opens a datagram from src (datagramFilter): a KCP datagram from
+// the server is returned in place; keepalives, path challenges (answered
+// here) and the server's close (which fails the conn) are consumed, and
+// anything not from the server or not opening is counted and dropped.
+func (c *secureClientConn) filterIn(pkt []byte, src netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool) {
+	if src != c.server {
+		c.bad.Add(1)
+		return nil, netip.AddrPort{}, false
+	}
+	typ, plain, err := c.kp.open(pkt, now)
+	if err != nil {
+		c.bad.Add(1)
+		return nil, netip.AddrPort{}, false
+	}
+	if !c.confirmed.Load() && c.confirmed.CompareAndSwap(false, true) {
+		close(c.confirmCh)
+	}
+	if typ == secData {
+		if len(plain) == 0 {
+			return nil, netip.AddrPort{}, false // keepalive
+		}
+		return plain, c.server, true
+	}
+	switch {
+	case len(plain) == 0:
+	case plain[0] == ctlPathChallenge:
+		if resp := pathResponse(plain); resp != nil {
+			c.send(secControl, resp)
+		}
+	case plain[0] == ctlClose:
+		c.fail(ErrPeerClosed)
+	}
+	return nil, netip.AddrPort{}, false
+}
+
+// filterOut seals p for the server, whatever to says (datagramFilter).
+func (c *secureClientConn) filterOut(buf, p []byte, _ netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool, error) {
+	pkt, err := c.kp.seal(buf[:0], secData, p, now)
+	if err != nil {
+		return nil, netip.AddrPort{}, false, err
+	}
+	return pkt, c.server, true, nil
 }
 
 // WriteTo seals p and sends it to the server, whatever addr says.

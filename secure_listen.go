@@ -3,13 +3,15 @@ package kcp
 // Secure mode over sockets, the listener side (secure_dial.go has the
 // client and the costs common to both).
 //
-// Listener: ListenSecure ──▶ secureServerConn ──▶ serveConn. The listener's
-// read goroutine calls ReadFrom, which handles handshakes inline (replies
+// Listener: ListenSecure ──▶ secureServerConn ──▶ serveConn. The conn is a
+// datagramFilter (udp_filter.go): the listener's reader reads the socket in
+// batches and calls filterIn, which handles handshakes inline (replies
 // written from that goroutine), opens transport packets by receiver index,
 // runs path validation, and returns KCP datagrams with the peer's virtual
 // address: the address it had when the handshake completed, which stays the
-// session's key in the Listener across migrations. WriteTo seals for the
-// peer at that virtual address and sends to its current proven address.
+// session's key in the Listener across migrations. The listener's sender
+// calls filterOut, which seals for the peer at that virtual address and
+// names its current proven address as the destination.
 // secureServerConn.mu guards the tables; securePeer.mu its path.
 
 import (
@@ -69,9 +71,8 @@ func ListenSecureWithOptions(laddr string, cfg *SecureConfig, dataShards, parity
 
 // securePeer is one established secure session at a listener.
 type securePeer struct {
-	kp       *secureKeypair
-	virt     netip.AddrPort // the Listener's key for the session
-	virtAddr *net.UDPAddr
+	kp   *secureKeypair
+	virt netip.AddrPort // the Listener's key for the session
 
 	mu        sync.Mutex // guards path and heard
 	path      securePath
@@ -123,7 +124,9 @@ func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
 }
 
 // ReadFrom returns the next KCP datagram from an authenticated peer, with
-// the peer's virtual address. Handshake packets are handled on the way.
+// the peer's virtual address. Handshake packets are handled on the way. The
+// Listener does not call it: the engine reads the socket itself and calls
+// filterIn (udp_filter.go); this is the same decoder around one plain read.
 func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, src, err := s.sock.ReadFromUDPAddrPort(s.rbuf)
@@ -133,27 +136,61 @@ func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, err
 		}
-		src = unmapAddrPort(src)
-		pkt := s.rbuf[:n]
-		typ, _, ok := checkPrefix(pkt)
-		if !ok {
-			s.stats.malformed.Add(1)
-			continue
-		}
-		now := time.Now()
-		switch typ {
-		case secInitiation:
-			s.handleInitiation(pkt, src, now)
-		case secFinish:
-			s.handleFinish(pkt, src, now)
-		case secData, secControl:
-			if m, addr := s.handleTransport(pkt, src, now, b); addr != nil {
-				return m, addr, nil
-			}
-		default:
-			s.stats.malformed.Add(1)
+		if data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src), time.Now()); ok {
+			return copy(b, data), net.UDPAddrFromAddrPort(from), nil
 		}
 	}
+}
+
+// filterSocket returns the listener's socket (datagramFilter).
+func (s *secureServerConn) filterSocket() *net.UDPConn { return s.sock }
+
+// filterErr returns err: the listener has no failure of its own
+// (datagramFilter).
+func (s *secureServerConn) filterErr(err error) error { return err }
+
+// filterIn handles a datagram from src (datagramFilter): handshake packets
+// are answered here; a transport packet is opened in place by receiver
+// index, and a KCP datagram is returned with the peer's virtual address.
+func (s *secureServerConn) filterIn(pkt []byte, src netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool) {
+	typ, _, ok := checkPrefix(pkt)
+	if !ok {
+		s.stats.malformed.Add(1)
+		return nil, netip.AddrPort{}, false
+	}
+	switch typ {
+	case secInitiation:
+		s.handleInitiation(pkt, src, now)
+	case secFinish:
+		s.handleFinish(pkt, src, now)
+	case secData, secControl:
+		if data, peer := s.handleTransport(pkt, src, now); peer != nil {
+			return data, peer.virt, true
+		}
+	default:
+		s.stats.malformed.Add(1)
+	}
+	return nil, netip.AddrPort{}, false
+}
+
+// filterOut seals p for the peer whose virtual address is to and returns it
+// with the peer's proven address (datagramFilter). A datagram for an unknown
+// or forgotten peer is dropped (KCP retransmits or the session ends).
+func (s *secureServerConn) filterOut(buf, p []byte, to netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool, error) {
+	s.mu.RLock()
+	peer := s.byVirt[to]
+	s.mu.RUnlock()
+	if peer == nil {
+		return nil, netip.AddrPort{}, false, nil
+	}
+	peer.mu.Lock()
+	dst := peer.path.proven
+	peer.mu.Unlock()
+	pkt, err := peer.kp.seal(buf[:0], secData, p, now)
+	if err != nil {
+		return nil, netip.AddrPort{}, false, err
+	}
+	return pkt, dst, true, nil
 }
 
 // countErr counts a rejected packet by cause.
@@ -277,7 +314,7 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 // there by using our response. A peer that had that virtual address is
 // dropped: the client at that address started over.
 func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
-	peer := &securePeer{kp: kp, virt: src, virtAddr: net.UDPAddrFromAddrPort(src), heard: now}
+	peer := &securePeer{kp: kp, virt: src, heard: now}
 	peer.path.proven = src
 	s.mu.Lock()
 	delete(s.pending, index)
@@ -291,15 +328,14 @@ func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.Ad
 	return peer
 }
 
-// handleTransport opens a data or control packet. For a KCP datagram it
-// copies the plaintext into b and returns its length and the peer's virtual
-// address; otherwise a nil address.
-func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now time.Time, b []byte) (int, net.Addr) {
+// handleTransport opens a data or control packet in place. For a KCP
+// datagram it returns the plaintext and the peer; otherwise a nil peer.
+func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now time.Time) ([]byte, *securePeer) {
 	wire := len(pkt)
 	_, _, index, _, ok := parseTransport(pkt)
 	if !ok {
 		s.stats.malformed.Add(1)
-		return 0, nil
+		return nil, nil
 	}
 	s.mu.RLock()
 	peer := s.peers[index]
@@ -313,12 +349,12 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	s.mu.RUnlock()
 	if kp == nil {
 		s.stats.unknown.Add(1)
-		return 0, nil
+		return nil, nil
 	}
 	typ, plain, err := kp.open(pkt, now)
 	if err != nil {
 		s.countErr(err)
-		return 0, nil
+		return nil, nil
 	}
 	if peer == nil { // the first packet under these keys confirms them
 		peer = s.promote(index, kp, ph.src, now)
@@ -335,9 +371,9 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	if typ == secData {
 		if len(plain) == 0 { // keepalive: answer it
 			s.sendTo(peer, secData, nil, src, false)
-			return 0, nil
+			return nil, nil
 		}
-		return copy(b, plain), peer.virtAddr
+		return plain, peer
 	}
 	switch {
 	case len(plain) == 0:
@@ -358,7 +394,7 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 		}
 		s.mu.Unlock()
 	}
-	return 0, nil
+	return nil, nil
 }
 
 // sendTo seals payload for peer and sends it to dst, within dst's
@@ -385,7 +421,8 @@ func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, ds
 
 // WriteTo seals p for the peer whose virtual address is addr and sends it to
 // the peer's proven address. A datagram for an unknown or forgotten peer is
-// dropped (KCP retransmits or the session ends).
+// dropped (KCP retransmits or the session ends). Sessions do not call it:
+// the engine seals through filterOut and writes in batches.
 func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if len(p)+SecureOverhead > secBufLen {
 		return 0, errSecureTooLarge
@@ -394,24 +431,16 @@ func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, errInvalidOperation
 	}
-	virt := unmapAddrPort(ua.AddrPort())
-	s.mu.RLock()
-	peer := s.byVirt[virt]
-	s.mu.RUnlock()
-	if peer == nil {
-		return len(p), nil
-	}
-	peer.mu.Lock()
-	dst := peer.path.proven
-	peer.mu.Unlock()
 	bp := secBufPool.Get().(*[]byte)
 	defer secBufPool.Put(bp)
-	pkt, err := peer.kp.seal((*bp)[:0], secData, p, time.Now())
+	pkt, dst, ok, err := s.filterOut((*bp)[:0], p, unmapAddrPort(ua.AddrPort()), time.Now())
 	if err != nil {
 		return 0, err
 	}
-	if _, err := s.sock.WriteToUDPAddrPort(pkt, dst); err != nil {
-		return 0, err
+	if ok {
+		if _, err := s.sock.WriteToUDPAddrPort(pkt, dst); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }

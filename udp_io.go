@@ -19,7 +19,8 @@ import (
 // sendQueue, the only writer). packetReader and packetWriter move datagrams
 // for one net.PacketConn. For a
 // *net.UDPConn on Linux they use recvmmsg and sendmmsg over the socket's
-// RawConn with message arrays built once (udp_rx_linux.go, udp_tx_linux.go);
+// RawConn with message arrays built once (udp_rx_linux.go, udp_tx_linux.go),
+// and so for the socket under a datagram filter (secure mode, udp_filter.go);
 // everywhere else, and for any other PacketConn, one datagram per call
 // (udp_rx_other.go, udp_tx_other.go hold the stubs). Sources are reported
 // as netip.AddrPort with IPv4-mapped IPv6 addresses unmapped, so a peer has

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // packetReader reads datagrams from one conn. read is called by one
@@ -16,7 +17,12 @@ type packetReader struct {
 	conn  net.PacketConn
 	udp   *net.UDPConn // conn as a *net.UDPConn; nil for custom conns
 	batch *batchReader // nil when batching is unavailable or was refused
-	buf   []byte       // plain path: mtuLimit+1, so oversize shows as n > mtuLimit
+	// filter is conn as a datagramFilter (udp_filter.go): its socket is
+	// read as udp, and every datagram goes through it; nil otherwise.
+	filter      datagramFilter
+	filterNow   time.Time // the read goroutine's clock for the filter, read once per read call
+	filterNowOK bool      // filterNow was read during the current read call
+	buf         []byte    // plain path: one byte more than the largest datagram, so oversize shows as n == len(buf)
 
 	nfallback atomic.Uint64 // batch calls refused, then served by the plain path
 	ndropped  atomic.Uint64 // datagrams dropped (oversize, bad source) and transient errors skipped
@@ -35,10 +41,21 @@ type packetReader struct {
 
 // newPacketReader returns a reader for conn. On Linux a *net.UDPConn is read
 // with recvmmsg, with UDP_GRO turned on for the socket when the kernel allows
-// it; any other conn one datagram per ReadFrom.
+// it; so is the socket of a datagramFilter conn, whose datagrams then pass
+// through the filter; any other conn one datagram per ReadFrom.
 func newPacketReader(conn net.PacketConn) *packetReader {
 	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1)}
-	if u, ok := conn.(*net.UDPConn); ok {
+	if f, ok := conn.(datagramFilter); ok {
+		u := f.filterSocket()
+		r.filter, r.udp = f, u
+		r.buf = make([]byte, filterBufLen+1)
+		r.batch = newBatchReader(u, &r.offload)
+		if r.batch != nil {
+			r.batch.widen(filterBufLen)
+		}
+		r.groOn.Store(r.batch != nil && r.batch.groOn())
+		r.batchOn.Store(r.batch != nil)
+	} else if u, ok := conn.(*net.UDPConn); ok {
 		r.udp = u
 		r.batch = newBatchReader(u, &r.offload)
 		r.groOn.Store(r.batch != nil && r.batch.groOn())
@@ -76,10 +93,22 @@ func (r *packetReader) forceMode(m ioMode) ioMode {
 // datagrams) are counted and skipped. It returns the first other error: the
 // conn was closed or its read deadline passed.
 func (r *packetReader) read(handle func(data []byte, ap netip.AddrPort, addr net.Addr)) error {
+	if r.filter != nil {
+		handle = r.filterHandler(handle)
+	}
 	for {
-		if err := r.readOnce(handle); err != nil {
+		r.filterNowOK = false
+		err := r.readOnce(handle)
+		if err == nil {
+			continue
+		}
+		if r.filter == nil {
 			return err
 		}
+		if r.followSocket() {
+			continue // the filter moved to a new socket: read that one
+		}
+		return r.filter.filterErr(err)
 	}
 }
 
@@ -115,7 +144,7 @@ func (r *packetReader) readUDP(handle func(data []byte, ap netip.AddrPort, addr 
 	if err != nil {
 		return err
 	}
-	if n > mtuLimit {
+	if n >= len(r.buf) {
 		r.ndropped.Add(1)
 		return nil
 	}

@@ -46,6 +46,7 @@ type batchReader struct {
 	names    []sockaddrBuf
 	slab     []byte // len(msgs) buffers of slotSize bytes, back to back
 	slotSize int
+	limit    int    // largest datagram delivered: mtuLimit, or more for a filter's socket (widen)
 	gro      bool   // UDP_GRO is on for the socket
 	ctrl     []byte // with gro: cmsgGROSpace bytes per message
 	stats    *offloadStats
@@ -66,7 +67,7 @@ func newBatchReader(conn *net.UDPConn, stats *offloadStats) *batchReader {
 	if err != nil {
 		return nil
 	}
-	b := &batchReader{rc: rc, laddr: conn.LocalAddr(), stats: stats}
+	b := &batchReader{rc: rc, laddr: conn.LocalAddr(), stats: stats, limit: mtuLimit}
 	b.layout(setGRO(rc, true))
 	b.recvFn = b.recv
 	return b
@@ -74,7 +75,7 @@ func newBatchReader(conn *net.UDPConn, stats *offloadStats) *batchReader {
 
 // layout builds the message array for GRO on or off.
 func (b *batchReader) layout(gro bool) {
-	slots, size := batchSize, mtuLimit
+	slots, size := batchSize, b.limit
 	if gro {
 		slots, size = groSlots, groSlotSize
 		b.ctrl = make([]byte, slots*cmsgGROSpace)
@@ -103,7 +104,7 @@ func (b *batchReader) layout(gro bool) {
 }
 
 // disableGRO turns UDP_GRO off for the socket and goes back to buffers of
-// mtuLimit bytes. Used before the reader leaves the batch path, whose plain
+// limit bytes. Used before the reader leaves the batch path, whose plain
 // reads could not cut coalesced runs apart, and by tests and benchmarks.
 func (b *batchReader) disableGRO() {
 	if b.gro {
@@ -117,6 +118,18 @@ func (b *batchReader) disableGRO() {
 func (b *batchReader) stopGRO() {
 	if b.gro {
 		setGRO(b.rc, false)
+	}
+}
+
+// widen raises the largest datagram the reader delivers to n bytes, for a
+// datagram filter's socket, whose datagrams carry the filter's overhead on
+// top of the sessions' (udp_filter.go). Call it before the first read.
+func (b *batchReader) widen(n int) {
+	if n > b.limit {
+		b.limit = n
+		if !b.gro {
+			b.layout(false)
+		}
 	}
 }
 
@@ -187,7 +200,7 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 		if s := groSegmentSize(b.ctrl[i*cmsgGROSpace : i*cmsgGROSpace+int(m.hdr.Controllen)]); s > 0 && s < n {
 			seg = s
 		}
-		if seg > mtuLimit {
+		if seg > b.limit {
 			dropped.Add(uint64((n + seg - 1) / seg))
 			continue
 		}

@@ -21,6 +21,9 @@ func (*batchReader) groOn() bool { return false }
 // disableGRO is never called: newBatchReader returns nil.
 func (*batchReader) disableGRO() {}
 
+// widen is never called: newBatchReader returns nil.
+func (*batchReader) widen(int) {}
+
 // stopGRO is never called: newBatchReader returns nil.
 func (*batchReader) stopGRO() {}
 

@@ -63,8 +63,11 @@ type packetWriter struct {
 	mu       sync.Mutex   // guards batch's message array during a call
 	batch    *batchWriter // nil when batching is unavailable
 	batchOff atomic.Bool  // the kernel refused batching; set once
+	batchOn  atomic.Bool  // mirrors batch != nil, for readers on other goroutines
 
 	lastAddr atomic.Pointer[addrCache] // custom conns: last AddrPort converted to net.Addr
+
+	filter *filterState // a datagramFilter conn: seal through it (udp_filter.go); nil otherwise
 
 	nfallback atomic.Uint64
 	ndatagram atomic.Uint64 // datagrams handed to the kernel or the conn
@@ -82,13 +85,23 @@ type addrCache struct {
 
 // newPacketWriter returns a writer for conn. On Linux a *net.UDPConn is
 // written with sendmmsg, with GSO when the socket answers the UDP_SEGMENT
-// probe; any other conn one datagram per WriteTo.
+// probe; so is the socket of a datagramFilter conn, whose datagrams are
+// sealed through the filter first (udp_filter.go); any other conn one
+// datagram per WriteTo.
 func newPacketWriter(conn net.PacketConn) *packetWriter {
 	w := &packetWriter{conn: conn}
-	if u, ok := conn.(*net.UDPConn); ok {
+	if f, ok := conn.(datagramFilter); ok {
+		u := f.filterSocket()
+		w.filter = &filterState{f: f}
+		w.udp = u
+		w.batch = newBatchWriter(u, false, &w.offload)
+		w.batchOn.Store(w.batch != nil)
+		w.gsoOn.Store(w.batch != nil && w.batch.gso())
+	} else if u, ok := conn.(*net.UDPConn); ok {
 		w.udp = u
 		w.connected = u.RemoteAddr() != nil
 		w.batch = newBatchWriter(u, w.connected, &w.offload)
+		w.batchOn.Store(w.batch != nil)
 		w.gsoOn.Store(w.batch != nil && w.batch.gso())
 	}
 	return w
@@ -106,6 +119,7 @@ func (w *packetWriter) forceMode(m ioMode) ioMode {
 	}
 	if m < ioBatch {
 		w.batch = nil
+		w.batchOn.Store(false)
 		w.gsoOn.Store(false)
 	}
 	switch {
@@ -149,6 +163,14 @@ func (w *packetWriter) write(pkts [][]byte, to netip.AddrPort, toAddr net.Addr) 
 // refused (switch for good); if it fails the same way, the datagram was, and
 // the mode stays.
 func (w *packetWriter) send(pkts []outPacket) (int, error) {
+	if w.filter != nil {
+		return w.sendFiltered(pkts)
+	}
+	return w.sendRaw(pkts)
+}
+
+// sendRaw is send for datagrams ready for the socket.
+func (w *packetWriter) sendRaw(pkts []outPacket) (int, error) {
 	sent := 0
 	for sent < len(pkts) {
 		if w.batch == nil || w.batchOff.Load() {
@@ -249,7 +271,7 @@ func (w *packetWriter) destAddr(p *outPacket) (net.Addr, error) {
 }
 
 // batching reports whether the writer still uses the batch path.
-func (w *packetWriter) batching() bool { return w.batch != nil && !w.batchOff.Load() }
+func (w *packetWriter) batching() bool { return w.batchOn.Load() && !w.batchOff.Load() }
 
 // fallbacks reports how many times a refused batch call made the writer
 // switch to the plain path (0 or 1).
