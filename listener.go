@@ -76,12 +76,14 @@ type Listener struct {
 
 	bad   Snmp          // rejected datagrams not yet published; guard.badMu
 	guard listenerGuard // admission: caps, replay cache, rejection counters (listener_guard.go)
+	paths rebindStats   // NAT rebinding counters (listener_rebind.go)
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[netip.AddrPort]*UDPSession
-	others   map[string]*UDPSession // sources that are not UDP addresses
-	pending  []*UDPSession          // created, not yet accepted, oldest first
-	tombs    map[tombKey]time.Time  // forgotten conversations, until their expiry
+	others   map[string]*UDPSession   // sources that are not UDP addresses
+	pending  []*UDPSession            // created, not yet accepted, oldest first
+	tombs    map[tombKey]time.Time    // forgotten conversations, until their expiry
+	convs    map[uint32][]*UDPSession // UDP sessions by conv, AEAD ciphers only (listener_rebind.go)
 	closed   bool
 	readErr  error
 }
@@ -221,6 +223,9 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 		s.input(p, wireLen)
 		return
 	}
+	if !opener && key == "" && l.crypt.aead != nil && l.rebindLocked(p, wireLen, ap, conv, ok) {
+		return // a path response, or a live conv from a new address (listener_rebind.go)
+	}
 	reason := rejectNotOpener
 	if opener && !l.closed {
 		now := time.Now()
@@ -242,6 +247,8 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.sq)
 	if key == "" {
 		l.sessions[ap] = s
+		s.lkey = ap
+		l.indexConvLocked(s)
 	} else {
 		l.others[key] = s
 	}
@@ -263,7 +270,7 @@ func firstSegment(p []byte) (conv, sn, una uint32, cmd byte, ok bool) {
 				return 0, 0, 0, 0, false
 			}
 			p = kb
-		case typeParity, typeOOB, typeClose:
+		case typeParity, typeOOB, typeClose, typePath:
 			return 0, 0, 0, 0, false
 		}
 	}
@@ -293,11 +300,12 @@ func (l *Listener) forget(s *UDPSession) {
 }
 
 func (l *Listener) forgetLocked(s *UDPSession) {
-	if s.remoteAP.IsValid() {
-		if l.sessions[s.remoteAP] == s {
+	if s.lkey.IsValid() {
+		if l.sessions[s.lkey] == s {
 			l.guardForgetLocked(s)
-			delete(l.sessions, s.remoteAP)
-			l.buryLocked(tombKey{ap: s.remoteAP, conv: s.conv})
+			l.unindexConvLocked(s)
+			delete(l.sessions, s.lkey)
+			l.buryLocked(tombKey{ap: s.lkey, conv: s.conv})
 		}
 	} else if l.others[s.remoteS] == s {
 		delete(l.others, s.remoteS)

@@ -1,0 +1,357 @@
+package kcp
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rebindConn is a client's PacketConn over a loopback UDP socket that the
+// test can swap for a fresh one (a new source port, as after a NAT
+// rebinding) while a session uses it. The old socket is closed.
+type rebindConn struct {
+	mu     sync.Mutex
+	cur    *net.UDPConn
+	rdl    time.Time
+	closed bool
+	// capture, when set, sees every datagram written (a copy).
+	capture func([]byte)
+}
+
+func newRebindConn(t testing.TB) *rebindConn {
+	c := &rebindConn{}
+	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cur = u
+	return c
+}
+
+func (c *rebindConn) current() *net.UDPConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// rebind moves the conn to a fresh socket on a new port and closes the old.
+func (c *rebindConn) rebind(t testing.TB) *net.UDPAddr {
+	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	old := c.cur
+	c.cur = u
+	u.SetReadDeadline(c.rdl)
+	c.mu.Unlock()
+	old.Close()
+	return u.LocalAddr().(*net.UDPAddr)
+}
+
+func (c *rebindConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		u := c.current()
+		n, a, err := u.ReadFrom(b)
+		if err != nil && errors.Is(err, net.ErrClosed) {
+			c.mu.Lock()
+			swapped := c.cur != u && !c.closed
+			c.mu.Unlock()
+			if swapped {
+				continue
+			}
+		}
+		return n, a, err
+	}
+}
+
+func (c *rebindConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.mu.Lock()
+	f := c.capture
+	c.mu.Unlock()
+	if f != nil {
+		f(append([]byte(nil), b...))
+	}
+	return c.current().WriteTo(b, addr)
+}
+
+func (c *rebindConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.current().Close()
+}
+
+func (c *rebindConn) LocalAddr() net.Addr { return c.current().LocalAddr() }
+
+func (c *rebindConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.current().SetWriteDeadline(t)
+}
+
+func (c *rebindConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl = t
+	u := c.cur
+	c.mu.Unlock()
+	return u.SetReadDeadline(t)
+}
+
+func (c *rebindConn) SetWriteDeadline(t time.Time) error { return c.current().SetWriteDeadline(t) }
+
+// rebindEchoServer accepts sessions on l and echoes what they send until
+// they fail.
+func rebindEchoServer(t testing.TB, l *Listener) {
+	go func() {
+		for {
+			s, err := l.AcceptKCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer s.Close()
+				io.Copy(s, s)
+			}()
+		}
+	}()
+}
+
+// rebindTransfer streams total bytes through an echo server on cli and
+// checks them back, calling mid once half of them came back. It returns the
+// longest wait between two reads after mid ran, or an error.
+func rebindTransfer(cli *UDPSession, total int, mid func()) (time.Duration, error) {
+	want := make([]byte, total)
+	r := rand.New(rand.NewPCG(13, 8))
+	for i := range want {
+		want[i] = byte(r.Uint32())
+	}
+	werr := make(chan error, 1)
+	go func() {
+		for off := 0; off < total; off += 4096 {
+			if _, err := cli.Write(want[off:min(off+4096, total)]); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	got := make([]byte, 0, total)
+	buf := make([]byte, 65536)
+	var stall time.Duration
+	var last time.Time
+	switched := false
+	for len(got) < total {
+		cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := cli.Read(buf)
+		if err != nil {
+			return stall, err
+		}
+		now := time.Now()
+		if switched {
+			stall = max(stall, now.Sub(last))
+		}
+		last = now
+		got = append(got, buf[:n]...)
+		if !switched && len(got) >= total/2 {
+			mid()
+			switched, last = true, time.Now()
+		}
+	}
+	if err := <-werr; err != nil {
+		return stall, err
+	}
+	if !bytes.Equal(got, want) {
+		return stall, errors.New("echo differs from what was sent")
+	}
+	return stall, nil
+}
+
+func rebindPair(t *testing.T, block func() BlockCrypt) (*Listener, *UDPSession, *rebindConn) {
+	t.Helper()
+	l, err := ListenWithOptions("127.0.0.1:0", block(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	rebindEchoServer(t, l)
+	rc := newRebindConn(t)
+	cli, err := NewConn4(rand.Uint32(), l.Addr(), block(), 0, 0, true, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	cli.SetNoDelay(1, 20, 2, 1)
+	cli.SetWindowSize(128, 128)
+	return l, cli, rc
+}
+
+func gcmBlock() BlockCrypt {
+	b, err := NewAESGCMCrypt(bytes.Repeat([]byte{7}, 16))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// A GCM session whose client moves to a new source port mid-transfer
+// follows it: the listener challenges the new address, the client answers,
+// the session moves and the transfer completes byte-exact, within 1 s of
+// the move. (Before rebinding existed, the client's datagrams from the new
+// port were dropped and the transfer ended in a dead link.)
+func TestRebindGCMSessionFollowsClient(t *testing.T) {
+	l, cli, rc := rebindPair(t, gcmBlock)
+	var switchAt time.Time
+	var newAddr *net.UDPAddr
+	stall, err := rebindTransfer(cli, 1<<20, func() {
+		switchAt = time.Now()
+		newAddr = rc.rebind(t)
+	})
+	if err != nil {
+		t.Fatalf("transfer across the rebinding: %v (listener %+v)", err, l.Stats())
+	}
+	st := l.Stats()
+	if st.Paths.Moves != 1 || st.Paths.Challenges == 0 {
+		t.Fatalf("paths %+v, want one move after a challenge", st.Paths)
+	}
+	l.mu.Lock()
+	var srv *UDPSession
+	for _, s := range l.sessions {
+		srv = s
+	}
+	l.mu.Unlock()
+	if srv == nil || srv.RemoteAddr().String() != newAddr.String() {
+		t.Fatalf("server session's RemoteAddr %v, want %v", srv.RemoteAddr(), newAddr)
+	}
+	t.Logf("longest read stall after the port change: %v (%v since the change); paths %+v",
+		stall, time.Since(switchAt), st.Paths)
+	if stall > time.Second {
+		t.Errorf("the transfer stalled %v after the port change, want at most 1 s", stall)
+	}
+}
+
+// With a cipher that is not an AEAD (AES-CFB) nothing is challenged and
+// the session does not move (listener_rebind.go): the client's datagrams
+// from its new port are dropped and counted, and its link dies.
+func TestRebindCFBDoesNotMove(t *testing.T) {
+	block := func() BlockCrypt {
+		b, _ := NewAESBlockCrypt(bytes.Repeat([]byte{7}, 16))
+		return b
+	}
+	l, cli, rc := rebindPair(t, block)
+	cli.mu.Lock()
+	cli.kcp.deadLink = 6 // fail within a few seconds
+	cli.mu.Unlock()
+	_, err := rebindTransfer(cli, 256<<10, func() { rc.rebind(t) })
+	if err == nil {
+		t.Fatal("transfer completed across a port change with AES-CFB, want a failed link")
+	}
+	st := l.Stats()
+	if st.Paths != (PathStats{}) {
+		t.Fatalf("paths %+v under CFB, want none", st.Paths)
+	}
+	if st.Rejected.NotOpener == 0 {
+		t.Fatalf("rejected %+v: the client's datagrams from its new port went uncounted", st.Rejected)
+	}
+}
+
+// A datagram of a live GCM session replayed from another address draws at
+// most pathMaxChallenges challenges there and moves nothing: the attacker
+// cannot read the challenge, and the real client keeps its session.
+func TestRebindReplayDoesNotMove(t *testing.T) {
+	l, cli, rc := rebindPair(t, gcmBlock)
+	var mu sync.Mutex
+	var captured [][]byte
+	rc.mu.Lock()
+	rc.capture = func(b []byte) {
+		mu.Lock()
+		if len(captured) < 64 {
+			captured = append(captured, b)
+		}
+		mu.Unlock()
+	}
+	rc.mu.Unlock()
+	relEchoRounds(t, cli, 8)
+
+	atk, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer atk.Close()
+	var challenges atomic.Int64
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			if _, _, err := atk.ReadFrom(b); err != nil {
+				return
+			}
+			challenges.Add(1)
+		}
+	}()
+	mu.Lock()
+	replays := captured
+	mu.Unlock()
+	if len(replays) == 0 {
+		t.Fatal("captured nothing")
+	}
+	// Replay everything captured, several times, from the attacker's port,
+	// with the real client working in between.
+	for round := range 5 {
+		for _, b := range replays {
+			if _, err := atk.WriteTo(b, l.Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		relEchoRounds(t, cli, 2)
+		_ = round
+	}
+	// Wait until the listener has sent every challenge it will (the ones it
+	// counted), then check the attacker got no more than the bound.
+	deadline := time.Now().Add(5 * time.Second)
+	for int64(l.Stats().Paths.Challenges) != challenges.Load() && time.Now().Before(deadline) {
+		relEchoRounds(t, cli, 1)
+	}
+	st := l.Stats()
+	if st.Paths.Moves != 0 {
+		t.Fatalf("a replay moved the session: %+v", st.Paths)
+	}
+	if n := challenges.Load(); n > pathMaxChallenges || n != int64(st.Paths.Challenges) {
+		t.Fatalf("attacker address received %d datagrams, listener counted %d challenges; want equal and at most %d",
+			n, st.Paths.Challenges, pathMaxChallenges)
+	}
+	if st.Sessions != 1 {
+		t.Fatalf("listener holds %d sessions, want 1", st.Sessions)
+	}
+	t.Logf("%d datagrams replayed %d times: %d challenges to the attacker, paths %+v",
+		len(replays), 5, challenges.Load(), st.Paths)
+}
+
+// relEchoRounds sends n small messages through the echo server and checks
+// each comes back.
+func relEchoRounds(t testing.TB, cli *UDPSession, n int) {
+	t.Helper()
+	buf := make([]byte, 256)
+	for i := range n {
+		msg := []byte{byte(i), 1, 2, 3, 4, 5, 6, 7}
+		if _, err := cli.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got := 0
+		for got < len(msg) {
+			m, err := cli.Read(buf[got:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += m
+		}
+		if !bytes.Equal(buf[:got], msg) {
+			t.Fatalf("echo %x, want %x", buf[:got], msg)
+		}
+	}
+}
