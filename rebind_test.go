@@ -316,9 +316,20 @@ func TestRebindReplayDoesNotMove(t *testing.T) {
 	for int64(l.Stats().Paths.Challenges) != challenges.Load() && time.Now().Before(deadline) {
 		relEchoRounds(t, cli, 1)
 	}
+	// A response the attacker makes up (here sealed under the key, which
+	// the attacker would not have) fails: it echoes no challenge.
+	forged := make([]byte, pathSignalLen)
+	putPathSignal(forged, cli.conv, pathSigResponse, []byte("guessing"))
+	failures := l.Stats().Paths.Failures
+	if _, err := atk.WriteTo(relSeal(gcmBlock(), forged), l.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	for l.Stats().Paths.Failures == failures && time.Now().Before(deadline) {
+		relEchoRounds(t, cli, 1)
+	}
 	st := l.Stats()
-	if st.Paths.Moves != 0 {
-		t.Fatalf("a replay moved the session: %+v", st.Paths)
+	if st.Paths.Moves != 0 || st.Paths.Failures == failures {
+		t.Fatalf("a replay or a forged response moved the session or went uncounted: %+v", st.Paths)
 	}
 	if n := challenges.Load(); n > pathMaxChallenges || n != int64(st.Paths.Challenges) {
 		t.Fatalf("attacker address received %d datagrams, listener counted %d challenges; want equal and at most %d",
