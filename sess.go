@@ -619,6 +619,8 @@ func (s *UDPSession) publishLocked() {
 	s.pend.EarlyRetransSegs += cs.EarlyRetransSegs
 	s.pend.LostSegs += cs.LostSegs
 	s.pend.RepeatSegs += cs.RepeatSegs
+	s.pend.ForgedAcks += cs.ForgedAcks
+	s.pend.BadTsAcks += cs.BadTsAcks
 	if s.fecDec != nil {
 		st := s.fecDec.stats.take()
 		s.pend.FECRecovered += st.Recovered

@@ -50,33 +50,47 @@ type Snmp struct {
 	RingBufferRcvQueue  uint64 // segments waiting in the receive queue (gauge)
 	RingBufferSndBuffer uint64 // segments in flight (gauge)
 	OOBPackets          uint64 // out-of-band datagrams received
+
+	// Counters kcp-go does not have. Header and ToSlice leave them out, so
+	// their columns stay kcp-go's (kcptun logs them as CSV); Copy, Reset
+	// and the expvar map include them.
+
+	ForgedAcks uint64 // segments ignored: their una or ACK sn lies beyond anything sent
+	BadTsAcks  uint64 // ACKs ignored: the ts they echo is not one our segments carried
 }
 
-// snmpColumns is the number of counters in Snmp.
-const snmpColumns = 30
+// snmpColumns is the number of kcp-go counters in Snmp: the columns of
+// Header and ToSlice. snmpFields counts the kcpx-only ones too.
+const (
+	snmpColumns = 30
+	snmpFields  = snmpColumns + 2
+)
 
-// snmpHeader names the columns of Header and ToSlice, in kcp-go's order.
-// It follows the field order except for the four FEC columns, and the first
-// of those is called FECFullShards, not FECFullShardSet, as in kcp-go.
-var snmpHeader = [snmpColumns]string{
+// snmpHeader names the counters of Snmp: first the columns of Header and
+// ToSlice, in kcp-go's order, then the kcpx-only counters. kcp-go's columns
+// follow the field order except for the four FEC columns, and the first of
+// those is called FECFullShards, not FECFullShardSet, as in kcp-go.
+var snmpHeader = [snmpFields]string{
 	"BytesSent", "BytesReceived", "MaxConn", "ActiveOpens", "PassiveOpens",
 	"CurrEstab", "InErrs", "InCsumErrors", "KCPInErrors", "InPkts",
 	"OutPkts", "InSegs", "OutSegs", "InBytes", "OutBytes",
 	"RetransSegs", "FastRetransSegs", "EarlyRetransSegs", "LostSegs", "RepeatSegs",
 	"FECFullShards", "FECParityShards", "FECErrs", "FECRecovered", "FECShardSet",
 	"FECShardMin", "RingBufferSndQueue", "RingBufferRcvQueue", "RingBufferSndBuffer", "OOBPackets",
+	"ForgedAcks", "BadTsAcks",
 }
 
 // columns returns a pointer to every counter of s, in snmpHeader's order.
 // It is the one place that lists the fields; everything else iterates it.
-func (s *Snmp) columns() [snmpColumns]*uint64 {
-	return [snmpColumns]*uint64{
+func (s *Snmp) columns() [snmpFields]*uint64 {
+	return [snmpFields]*uint64{
 		&s.BytesSent, &s.BytesReceived, &s.MaxConn, &s.ActiveOpens, &s.PassiveOpens,
 		&s.CurrEstab, &s.InErrs, &s.InCsumErrors, &s.KCPInErrors, &s.InPkts,
 		&s.OutPkts, &s.InSegs, &s.OutSegs, &s.InBytes, &s.OutBytes,
 		&s.RetransSegs, &s.FastRetransSegs, &s.EarlyRetransSegs, &s.LostSegs, &s.RepeatSegs,
 		&s.FECFullShardSet, &s.FECParityShards, &s.FECErrs, &s.FECRecovered, &s.FECShardSet,
 		&s.FECShardMin, &s.RingBufferSndQueue, &s.RingBufferRcvQueue, &s.RingBufferSndBuffer, &s.OOBPackets,
+		&s.ForgedAcks, &s.BadTsAcks,
 	}
 }
 
@@ -92,8 +106,8 @@ func isGauge(i int) bool {
 }
 
 // snmpGauge is a bitmask of the gauge columns, computed once.
-var snmpGauge = func() (m uint32) {
-	for i := range snmpColumns {
+var snmpGauge = func() (m uint64) {
+	for i := range snmpFields {
 		if isGauge(i) {
 			m |= 1 << i
 		}
@@ -108,14 +122,15 @@ func newSnmp() *Snmp { return new(Snmp) }
 // FECParityShards, FECErrs, FECRecovered). The caller owns the returned slice.
 func (s *Snmp) Header() []string {
 	h := snmpHeader
-	return h[:]
+	return h[:snmpColumns:snmpColumns]
 }
 
 // ToSlice returns the counters as decimal strings in Header's order, read
 // atomically one by one. It is safe to call while the counters change.
 func (s *Snmp) ToSlice() []string {
 	out := make([]string, snmpColumns)
-	for i, p := range s.columns() {
+	cols := s.columns()
+	for i, p := range cols[:snmpColumns] {
 		out[i] = strconv.FormatUint(atomic.LoadUint64(p), 10)
 	}
 	return out
