@@ -21,11 +21,10 @@ func PublishSnmp(name string) error {
 }
 
 // SnmpVar returns an expvar.Var whose value is s's counters as a JSON
-// object keyed by Header names (and the kcpx-only counters after them,
-// ForgedAcks and BadTsAcks), read atomically at each call.
+// object keyed by Header names, read atomically at each call.
 func SnmpVar(s *Snmp) expvar.Var {
 	return expvar.Func(func() any {
-		m := make(map[string]uint64, snmpFields)
+		m := make(map[string]uint64, snmpColumns)
 		for i, p := range s.columns() {
 			m[snmpHeader[i]] = atomic.LoadUint64(p)
 		}

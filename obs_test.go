@@ -424,7 +424,7 @@ func TestExpvar(t *testing.T) {
 		t.Fatalf("second publish: %v", err)
 	}
 	var m map[string]uint64
-	if err := json.Unmarshal([]byte(expvar.Get(name).String()), &m); err != nil || len(m) != snmpFields {
+	if err := json.Unmarshal([]byte(expvar.Get(name).String()), &m); err != nil || len(m) != snmpColumns {
 		t.Fatalf("snmp var: %v %v", err, m)
 	}
 	if _, ok := m["FECFullShards"]; !ok {

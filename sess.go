@@ -139,7 +139,9 @@ type UDPSession struct {
 	idleTimeout time.Duration
 	lastRecv    uint32 // kcp clock of the last datagram from the peer
 	created     uint32
-	pend        Snmp // counted but not yet published to snmp and DefaultSnmp
+	pend        Snmp   // counted but not yet published to snmp and DefaultSnmp
+	forgedAcks  uint64 // published core counts of forged ACKs (SessionStats)
+	badTsAcks   uint64
 	brokenErr   error
 	closing     bool   // Close was called; draining
 	lingerEnd   uint32 // kcp clock at which draining gives up
@@ -619,8 +621,12 @@ func (s *UDPSession) publishLocked() {
 	s.pend.EarlyRetransSegs += cs.EarlyRetransSegs
 	s.pend.LostSegs += cs.LostSegs
 	s.pend.RepeatSegs += cs.RepeatSegs
-	s.pend.ForgedAcks += cs.ForgedAcks
-	s.pend.BadTsAcks += cs.BadTsAcks
+	// Forged acknowledgements the core ignored: kcp-go's Snmp has no
+	// column of their own, so they count as KCPInErrors there, and apart
+	// in SessionStats.
+	s.pend.KCPInErrors += cs.ForgedAcks + cs.BadTsAcks
+	s.forgedAcks += cs.ForgedAcks
+	s.badTsAcks += cs.BadTsAcks
 	if s.fecDec != nil {
 		st := s.fecDec.stats.take()
 		s.pend.FECRecovered += st.Recovered

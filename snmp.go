@@ -28,7 +28,7 @@ type Snmp struct {
 	CurrEstab           uint64 // sessions open now
 	InErrs              uint64 // datagrams dropped on input: socket errors, wrong source, truncated
 	InCsumErrors        uint64 // datagrams that failed to decrypt or verify
-	KCPInErrors         uint64 // datagrams the ARQ core rejected
+	KCPInErrors         uint64 // datagrams the ARQ core rejected; kcpx adds segments ignored as forged acknowledgements (SessionStats.ForgedAcks, BadTsAcks)
 	InPkts              uint64 // datagrams received
 	OutPkts             uint64 // datagrams sent
 	InSegs              uint64 // KCP segments received
@@ -50,47 +50,33 @@ type Snmp struct {
 	RingBufferRcvQueue  uint64 // segments waiting in the receive queue (gauge)
 	RingBufferSndBuffer uint64 // segments in flight (gauge)
 	OOBPackets          uint64 // out-of-band datagrams received
-
-	// Counters kcp-go does not have. Header and ToSlice leave them out, so
-	// their columns stay kcp-go's (kcptun logs them as CSV); Copy, Reset
-	// and the expvar map include them.
-
-	ForgedAcks uint64 // segments ignored: their una or ACK sn lies beyond anything sent
-	BadTsAcks  uint64 // ACKs ignored: the ts they echo is not one our segments carried
 }
 
-// snmpColumns is the number of kcp-go counters in Snmp: the columns of
-// Header and ToSlice. snmpFields counts the kcpx-only ones too.
-const (
-	snmpColumns = 30
-	snmpFields  = snmpColumns + 2
-)
+// snmpColumns is the number of counters in Snmp.
+const snmpColumns = 30
 
-// snmpHeader names the counters of Snmp: first the columns of Header and
-// ToSlice, in kcp-go's order, then the kcpx-only counters. kcp-go's columns
-// follow the field order except for the four FEC columns, and the first of
-// those is called FECFullShards, not FECFullShardSet, as in kcp-go.
-var snmpHeader = [snmpFields]string{
+// snmpHeader names the columns of Header and ToSlice, in kcp-go's order.
+// It follows the field order except for the four FEC columns, and the first
+// of those is called FECFullShards, not FECFullShardSet, as in kcp-go.
+var snmpHeader = [snmpColumns]string{
 	"BytesSent", "BytesReceived", "MaxConn", "ActiveOpens", "PassiveOpens",
 	"CurrEstab", "InErrs", "InCsumErrors", "KCPInErrors", "InPkts",
 	"OutPkts", "InSegs", "OutSegs", "InBytes", "OutBytes",
 	"RetransSegs", "FastRetransSegs", "EarlyRetransSegs", "LostSegs", "RepeatSegs",
 	"FECFullShards", "FECParityShards", "FECErrs", "FECRecovered", "FECShardSet",
 	"FECShardMin", "RingBufferSndQueue", "RingBufferRcvQueue", "RingBufferSndBuffer", "OOBPackets",
-	"ForgedAcks", "BadTsAcks",
 }
 
 // columns returns a pointer to every counter of s, in snmpHeader's order.
 // It is the one place that lists the fields; everything else iterates it.
-func (s *Snmp) columns() [snmpFields]*uint64 {
-	return [snmpFields]*uint64{
+func (s *Snmp) columns() [snmpColumns]*uint64 {
+	return [snmpColumns]*uint64{
 		&s.BytesSent, &s.BytesReceived, &s.MaxConn, &s.ActiveOpens, &s.PassiveOpens,
 		&s.CurrEstab, &s.InErrs, &s.InCsumErrors, &s.KCPInErrors, &s.InPkts,
 		&s.OutPkts, &s.InSegs, &s.OutSegs, &s.InBytes, &s.OutBytes,
 		&s.RetransSegs, &s.FastRetransSegs, &s.EarlyRetransSegs, &s.LostSegs, &s.RepeatSegs,
 		&s.FECFullShardSet, &s.FECParityShards, &s.FECErrs, &s.FECRecovered, &s.FECShardSet,
 		&s.FECShardMin, &s.RingBufferSndQueue, &s.RingBufferRcvQueue, &s.RingBufferSndBuffer, &s.OOBPackets,
-		&s.ForgedAcks, &s.BadTsAcks,
 	}
 }
 
@@ -106,8 +92,8 @@ func isGauge(i int) bool {
 }
 
 // snmpGauge is a bitmask of the gauge columns, computed once.
-var snmpGauge = func() (m uint64) {
-	for i := range snmpFields {
+var snmpGauge = func() (m uint32) {
+	for i := range snmpColumns {
 		if isGauge(i) {
 			m |= 1 << i
 		}
@@ -122,15 +108,14 @@ func newSnmp() *Snmp { return new(Snmp) }
 // FECParityShards, FECErrs, FECRecovered). The caller owns the returned slice.
 func (s *Snmp) Header() []string {
 	h := snmpHeader
-	return h[:snmpColumns:snmpColumns]
+	return h[:]
 }
 
 // ToSlice returns the counters as decimal strings in Header's order, read
 // atomically one by one. It is safe to call while the counters change.
 func (s *Snmp) ToSlice() []string {
 	out := make([]string, snmpColumns)
-	cols := s.columns()
-	for i, p := range cols[:snmpColumns] {
+	for i, p := range s.columns() {
 		out[i] = strconv.FormatUint(atomic.LoadUint64(p), 10)
 	}
 	return out
