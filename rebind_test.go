@@ -173,6 +173,12 @@ func rebindTransfer(cli *UDPSession, total int, mid func()) (time.Duration, erro
 }
 
 func rebindPair(t *testing.T, block func() BlockCrypt) (*Listener, *UDPSession, *rebindConn) {
+	return rebindPairTuned(t, block, true)
+}
+
+// rebindPairTuned is rebindPair; with fast the client runs nodelay 1,
+// interval 20 ms, resend 2, no congestion window, else kcp-go's defaults.
+func rebindPairTuned(t *testing.T, block func() BlockCrypt, fast bool) (*Listener, *UDPSession, *rebindConn) {
 	t.Helper()
 	l, err := ListenWithOptions("127.0.0.1:0", block(), 0, 0)
 	if err != nil {
@@ -186,7 +192,9 @@ func rebindPair(t *testing.T, block func() BlockCrypt) (*Listener, *UDPSession, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	cli.SetNoDelay(1, 20, 2, 1)
+	if fast {
+		cli.SetNoDelay(1, 20, 2, 1)
+	}
 	cli.SetWindowSize(128, 128)
 	return l, cli, rc
 }
@@ -205,7 +213,12 @@ func gcmBlock() BlockCrypt {
 // the move. (Before rebinding existed, the client's datagrams from the new
 // port were dropped and the transfer ended in a dead link.)
 func TestRebindGCMSessionFollowsClient(t *testing.T) {
-	l, cli, rc := rebindPair(t, gcmBlock)
+	t.Run("nodelay", func(t *testing.T) { testRebindFollows(t, true) })
+	t.Run("defaults", func(t *testing.T) { testRebindFollows(t, false) })
+}
+
+func testRebindFollows(t *testing.T, fast bool) {
+	l, cli, rc := rebindPairTuned(t, gcmBlock, fast)
 	var switchAt time.Time
 	var newAddr *net.UDPAddr
 	stall, err := rebindTransfer(cli, 1<<20, func() {
