@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -415,4 +416,48 @@ func TestForgedAckCountersSurface(t *testing.T) {
 	if st := cli.Stats(); st.ForgedAcks != 1 || st.BadTsAcks != 2 {
 		t.Fatalf("after publishing: ForgedAcks %d, BadTsAcks %d; want 1, 2", st.ForgedAcks, st.BadTsAcks)
 	}
+}
+
+// FuzzListenerRebind feeds sealed datagrams of any content from three
+// addresses to a GCM listener holding one session: nothing may panic, and
+// without the bytes of a challenge (random, never seen by the fuzzer) the
+// session never moves.
+func FuzzListenerRebind(f *testing.F) {
+	const conv = 0x1234
+	home := netip.MustParseAddrPort("127.0.0.1:7000")
+	srcs := []netip.AddrPort{home, netip.MustParseAddrPort("127.0.0.1:7001"), netip.MustParseAddrPort("127.0.0.2:7000")}
+	push := relSegment(conv, IKCP_CMD_PUSH, 0, 32, 1, 1, 1, 3, []byte("abc"))
+	resp := make([]byte, pathSignalLen)
+	putPathSignal(resp, conv, pathSigResponse, make([]byte, 8))
+	f.Add(byte(1), push)
+	f.Add(byte(1), resp)
+	f.Add(byte(2), resp[:pathSignalLen-1])
+	f.Add(byte(0), relSegment(conv, IKCP_CMD_ACK, 0, 32, 1, 0, 0, 0, nil))
+	n := newMemNet(43)
+	l, _ := ServeConn(gcmBlock(), 0, 0, n.listen("srv"))
+	f.Cleanup(func() { l.Close() })
+	opener := relSegment(conv, IKCP_CMD_PUSH, 0, 32, 1, 0, 0, 1, []byte{1})
+	l.handle(relSeal(gcmBlock(), opener), home, nil)
+	l.mu.Lock()
+	s := l.sessions[home]
+	l.mu.Unlock()
+	if s == nil {
+		f.Fatal("no session for the opener")
+	}
+	if acc, err := l.AcceptKCP(); err != nil || acc != s { // else it expires after 5 s
+		f.Fatal("opener's session not accepted", err)
+	}
+	block := gcmBlock()
+	f.Fuzz(func(t *testing.T, which byte, payload []byte) {
+		if len(payload) > 1400 {
+			return
+		}
+		l.handle(relSeal(block, payload), srcs[int(which)%len(srcs)], nil)
+		l.mu.Lock()
+		key, held := s.lkey, l.sessions[home]
+		l.mu.Unlock()
+		if key != home || held != s {
+			t.Fatalf("session moved to %v (map holds %p at home, want %p) without answering a challenge", key, held, s)
+		}
+	})
 }
