@@ -174,21 +174,21 @@ func rebindTransfer(cli *UDPSession, total int, mid func()) (time.Duration, erro
 }
 
 func rebindPair(t *testing.T, block func() BlockCrypt) (*Listener, *UDPSession, *rebindConn) {
-	return rebindPairTuned(t, block, true)
+	return rebindPairTuned(t, block, true, 0, 0)
 }
 
 // rebindPairTuned is rebindPair; with fast the client runs nodelay 1,
 // interval 20 ms, resend 2, no congestion window, else kcp-go's defaults.
-func rebindPairTuned(t *testing.T, block func() BlockCrypt, fast bool) (*Listener, *UDPSession, *rebindConn) {
+func rebindPairTuned(t *testing.T, block func() BlockCrypt, fast bool, ds, ps int) (*Listener, *UDPSession, *rebindConn) {
 	t.Helper()
-	l, err := ListenWithOptions("127.0.0.1:0", block(), 0, 0)
+	l, err := ListenWithOptions("127.0.0.1:0", block(), ds, ps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	rebindEchoServer(t, l)
 	rc := newRebindConn(t)
-	cli, err := NewConn4(rand.Uint32(), l.Addr(), block(), 0, 0, true, rc)
+	cli, err := NewConn4(rand.Uint32(), l.Addr(), block(), ds, ps, true, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,12 +214,13 @@ func gcmBlock() BlockCrypt {
 // the move. (Before rebinding existed, the client's datagrams from the new
 // port were dropped and the transfer ended in a dead link.)
 func TestRebindGCMSessionFollowsClient(t *testing.T) {
-	t.Run("nodelay", func(t *testing.T) { testRebindFollows(t, true) })
-	t.Run("defaults", func(t *testing.T) { testRebindFollows(t, false) })
+	t.Run("nodelay", func(t *testing.T) { testRebindFollows(t, true, 0, 0) })
+	t.Run("defaults", func(t *testing.T) { testRebindFollows(t, false, 0, 0) })
+	t.Run("nodelay-fec10.3", func(t *testing.T) { testRebindFollows(t, true, 10, 3) })
 }
 
-func testRebindFollows(t *testing.T, fast bool) {
-	l, cli, rc := rebindPairTuned(t, gcmBlock, fast)
+func testRebindFollows(t *testing.T, fast bool, ds, ps int) {
+	l, cli, rc := rebindPairTuned(t, gcmBlock, fast, ds, ps)
 	var switchAt time.Time
 	var newAddr *net.UDPAddr
 	stall, err := rebindTransfer(cli, 1<<20, func() {
