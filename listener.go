@@ -8,8 +8,10 @@ package kcp
 //	dropped; no session is created or touched) ──Listener.mu──▶ look the
 //	source up (netip.AddrPort key; addr.String() only for PacketConns whose
 //	addresses are not UDP) ──▶ [unknown source with an opener that
-//	listener_guard.go admits: create the session, queue it for Accept] ──▶ release
-//	Listener.mu ──▶ UDPSession.input (takes the session's mu).
+//	listener_guard.go admits: create the session, queue it for Accept]
+//	[AEAD only, unknown source: a live session's conv draws a path challenge,
+//	a path response that echoes one moves the session (listener_rebind.go)]
+//	──▶ release Listener.mu ──▶ UDPSession.input (takes the session's mu).
 //
 // Lookup and creation happen under one lock, so one source never gets two
 // sessions. The read loop never writes: the sessions' output goes through
