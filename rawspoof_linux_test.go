@@ -74,22 +74,6 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// waitStats polls the listener's counters until ok says yes or 10 s pass.
-func waitStats(t testing.TB, l *Listener, ok func(ListenerStats) bool) ListenerStats {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := l.Stats()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener counters never got there: %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // Issue 13, attack 3, on the real socket path: another client's first
 // datagram, replayed from the victim's own source address and port after
 // the victim has been quiet for longer than the old replacement rule's 2 s,

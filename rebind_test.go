@@ -298,13 +298,15 @@ func TestRebindReplayDoesNotMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer atk.Close()
-	var challenges atomic.Int64
+	var challenges, challengeBytes atomic.Int64
 	go func() {
 		b := make([]byte, 2048)
 		for {
-			if _, _, err := atk.ReadFrom(b); err != nil {
+			n, _, err := atk.ReadFrom(b)
+			if err != nil {
 				return
 			}
+			challengeBytes.Add(int64(n))
 			challenges.Add(1)
 		}
 	}()
@@ -316,14 +318,15 @@ func TestRebindReplayDoesNotMove(t *testing.T) {
 	}
 	// Replay everything captured, several times, from the attacker's port,
 	// with the real client working in between.
-	for round := range 5 {
+	var replayBytes int64
+	for range 5 {
 		for _, b := range replays {
 			if _, err := atk.WriteTo(b, l.Addr()); err != nil {
 				t.Fatal(err)
 			}
+			replayBytes += int64(len(b))
 		}
 		relEchoRounds(t, cli, 2)
-		_ = round
 	}
 	// Wait until the listener has sent every challenge it will (the ones it
 	// counted), then check the attacker got no more than the bound.
@@ -353,8 +356,11 @@ func TestRebindReplayDoesNotMove(t *testing.T) {
 	if st.Sessions != 1 {
 		t.Fatalf("listener holds %d sessions, want 1", st.Sessions)
 	}
-	t.Logf("%d datagrams replayed %d times: %d challenges to the attacker, paths %+v",
-		len(replays), 5, challenges.Load(), st.Paths)
+	if out := challengeBytes.Load(); out > 3*replayBytes {
+		t.Fatalf("%d B sent to the unproven address for %d B received from it: over 3x", out, replayBytes)
+	}
+	t.Logf("%d datagrams replayed %d times (%d B): %d challenges (%d B) to the attacker, paths %+v",
+		len(replays), 5, replayBytes, challenges.Load(), challengeBytes.Load(), st.Paths)
 }
 
 // relEchoRounds sends n small messages through the echo server and checks
@@ -461,4 +467,55 @@ func FuzzListenerRebind(f *testing.F) {
 			t.Fatalf("session moved to %v (map holds %p at home, want %p) without answering a challenge", key, held, s)
 		}
 	})
+}
+
+// A conv held by two live sessions (fixed convs, NewConn3/4) is ambiguous:
+// a datagram of it from a new address could be either client's, so nothing
+// is challenged and nothing moves.
+func TestRebindSharedConvNotChallenged(t *testing.T) {
+	l, err := ListenWithOptions("127.0.0.1:0", gcmBlock(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rebindEchoServer(t, l)
+	var clis [2]*UDPSession
+	var rcs [2]*rebindConn
+	for i := range clis {
+		rcs[i] = newRebindConn(t)
+		c, err := NewConn4(0x5a5a5a5a, l.Addr(), gcmBlock(), 0, 0, true, rcs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetNoDelay(1, 20, 2, 1)
+		clis[i] = c
+		relEchoRounds(t, c, 1)
+	}
+	before := l.Stats()
+	rcs[0].rebind(t)
+	if _, err := clis[0].Write([]byte("from a new port")); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStats(t, l, func(st ListenerStats) bool { return st.Rejected.NotOpener > before.Rejected.NotOpener })
+	if st.Paths != (PathStats{}) {
+		t.Fatalf("paths %+v for a conv two sessions hold, want none", st.Paths)
+	}
+	relEchoRounds(t, clis[1], 2) // the other client is unaffected
+}
+
+// waitStats polls the listener's counters until ok says yes or 10 s pass.
+func waitStats(t testing.TB, l *Listener, ok func(ListenerStats) bool) ListenerStats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := l.Stats()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listener counters never got there: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

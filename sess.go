@@ -853,8 +853,9 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 // LocalAddr returns the local address of the underlying PacketConn.
 func (s *UDPSession) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 
-// RemoteAddr returns the peer's address. The value is shared; do not modify
-// it.
+// RemoteAddr returns the peer's address: for a listener's session, the new
+// one once the session followed its peer to it (NAT rebinding,
+// listener_rebind.go). The value is shared; do not modify it.
 func (s *UDPSession) RemoteAddr() net.Addr {
 	if a := s.movedTo.Load(); a != nil { // the listener moved the session (listener_rebind.go)
 		return a
