@@ -95,8 +95,8 @@ type heldDatagram struct {
 // sessRebind is a listener session's rebinding state. lkey and cands are
 // guarded by Listener.mu; movedTo is read without locks.
 type sessRebind struct {
-	lkey    netip.AddrPort // the session's key in Listener.sessions
-	cands   [pathSlots]pathCand
+	lkey    netip.AddrPort              // the session's key in Listener.sessions
+	cands   *[pathSlots]pathCand        // nil until a candidate is heard: most sessions never need it
 	movedTo atomic.Pointer[net.UDPAddr] // the peer's address after a move
 	ctlTx   []outPacket                 // path challenges to send, unsealed; guarded by the session's mu
 	ctlBufs []*[]byte
@@ -134,9 +134,7 @@ func (l *Listener) indexConvLocked(s *UDPSession) {
 // unindexConvLocked forgets a session's conv and its candidates. Caller
 // holds Listener.mu.
 func (l *Listener) unindexConvLocked(s *UDPSession) {
-	for i := range s.cands {
-		l.dropCandLocked(&s.cands[i])
-	}
+	l.dropCandsLocked(s)
 	list := l.convs[s.conv]
 	for i, o := range list {
 		if o == s {
@@ -149,6 +147,17 @@ func (l *Listener) unindexConvLocked(s *UDPSession) {
 	} else {
 		l.convs[s.conv] = list
 	}
+}
+
+// dropCandsLocked frees every candidate of s. Caller holds Listener.mu.
+func (l *Listener) dropCandsLocked(s *UDPSession) {
+	if s.cands == nil {
+		return
+	}
+	for i := range s.cands {
+		l.dropCandLocked(&s.cands[i])
+	}
+	s.cands = nil
 }
 
 // dropCandLocked frees a candidate's slot, counting it failed if it was
@@ -221,6 +230,9 @@ func (l *Listener) rebindLocked(p []byte, wireLen int, ap netip.AddrPort, conv u
 // older than pathSlotBusy; nil when every slot is busy. Caller holds
 // Listener.mu.
 func (s *UDPSession) candLocked(ap netip.AddrPort, now time.Time) *pathCand {
+	if s.cands == nil {
+		s.cands = new([pathSlots]pathCand)
+	}
 	var free *pathCand
 	for i := range s.cands {
 		c := &s.cands[i]
@@ -250,7 +262,7 @@ func (l *Listener) pathResponseLocked(p []byte, ap netip.AddrPort) {
 	var s *UDPSession
 	var c *pathCand
 	if binary.LittleEndian.Uint16(p[6:]) == pathSignalLen && p[12] == pathSigResponse && !l.closed {
-		if list := l.convs[binary.LittleEndian.Uint32(p[8:])]; len(list) == 1 {
+		if list := l.convs[binary.LittleEndian.Uint32(p[8:])]; len(list) == 1 && list[0].cands != nil {
 			for i := range list[0].cands {
 				cand := &list[0].cands[i]
 				if cand.ap == ap && cand.sends > 0 && time.Since(cand.first) < pathTTL &&
@@ -276,9 +288,7 @@ func (l *Listener) pathResponseLocked(p []byte, ap netip.AddrPort) {
 	held, nheld := c.held, c.nheld
 	c.nheld = 0
 	c.sends = 0 // not a failure
-	for i := range s.cands {
-		l.dropCandLocked(&s.cands[i])
-	}
+	l.dropCandsLocked(s)
 	s.movedTo.Store(net.UDPAddrFromAddrPort(ap))
 	l.paths.moves.Add(1)
 	l.mu.Unlock()
