@@ -26,7 +26,12 @@ package kcp
 // forge any datagram anyway). A session holds at most pathSlots candidate
 // addresses at once; a candidate is replaced once older than pathSlotBusy,
 // so a flood of replays from many addresses can delay a real rebinding
-// (the client retransmits and is challenged again) but not redirect it.
+// (the client retransmits and is challenged again) but not redirect it. An
+// on-path attacker that relays a challenge to the client and replays its
+// response from an address of its own does move the session there; the
+// client's next datagram, from its real address, draws a challenge only the
+// client can answer, and the session moves back (an on-path attacker can
+// drop the traffic anyway).
 //
 // Not covered, and what happens instead (the session does not move; the
 // client's datagrams from its new address are dropped and counted, and both
