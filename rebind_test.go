@@ -519,3 +519,72 @@ func waitStats(t testing.TB, l *Listener, ok func(ListenerStats) bool) ListenerS
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// An on-path attacker that relays a challenge to the real client and
+// replays the client's response from its own address moves the session to
+// itself; the client's next datagrams, from its real address, draw a
+// challenge only it can answer, and the session moves back.
+func TestRebindRelayedResponseMovesBack(t *testing.T) {
+	l, cli, rc := rebindPair(t, gcmBlock)
+	relEchoRounds(t, cli, 2)
+	atk, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer atk.Close()
+	// The attacker replays one of the client's datagrams and reads the
+	// challenge it draws.
+	var last []byte
+	var mu sync.Mutex
+	rc.mu.Lock()
+	rc.capture = func(b []byte) { mu.Lock(); last = b; mu.Unlock() }
+	rc.mu.Unlock()
+	relEchoRounds(t, cli, 1)
+	mu.Lock()
+	replay := last
+	mu.Unlock()
+	if _, err := atk.WriteTo(replay, l.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	atk.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := atk.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no challenge: %v", err)
+	}
+	challenge := append([]byte(nil), buf[:n]...)
+	// Relay it to the client as if from the server; capture the response.
+	responses := make(chan []byte, 4)
+	rc.mu.Lock()
+	rc.capture = func(b []byte) {
+		if len(b) == len(challenge) {
+			responses <- b
+		}
+	}
+	rc.mu.Unlock()
+	cli.rxDatagram(challenge, addrPortOf(l.Addr()), nil)
+	var resp []byte
+	select {
+	case resp = <-responses:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not answer the relayed challenge")
+	}
+	rc.mu.Lock()
+	rc.capture = nil
+	rc.mu.Unlock()
+	if _, err := atk.WriteTo(resp, l.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, l, func(st ListenerStats) bool { return st.Paths.Moves == 1 })
+	// The real client goes on from its own address: challenged, answers,
+	// the session comes back.
+	relEchoRounds(t, cli, 3)
+	st := waitStats(t, l, func(st ListenerStats) bool { return st.Paths.Moves == 2 })
+	l.mu.Lock()
+	_, home := l.sessions[addrPortOf(rc.LocalAddr())]
+	l.mu.Unlock()
+	if !home {
+		t.Fatalf("session not back at the client's address: %+v", st.Paths)
+	}
+	t.Logf("paths %+v", st.Paths)
+}
