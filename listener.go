@@ -8,8 +8,10 @@ package kcp
 //	dropped; no session is created or touched) ──Listener.mu──▶ look the
 //	source up (netip.AddrPort key; addr.String() only for PacketConns whose
 //	addresses are not UDP) ──▶ [unknown source with an opener that
-//	listener_guard.go admits: create the session, queue it for Accept] ──▶ release
-//	Listener.mu ──▶ UDPSession.input (takes the session's mu).
+//	listener_guard.go admits: create the session, queue it for Accept]
+//	[AEAD only, unknown source: a live session's conv draws a path challenge,
+//	a path response that echoes one moves the session (listener_rebind.go)]
+//	──▶ release Listener.mu ──▶ UDPSession.input (takes the session's mu).
 //
 // Lookup and creation happen under one lock, so one source never gets two
 // sessions. The read loop never writes: the sessions' output goes through
@@ -76,12 +78,14 @@ type Listener struct {
 
 	bad   Snmp          // rejected datagrams not yet published; guard.badMu
 	guard listenerGuard // admission: caps, replay cache, rejection counters (listener_guard.go)
+	paths rebindStats   // NAT rebinding counters (listener_rebind.go)
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[netip.AddrPort]*UDPSession
-	others   map[string]*UDPSession // sources that are not UDP addresses
-	pending  []*UDPSession          // created, not yet accepted, oldest first
-	tombs    map[tombKey]time.Time  // forgotten conversations, until their expiry
+	others   map[string]*UDPSession   // sources that are not UDP addresses
+	pending  []*UDPSession            // created, not yet accepted, oldest first
+	tombs    map[tombKey]time.Time    // forgotten conversations, until their expiry
+	convs    map[uint32][]*UDPSession // UDP sessions by conv, AEAD ciphers only (listener_rebind.go)
 	closed   bool
 	readErr  error
 }
@@ -221,6 +225,9 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 		s.input(p, wireLen)
 		return
 	}
+	if !opener && key == "" && l.crypt.aead != nil && l.rebindLocked(p, wireLen, ap, conv, ok) {
+		return // a path response, or a live conv from a new address (listener_rebind.go)
+	}
 	reason := rejectNotOpener
 	if opener && !l.closed {
 		now := time.Now()
@@ -242,6 +249,8 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.sq)
 	if key == "" {
 		l.sessions[ap] = s
+		s.lkey = ap
+		l.indexConvLocked(s)
 	} else {
 		l.others[key] = s
 	}
@@ -263,7 +272,7 @@ func firstSegment(p []byte) (conv, sn, una uint32, cmd byte, ok bool) {
 				return 0, 0, 0, 0, false
 			}
 			p = kb
-		case typeParity, typeOOB, typeClose:
+		case typeParity, typeOOB, typeClose, typePath:
 			return 0, 0, 0, 0, false
 		}
 	}
@@ -293,11 +302,12 @@ func (l *Listener) forget(s *UDPSession) {
 }
 
 func (l *Listener) forgetLocked(s *UDPSession) {
-	if s.remoteAP.IsValid() {
-		if l.sessions[s.remoteAP] == s {
+	if s.lkey.IsValid() {
+		if l.sessions[s.lkey] == s {
 			l.guardForgetLocked(s)
-			delete(l.sessions, s.remoteAP)
-			l.buryLocked(tombKey{ap: s.remoteAP, conv: s.conv})
+			l.unindexConvLocked(s)
+			delete(l.sessions, s.lkey)
+			l.buryLocked(tombKey{ap: s.lkey, conv: s.conv})
 		}
 	} else if l.others[s.remoteS] == s {
 		delete(l.others, s.remoteS)

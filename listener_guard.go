@@ -84,6 +84,8 @@ type ListenerStats struct {
 	// Rejected counts, per reason, the datagrams the listener dropped
 	// without handing them to a session, since it started.
 	Rejected ListenerRejects
+	// Paths counts NAT rebinding work: challenges, moves, failures.
+	Paths PathStats
 }
 
 // ListenerRejects counts rejected datagrams per reason.
@@ -194,6 +196,11 @@ func (l *Listener) Stats() ListenerStats {
 		OverCap:    r[rejectOverCap].Load(),
 		Tombstoned: r[rejectTombstoned].Load(),
 	}
+	st.Paths = PathStats{
+		Challenges: l.paths.challenges.Load(),
+		Moves:      l.paths.moves.Load(),
+		Failures:   l.paths.failures.Load(),
+	}
 	return st
 }
 
@@ -250,10 +257,10 @@ func (l *Listener) admittedLocked(ap netip.AddrPort, key string, nonce [16]byte,
 // guardForgetLocked undoes admittedLocked's count for a session the
 // listener forgets. Caller holds Listener.mu.
 func (l *Listener) guardForgetLocked(s *UDPSession) {
-	if !s.remoteAP.IsValid() {
+	if !s.lkey.IsValid() {
 		return
 	}
-	ip := s.remoteAP.Addr()
+	ip := s.lkey.Addr()
 	if n := l.guard.perIP[ip]; n > 1 {
 		l.guard.perIP[ip] = n - 1
 	} else {

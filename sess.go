@@ -139,7 +139,9 @@ type UDPSession struct {
 	idleTimeout time.Duration
 	lastRecv    uint32 // kcp clock of the last datagram from the peer
 	created     uint32
-	pend        Snmp // counted but not yet published to snmp and DefaultSnmp
+	pend        Snmp   // counted but not yet published to snmp and DefaultSnmp
+	forgedAcks  uint64 // published core counts of forged ACKs (SessionStats)
+	badTsAcks   uint64
 	brokenErr   error
 	closing     bool   // Close was called; draining
 	lingerEnd   uint32 // kcp clock at which draining gives up
@@ -154,7 +156,8 @@ type UDPSession struct {
 	released    bool
 	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
 
-	sessV57 // rate-limit bucket and read notification (sess_v57.go); atomics
+	sessV57    // rate-limit bucket and read notification (sess_v57.go); atomics
+	sessRebind // NAT rebinding (listener_rebind.go, sess_rebind.go)
 	// tracing (trace.go), also guarded by mu
 	tracer       Tracer // nil: tracing off
 	tracerOwned  bool   // tracer is a QlogTracer the session opened (KCPX_QLOGDIR)
@@ -316,6 +319,10 @@ func (s *UDPSession) takeTx(q *sendQueue, max int) bool {
 	start := len(q.batch)
 	dup := s.dup
 	taken := 0
+	if len(s.ctlTx) > 0 {
+		taken = s.takeCtlLocked(q) // path challenges (sess_rebind.go)
+	}
+	nctl := taken
 	for i := s.txHead; i < s.txHead+n; i++ {
 		// Toward a peer that has not shown it receives at its address, at
 		// most 3x the bytes it sent (amplify.go), or one datagram for each
@@ -338,7 +345,7 @@ func (s *UDPSession) takeTx(q *sendQueue, max int) bool {
 		s.txq[i], s.txqBuf[i] = nil, nil
 		taken++
 	}
-	s.txHead += taken
+	s.txHead += taken - nctl
 	n = taken
 	more := s.txHead < len(s.txq) && !s.ampHeld
 	if s.txHead == len(s.txq) {
@@ -490,6 +497,8 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 		}
 	case typeClose:
 		s.closeSignalInput(p)
+	case typePath:
+		s.pathSignalInput(p)
 	default:
 		s.kcpInput(now, p, IKCP_PACKET_REGULAR)
 	}
@@ -612,6 +621,12 @@ func (s *UDPSession) publishLocked() {
 	s.pend.EarlyRetransSegs += cs.EarlyRetransSegs
 	s.pend.LostSegs += cs.LostSegs
 	s.pend.RepeatSegs += cs.RepeatSegs
+	// Forged acknowledgements the core ignored: kcp-go's Snmp has no
+	// column of their own, so they count as KCPInErrors there, and apart
+	// in SessionStats.
+	s.pend.KCPInErrors += cs.ForgedAcks + cs.BadTsAcks
+	s.forgedAcks += cs.ForgedAcks
+	s.badTsAcks += cs.BadTsAcks
 	if s.fecDec != nil {
 		st := s.fecDec.stats.take()
 		s.pend.FECRecovered += st.Recovered
@@ -838,9 +853,15 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 // LocalAddr returns the local address of the underlying PacketConn.
 func (s *UDPSession) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 
-// RemoteAddr returns the peer's address. The value is shared; do not modify
-// it.
-func (s *UDPSession) RemoteAddr() net.Addr { return s.remote }
+// RemoteAddr returns the peer's address: for a listener's session, the new
+// one once the session followed its peer to it (NAT rebinding,
+// listener_rebind.go). The value is shared; do not modify it.
+func (s *UDPSession) RemoteAddr() net.Addr {
+	if a := s.movedTo.Load(); a != nil { // the listener moved the session (listener_rebind.go)
+		return a
+	}
+	return s.remote
+}
 
 // SetDeadline sets both the read and the write deadline. A zero time clears
 // them; a time in the past makes Read and Write fail at once. A new deadline

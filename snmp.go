@@ -28,7 +28,7 @@ type Snmp struct {
 	CurrEstab           uint64 // sessions open now
 	InErrs              uint64 // datagrams dropped on input: socket errors, wrong source, truncated
 	InCsumErrors        uint64 // datagrams that failed to decrypt or verify
-	KCPInErrors         uint64 // datagrams the ARQ core rejected
+	KCPInErrors         uint64 // datagrams the ARQ core rejected; kcpx adds segments ignored as forged acknowledgements (SessionStats.ForgedAcks, BadTsAcks)
 	InPkts              uint64 // datagrams received
 	OutPkts             uint64 // datagrams sent
 	InSegs              uint64 // KCP segments received

@@ -42,6 +42,8 @@ type SessionStats struct {
 	SegmentsReceived           uint64 // every segment received (Snmp.InSegs)
 	DuplicateSegments          uint64 // data segments received twice or outside the window
 	FECRecovered               uint64 // datagrams rebuilt by FEC
+	ForgedAcks                 uint64 // segments ignored: una or ACK sn beyond anything sent (also in Snmp.KCPInErrors)
+	BadTsAcks                  uint64 // ACKs ignored: they echo a ts our segments never carried (also in Snmp.KCPInErrors)
 
 	// Queues, in segments.
 	SendQueue    int // written, waiting for the window
@@ -101,6 +103,8 @@ func (s *UDPSession) Stats() SessionStats {
 	st.SegmentsReceived = ld(&pub.InSegs) + p.InSegs + c.InSegs
 	st.DuplicateSegments = ld(&pub.RepeatSegs) + p.RepeatSegs + c.RepeatSegs
 	st.FECRecovered = ld(&pub.FECRecovered) + p.FECRecovered
+	st.ForgedAcks = s.forgedAcks + c.ForgedAcks
+	st.BadTsAcks = s.badTsAcks + c.BadTsAcks
 	if s.fecDec != nil {
 		st.FECRecovered += s.fecDec.stats.Recovered
 	}

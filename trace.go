@@ -47,10 +47,11 @@ const (
 	DatagramParity                     // DatagramParity is an FEC parity shard.
 	DatagramOOB                        // DatagramOOB is an out-of-band datagram (SendOOB).
 	DatagramClose                      // DatagramClose is the close signal (FIN or FINACK).
+	DatagramPath                       // DatagramPath is a path challenge or response (NAT rebinding).
 )
 
 // String returns the kind's name as it appears in qlog: "kcp", "fec_parity",
-// "oob" or "close".
+// "oob", "close" or "path".
 func (k DatagramKind) String() string {
 	switch k {
 	case DatagramKCP:
@@ -61,6 +62,8 @@ func (k DatagramKind) String() string {
 		return "oob"
 	case DatagramClose:
 		return "close"
+	case DatagramPath:
+		return "path"
 	}
 	return "unknown"
 }
@@ -197,6 +200,8 @@ func (s *UDPSession) traceInput(p []byte, wireLen int) {
 		s.tracer.DatagramReceived(DatagramOOB, wireLen, nil)
 	case typeClose:
 		s.tracer.DatagramReceived(DatagramClose, wireLen, nil)
+	case typePath:
+		s.tracer.DatagramReceived(DatagramPath, wireLen, nil)
 	default:
 		s.tracer.DatagramReceived(DatagramKCP, wireLen, p)
 	}
