@@ -312,11 +312,8 @@ func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
 	if rs.hasPrior {
 		rs.delivered = c.delivered - rs.priorDelivered
 		// An interval shorter than the least RTT comes from ACKs bunched
-		// together; the draft discards such samples. A KCP receiver
-		// bunches its ACKs over its flush interval, which on a short path
-		// is many RTTs: taken as the same as ours, it bounds the interval
-		// too, or a bunch of ACKs reads as a rate above the link's.
-		if c.minRTTSeen != 0 && rs.interval < max(c.minRTTSeen, kcp.interval) {
+		// together; the draft discards such samples.
+		if c.minRTTSeen != 0 && rs.interval < c.minRTTSeen {
 			rs.interval = 0
 		} else {
 			rs.deliveryRate = uint64(rs.delivered) * 1000 / uint64(rs.interval)
