@@ -125,6 +125,7 @@ type KCP struct {
 	paceBurst  int64
 	paceLast   uint32
 	paceData   bool // the datagram being assembled carries data: charge it
+	paceHeld   bool // the last flush left segments to the pacer
 }
 
 // NewKCP returns the state machine of conversation conv, with kcp-go's
@@ -728,6 +729,13 @@ func (kcp *KCP) update(current uint32) {
 			kcp.tsFlush = current + kcp.interval
 		}
 		kcp.flush(current, IKCP_FLUSH_FULL)
+	} else if kcp.paceHeld && kcp.cc.ctl != nil && kcp.paceWait(current, 0) == 0 {
+		// The pacer held segments back and has tokens again: release
+		// them when Check said to, not at the next interval, or a
+		// controller's 2 ms bucket would pace at a fifth of its rate.
+		// (SetRateLimit's bucket holds 20 ms: the legacy modes keep
+		// flushing on the interval alone, as they always did.)
+		kcp.flush(current, IKCP_FLUSH_FULL)
 	}
 }
 
@@ -989,6 +997,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 	if paced {
 		next = min(next, kcp.paceWait(current, n))
 	}
+	kcp.paceHeld = paced
 
 	kcp.stats.LostSegs += lost
 	kcp.stats.FastRetransSegs += fast

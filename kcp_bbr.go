@@ -39,8 +39,13 @@ package kcp
 // ends Startup (a delay-based exit, so a drop-tail buffer need not overflow
 // first). A queue that stands for more than bbrYieldRounds rounds in a row
 // despite the cuts is kept by a sender that ignores delay (a loss-based TCP
-// filling the buffer); the flow then stops yielding and competes as plain
-// BBR, so beside CUBIC it keeps about its share instead of starving.
+// filling the buffer); the flow then stops yielding and competes. The min
+// RTT then says nothing about the rounds (that sender's queue is in every
+// one), so windows and probing phases take the round's least RTT instead;
+// rate samples are held within 1/8 of what the last whole round delivered
+// (bunched ACKs read high, and a max filter would keep them), and a loss
+// cuts the estimate to 0.7 once a round, as CUBIC cuts its window. Beside
+// kernel CUBIC through a tbf bottleneck this keeps 0.45..0.65 of the link.
 
 const (
 	bbrStartupGain    = 2.77   // Startup pacing gain (4 ln 2)
@@ -57,6 +62,7 @@ const (
 	bbrQueueCwndGain  = 1.1    // cwnd gain while a standing queue persists
 	bbrQueueSegs      = 4      // segments each flow may keep queued beyond that
 	bbrYieldRounds    = 16     // rounds a standing queue is answered by draining
+	bbrCompeteBeta    = 0.7    // estimate kept on a loss while competing (CUBIC's beta)
 )
 
 const (
@@ -82,9 +88,12 @@ type bbr struct {
 
 	// bandwidth model: per-round maxima of the last bbrBwRounds rounds
 	bwSlot             [bbrBwRounds]uint64
-	bw                 uint64 // max over bwSlot, bytes/s
+	measSlot           [bbrBwRounds]uint64 // the same, of measured rates only
+	bw                 uint64              // max over bwSlot, bytes/s
 	rounds             uint64
 	nextRoundDelivered uint32
+	roundStamp         uint32 // when the current round started
+	roundDelivered     uint32 // the delivered count then
 	roundStart         bool
 
 	// RTT model
@@ -97,6 +106,8 @@ type bbr struct {
 	roundMinRtt      uint32 // least RTT sample of the current round (0: none)
 	lastRoundMinRtt  uint32 // least RTT sample of the last complete round
 	queueRounds      int    // rounds in a row that ended with a standing queue
+	lossCut          uint32 // when competing last cut the estimate for a loss
+	competeCap       uint64 // while competing: bound on rate samples, bytes/s (0: none)
 	srtt             int32
 
 	// Startup
@@ -136,8 +147,27 @@ func (b *bbr) minRTT() uint32                           { return b.minRtt }
 func (b *bbr) onSend(uint32, uint32, int, bool, uint32) {}
 
 // onLoss: random loss lowers the delivery rate by its own share, which the
-// model sees; it takes no other action (see the file comment).
-func (b *bbr) onLoss(uint32, uint32, int, uint32) {}
+// model sees; it takes no other action (see the file comment), except
+// while the flow competes with a sender that keeps a queue standing. That
+// sender is loss-based: it backs off when the buffer overflows and takes
+// the room back slowly, while a max filter ratchets this flow's estimate
+// up to whatever the room let through. So while competing, a loss cuts the
+// estimate to bbrCompeteBeta of itself, at most once a round, as that
+// sender cuts its window; the probing phases take it back up.
+func (b *bbr) onLoss(now, _ uint32, _ int, _ uint32) {
+	if b.state != bbrProbeBW || !b.competing() || int32(now-b.lossCut) < int32(b.roundRtt()) {
+		return
+	}
+	b.lossCut = now
+	limit := uint64(float64(b.bw) * bbrCompeteBeta)
+	for i := range b.bwSlot {
+		b.bwSlot[i] = min(b.bwSlot[i], limit)
+		b.measSlot[i] = min(b.measSlot[i], limit)
+	}
+	b.bw = min(b.bw, limit)
+	b.competeCap = limit // until the round ends
+	b.setPacing()
+}
 
 // onTimeout leaves the model alone: KCP backs off the segment's RTO, and
 // the delivery rate falls by itself if the path has really slowed.
@@ -145,17 +175,20 @@ func (b *bbr) onTimeout(uint32, uint32, uint32) {}
 
 // bdp is gain × bandwidth × min RTT, in segments (the initial window before
 // a model exists).
-func (b *bbr) bdp(gain float64) uint32 {
-	if b.bw == 0 || b.minRtt == 0 {
+func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.minRtt) }
+
+// bdpAt is gain × bandwidth × rtt (ms), in segments.
+func (b *bbr) bdpAt(gain float64, rtt uint32) uint32 {
+	if b.bw == 0 || rtt == 0 {
 		return bbrInitCwnd
 	}
-	bytes := float64(b.bw) * float64(b.minRtt) / 1000 * gain
+	bytes := float64(b.bw) * float64(rtt) / 1000 * gain
 	return uint32(bytes/float64(b.seg)) + 1
 }
 
 func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.srtt = rs.srtt
-	b.updateRound(rs)
+	b.updateRound(now, rs)
 	b.updateBw(rs)
 	b.updateMinRtt(now, rs)
 	b.updateAckAggregation(now, rs)
@@ -176,14 +209,20 @@ func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.setCwnd(rs)
 }
 
-func (b *bbr) updateRound(rs *rateSample) {
+func (b *bbr) updateRound(now uint32, rs *rateSample) {
 	b.roundStart = false
 	if rs.hasPrior && int32(rs.priorDelivered-b.nextRoundDelivered) >= 0 {
 		b.nextRoundDelivered = rs.totalDelivered
+		var roundRate uint64 // what the last round delivered over its length
+		if b.roundStamp != 0 && now != b.roundStamp {
+			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1000 / uint64(now-b.roundStamp)
+		}
+		b.roundStamp, b.roundDelivered = now, rs.totalDelivered
 		b.rounds++
 		b.roundStart = true
 		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
 		b.bwSlot[b.rounds%bbrBwRounds] = 0
+		b.measSlot[b.rounds%bbrBwRounds] = 0
 		b.extraSlot[b.rounds%bbrBwRounds] = 0
 		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
 		if b.standingQueue() {
@@ -191,7 +230,19 @@ func (b *bbr) updateRound(rs *rateSample) {
 		} else {
 			b.queueRounds = 0
 		}
-		if b.state == bbrProbeBW && b.yielding() && prev > 0 {
+		b.competeCap = 0
+		if b.state == bbrProbeBW && b.competing() && roundRate > 0 {
+			// Beside a sender that keeps the buffer full, single
+			// samples read high (ACKs bunched over a flush interval,
+			// a token bucket's burst) and a max filter keeps the
+			// highest: hold the estimate, and the samples of this
+			// round, within a probing gain of what the last whole
+			// round delivered.
+			b.competeCap = roundRate + roundRate/8
+			for i := range b.bwSlot {
+				b.bwSlot[i] = min(b.bwSlot[i], b.competeCap)
+			}
+		} else if b.state == bbrProbeBW && b.yielding() && prev > 0 {
 			// The link stayed saturated for a whole round, so the last
 			// round's delivery rate is this flow's share of it now; older,
 			// higher maxima are another sharing's and would keep the
@@ -199,12 +250,26 @@ func (b *bbr) updateRound(rs *rateSample) {
 			for i := range b.bwSlot {
 				b.bwSlot[i] = min(b.bwSlot[i], prev)
 			}
-		} else if b.state == bbrProbeBW && b.cycleIdx >= 2 && b.minRtt != 0 && b.bw != 0 && !rs.appLimited {
+		}
+		if b.state == bbrProbeBW && !b.yielding() && b.cycleIdx >= 2 && b.minRtt != 0 && b.bw != 0 && !rs.appLimited {
 			// No standing queue: grow the estimate by half a segment per
 			// round trip, the same for every flow. With the cut above
 			// this is additive increase, multiplicative decrease, which
-			// moves flows sharing a bottleneck toward equal shares.
-			b.bwSlot[b.rounds%bbrBwRounds] = b.bw + b.seg*500/uint64(b.minRtt)
+			// moves flows sharing a bottleneck toward equal shares. The
+			// step is half a segment per round of this round's length
+			// (which a queue another sender keeps makes longer than the
+			// min RTT), and the increase builds on what was measured, not
+			// on earlier increases: a flow its window holds back would
+			// otherwise raise the estimate without bound.
+			// While competing, every round's share is in the FIFO's
+			// hands, so the increase starts from the measured rate
+			// itself, else a round's probe would compound.
+			rtt := max(b.minRtt, b.lastRoundMinRtt)
+			base := b.measured()
+			if !b.competing() {
+				base += base / 4
+			}
+			b.bwSlot[b.rounds%bbrBwRounds] = min(b.bw, base) + b.seg*500/uint64(rtt)
 		}
 		b.bw = 0
 		for _, v := range b.bwSlot {
@@ -245,12 +310,28 @@ func (b *bbr) updateBw(rs *rateSample) {
 	if rs.appLimited && rs.deliveryRate < b.bw {
 		return
 	}
+	rate := rs.deliveryRate
+	if b.competeCap != 0 {
+		rate = min(rate, b.competeCap)
+	}
 	slot := &b.bwSlot[b.rounds%bbrBwRounds]
-	*slot = max(*slot, rs.deliveryRate)
+	*slot = max(*slot, rate)
+	meas := &b.measSlot[b.rounds%bbrBwRounds]
+	*meas = max(*meas, rate)
 	b.bw = 0
 	for _, v := range b.bwSlot {
 		b.bw = max(b.bw, v)
 	}
+}
+
+// measured is the largest delivery rate measured in the last bbrBwRounds
+// rounds, bytes/s.
+func (b *bbr) measured() uint64 {
+	m := uint64(0)
+	for _, v := range b.measSlot {
+		m = max(m, v)
+	}
+	return m
 }
 
 func (b *bbr) updateMinRtt(now uint32, rs *rateSample) {
@@ -309,13 +390,14 @@ func (b *bbr) enterProbeBW(now uint32) {
 // Up lasts until what is in flight reached 1.25 BDP (at most three min
 // RTTs), Down ends early once the queue it built is drained.
 func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
-	elapsed := int32(now-b.cycleStamp) > int32(b.minRtt)
+	rtt := b.roundRtt()
+	elapsed := int32(now-b.cycleStamp) > int32(rtt)
 	next := elapsed
 	switch b.cycleIdx {
 	case 0:
-		next = elapsed && (rs.inflight >= b.bdp(1.25) || int32(now-b.cycleStamp) > 3*int32(b.minRtt))
+		next = elapsed && (rs.inflight >= b.bdpAt(1.25, rtt) || int32(now-b.cycleStamp) > 3*int32(rtt))
 	case 1:
-		next = elapsed || rs.inflight <= b.bdp(1)
+		next = elapsed || rs.inflight <= b.bdpAt(1, rtt)
 	}
 	if next {
 		b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
@@ -340,6 +422,25 @@ func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
 // competes as plain BBR until a round passes without a standing queue.
 func (b *bbr) yielding() bool {
 	return b.standingQueue() && b.queueRounds <= bbrYieldRounds
+}
+
+// roundRtt is the RTT the model's rounds take: the min RTT, or while the
+// flow competes with a sender that keeps a queue standing, the least RTT
+// of the last round. That sender's queue hides the min RTT from every
+// round trip; a window of the min RTT's BDP would hold this flow to a
+// fraction of its share, and gain phases a min RTT long would end before
+// their ACKs could show anything.
+func (b *bbr) roundRtt() uint32 {
+	if b.competing() {
+		return max(b.minRtt, b.lastRoundMinRtt)
+	}
+	return b.minRtt
+}
+
+// competing reports that a standing queue outlived bbrYieldRounds: a
+// sender that ignores delay keeps it, and the flow competes as plain BBR.
+func (b *bbr) competing() bool {
+	return b.standingQueue() && b.queueRounds > bbrYieldRounds
 }
 
 func (b *bbr) standingQueue() bool {
@@ -405,7 +506,11 @@ func (b *bbr) setCwnd(rs *rateSample) {
 	if b.state == bbrProbeBW && b.yielding() {
 		gain = bbrQueueCwndGain
 	}
-	target := max(b.bdp(gain), bbrMinCwnd)
+	rtt := b.minRtt
+	if b.state == bbrProbeBW {
+		rtt = b.roundRtt()
+	}
+	target := max(b.bdpAt(gain, rtt), bbrMinCwnd)
 	if gain == bbrQueueCwndGain {
 		// A queue stands, so the pipe stays full through bunched ACKs:
 		// only the per-flow allowance goes on top.

@@ -199,3 +199,48 @@ func BenchmarkControllerStep(b *testing.B) {
 		})
 	}
 }
+
+// TestUpdateReleasesPaced: a bare core driven the kcp-go way, Update at
+// the times Check names, sends at its controller's pacing rate. Check names
+// the moment the pacer has tokens again; Update used to flush only on the
+// interval, so a controller's 2 ms bucket let out a fifth of the rate.
+func TestUpdateReleasesPaced(t *testing.T) {
+	now := uint32(0)
+	sent := 0
+	k := NewKCP(1, func(buf []byte, size int) { sent += size })
+	k.clock = func() uint32 { return now }
+	k.NoDelay(1, 10, 2, 1)
+	k.WndSize(1024, 1024)
+	k.rmtWnd = 1024 // as if the peer had said so; nothing is acknowledged
+	if err := k.SetCongestionControl(CongestionCUBIC); err != nil {
+		t.Fatal(err)
+	}
+	k.cc.ctl = &fixedCC{wnd: 1024, rate: 1_000_000}
+	k.ccApplyPace(now)
+	for range 64 {
+		k.Send(make([]byte, 64<<10))
+	}
+	k.Update()
+	for now < 1000 {
+		now = max(k.Check(), now+1)
+		k.Update()
+	}
+	if sent < 900_000 {
+		t.Fatalf("%d bytes left in 1 s at a pacing rate of 1,000,000 B/s", sent)
+	}
+	t.Logf("%d bytes in 1 s at 1,000,000 B/s", sent)
+}
+
+// fixedCC is a controller with a fixed window and pacing rate.
+type fixedCC struct {
+	wnd  uint32
+	rate uint64
+}
+
+func (f *fixedCC) onSend(uint32, uint32, int, bool, uint32) {}
+func (f *fixedCC) onAck(uint32, *rateSample)                {}
+func (f *fixedCC) onLoss(uint32, uint32, int, uint32)       {}
+func (f *fixedCC) onTimeout(uint32, uint32, uint32)         {}
+func (f *fixedCC) window() uint32                           { return f.wnd }
+func (f *fixedCC) pacingRate() uint64                       { return f.rate }
+func (f *fixedCC) minRTT() uint32                           { return 0 }

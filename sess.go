@@ -764,11 +764,14 @@ func (s *UDPSession) afterRecvLocked(n int) {
 	}
 }
 
-// Write queues b for reliable delivery and returns len(b), or an error with
-// nothing queued. It blocks while the segments waiting to be sent or
-// acknowledged reach the send window, until ACKs make room, the write
-// deadline passes (os.ErrDeadlineExceeded), the session is closed or the link
-// fails.
+// Write queues b for reliable delivery and returns len(b), or the bytes
+// queued before an error and the error. It queues in steps: while the
+// segments waiting to be sent or acknowledged reach the send window, or the
+// bytes waiting beyond the congestion window reach the write bound
+// (SetWriteQueueLimit), it blocks until ACKs make room, the write deadline
+// passes (os.ErrDeadlineExceeded), the session is closed or the link fails;
+// so a large b never sits in memory whole. The bytes counted as queued are
+// delivered (unless the link fails).
 //
 // In message mode a b of up to the largest message the peer can reassemble
 // arrives as one message; a larger b is split into messages of that size.
@@ -787,7 +790,8 @@ func (s *UDPSession) Write(b []byte) (int, error) {
 }
 
 // WriteBuffers is Write for a vector of buffers: each buffer is queued as
-// Write would queue it, all at once. It returns the total length queued.
+// Write would queue it, in order, in steps as Write queues. It returns the
+// total length queued.
 func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 	if n, err, done := s.writeGate(v); done {
 		return n, err
@@ -798,32 +802,26 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 	if err := s.awaitPeerWindow(v); err != nil {
 		return 0, err
 	}
+	cur := writeCursor{v: v}
+	n := 0
 	for {
 		s.mu.Lock()
 		if closedChan(s.die) || s.closing {
 			s.mu.Unlock()
-			return 0, errClosed
+			return n, errClosed
 		}
 		if s.brokenErr != nil {
 			err := s.brokenErr
 			s.mu.Unlock()
-			return 0, err
+			return n, err
 		}
-		if s.kcp.writable() {
-			n := 0
-			chunk := s.kcp.maxMessageSize()
-			if chunk <= 0 {
-				chunk = s.kcp.segmentSize()
-			}
-			for _, b := range v {
-				n += len(b)
-				for len(b) > 0 {
-					c := min(len(b), chunk)
-					s.kcp.Send(b[:c])
-					b = b[c:]
-				}
-			}
-			s.pend.BytesSent += uint64(n)
+		if n > 0 && s.wd.expired() {
+			s.mu.Unlock()
+			return n, errTimeout
+		}
+		if step := s.queueStepLocked(&cur); step > 0 {
+			n += step
+			s.pend.BytesSent += uint64(step)
 			if !s.writeDelay {
 				s.pushing = true // push below drains: no need to wake the sender
 				s.kcp.flush(s.kcp.clock(), IKCP_FLUSH_FULL)
@@ -835,16 +833,19 @@ func (s *UDPSession) WriteBuffers(v [][]byte) (int, error) {
 				notify(s.chWrite)
 			}
 			s.push()
-			return n, nil
+			if cur.done() {
+				return n, nil
+			}
+			continue // the flush may have made room already
 		}
 		s.mu.Unlock()
 
 		select {
 		case <-s.chWrite:
 		case <-s.wd.wait():
-			return 0, errTimeout
+			return n, errTimeout
 		case <-s.die:
-			return 0, errClosed
+			return n, errClosed
 		case <-s.broken:
 		}
 	}

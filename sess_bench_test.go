@@ -82,7 +82,20 @@ func BenchmarkSinkSpeed64K(b *testing.B)  { benchSink(b, 65536) }
 func BenchmarkSinkSpeed256K(b *testing.B) { benchSink(b, 262144) }
 func BenchmarkSinkSpeed1M(b *testing.B)   { benchSink(b, 1048576) }
 
-func benchSink(b *testing.B, nbytes int) {
+// BenchmarkSinkCC is BenchmarkSinkSpeed64K with each congestion controller
+// on the sender, side by side in one run: on loopback BBR and CUBIC must
+// not cost throughput against "none" (nc=1, kcp-go's benchmark setting).
+func BenchmarkSinkCC(b *testing.B) {
+	for _, cc := range []string{CongestionNone, CongestionBBR, CongestionCUBIC} {
+		b.Run(cc, func(b *testing.B) { benchSinkCC(b, 65536, cc) })
+	}
+}
+
+func benchSink(b *testing.B, nbytes int) { benchSinkCC(b, nbytes, "") }
+
+// benchSinkCC is benchSink with congestion control cc on the sender ("":
+// left as benchTune sets it).
+func benchSinkCC(b *testing.B, nbytes int, cc string) {
 	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -115,6 +128,11 @@ func benchSink(b *testing.B, nbytes int) {
 	}
 	defer cli.Close()
 	benchTune(cli)
+	if cc != "" {
+		if err := cli.SetCongestionControl(cc); err != nil {
+			b.Fatal(err)
+		}
+	}
 
 	tokens := benchWriter(cli, nbytes)
 	b.SetBytes(int64(nbytes))

@@ -50,11 +50,62 @@ func (s *UDPSession) CongestionControl() string {
 // default, sets the bound to four windows (the least of the congestion,
 // send and peer windows) and at least 64 KiB. Write also blocks, as in
 // kcp-go, once the send window's worth of segments is queued or in flight.
-// A single Write may exceed the bound by its own size. Negative values are
-// taken as 0. Safe for concurrent use.
+// Write queues a large buffer in steps that keep within the bound (in
+// message mode a message is queued whole, so the bound may be passed by one
+// message). Negative values are taken as 0. Safe for concurrent use.
 func (s *UDPSession) SetWriteQueueLimit(bytes int) {
 	s.mu.Lock()
 	s.kcp.setWriteLimit(bytes)
 	s.mu.Unlock()
 	notify(s.chWrite)
+}
+
+// writeCursor is how far one WriteBuffers call has queued its buffers.
+type writeCursor struct {
+	v   [][]byte
+	i   int // the buffer being queued
+	off int // bytes of v[i] already queued
+}
+
+// done reports that every buffer is queued.
+func (c *writeCursor) done() bool {
+	for c.i < len(c.v) && c.off == len(c.v[c.i]) {
+		c.i, c.off = c.i+1, 0
+	}
+	return c.i == len(c.v)
+}
+
+// queueStepLocked queues from cur as much as the core's write room
+// allows now and returns the bytes queued (0: no room). In stream mode it
+// splits anywhere, so the bytes queued beyond the window never pass the
+// write bound. In message mode each buffer goes as messages of at most
+// maxMessageSize bytes, each queued whole: the first one whenever there is
+// room at all, then more while they fit, so the bound is passed by at most
+// one message. Caller holds mu.
+func (s *UDPSession) queueStepLocked(cur *writeCursor) int {
+	room := s.kcp.writeRoom()
+	if room <= 0 {
+		return 0
+	}
+	chunk := s.kcp.maxMessageSize()
+	if chunk <= 0 {
+		chunk = s.kcp.segmentSize()
+	}
+	n := 0
+	for !cur.done() {
+		b := cur.v[cur.i][cur.off:]
+		size := min(len(b), chunk)
+		if s.kcp.stream {
+			size = min(size, room-n)
+		} else if n > 0 && size > room-n {
+			break
+		}
+		if size <= 0 {
+			break
+		}
+		s.kcp.Send(b[:size])
+		n += size
+		cur.off += size
+	}
+	return n
 }
