@@ -42,14 +42,38 @@ const (
 	finBackoffMax = 1000
 )
 
-// Close closes the session and returns at once. Data already written keeps
-// being sent in the background until the peer acknowledged it, then a close
-// signal (FIN) is sent until the peer answers, so the peer's Read returns
-// every byte and then io.EOF. The background work gives up after the linger
-// bound (SetLinger) or when the link fails; then every resource is released.
-// Blocked and later Read and Write calls return an error matching
-// net.ErrClosed and io.ErrClosedPipe. A conn passed in by the caller is never
-// closed. Closing twice returns that error too.
+// Close closes the session. Blocked and later Read and Write calls return
+// at once, with an error matching net.ErrClosed and io.ErrClosedPipe; Close
+// then lingers, as a TCP socket with SO_LINGER does, so that a program
+// that writes, closes and exits loses nothing. Data already written is
+// retransmitted until the peer acknowledged it, then a close signal (FIN)
+// is sent until the peer answers, so the peer's Read returns every byte and
+// then io.EOF. Close returns once:
+//
+//   - the peer acknowledged everything written and answered the FIN;
+//   - the peer acknowledged everything written and its answer to the FIN
+//     did not come within 3 RTOs (200 ms to 1 s): a peer that knows no close
+//     signal (kcp-go, earlier kcpx) or lost answers;
+//   - the peer had closed too (its Read ended: what it has not acknowledged
+//     would not be read);
+//   - the link failed: dead link, idle timeout, a socket error, or (a
+//     dialled session on its own socket) an ICMP port unreachable, which
+//     says the peer's socket is gone; or
+//   - the linger bound passed (SetLinger, default 5 s), whatever is left.
+//
+// It returns at once when SetLinger(0) was called, when the link had
+// already failed, and when nothing was ever sent or received. What is left
+// when Close returns (the FIN's retransmissions, data the bound cut short)
+// carries on in the background until the linger bound, then every resource
+// is released. It returns nil; closing twice, or after the listener closed
+// the session, returns the closed error at once, without waiting.
+//
+// Sessions of a Listener and on a caller's conn (NewConn, ServeConn) wait
+// the same way, on the caller's goroutine only: the socket's reader and
+// sender go on serving. Because Close waits for that reader to bring
+// ACKs, do not call it from an OOB handler or a read notification
+// (SetReadNotify), which run on the reader, unless SetLinger(0) was called
+// first.
 func (s *UDPSession) Close() error {
 	if !s.closeDie() {
 		return errClosed
@@ -69,14 +93,27 @@ func (s *UDPSession) Close() error {
 	s.finNext = now
 	s.finBackoff = max(finBackoffMin, min(s.kcp.rtoMs(), finBackoffMax))
 	if s.kcp.WaitSnd() == 0 {
-		s.finSent, s.finSn = true, s.kcp.sendNext()
-		s.queueCloseSignal(closeFIN, s.finSn)
-		s.finNext = now + s.finBackoff
+		s.sendFinLocked(now)
 	} else {
 		s.kcp.flush(now, IKCP_FLUSH_FULL)
 	}
+	s.settleLocked(now)
+	if s.rx != nil {
+		s.rx.lingering.Store(true) // a refusal now means the peer is gone
+	}
+	linger := s.linger
+	wait := linger > 0 && s.brokenErr == nil && (s.heard || s.kcp.sendNext() != 0)
 	s.mu.Unlock()
 	s.wake()
+	if wait {
+		t := time.NewTimer(linger)
+		select {
+		case <-s.settled:
+		case <-s.broken:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	return nil
 }
 
@@ -99,17 +136,48 @@ func (s *UDPSession) closeStepLocked(now uint32, fail error) (release bool, wait
 		// retransmitted FIN of the peer.
 		return true, 0
 	case finDue && int32(now-s.finNext) >= 0:
-		if !s.finSent {
-			s.finSent, s.finSn = true, s.kcp.sendNext()
-		}
-		s.queueCloseSignal(closeFIN, s.finSn)
-		s.finNext = now + s.finBackoff
-		s.finBackoff = min(s.finBackoff*2, finBackoffMax)
+		s.sendFinLocked(now)
 	}
-	if finDue {
-		return false, max(1, s.finNext-now)
+	s.settleLocked(now)
+	if !finDue {
+		return false, math.MaxUint32
 	}
-	return false, math.MaxUint32
+	wait = max(1, s.finNext-now)
+	if !s.settledDone {
+		// Close waits for the FIN's answer until then.
+		wait = min(wait, max(1, s.finAt+s.peerFinGrace()-now))
+	}
+	return false, wait
+}
+
+// sendFinLocked queues the FIN (the first one fixes its final sn) and
+// schedules its retransmission with back-off. Caller holds mu.
+func (s *UDPSession) sendFinLocked(now uint32) {
+	if !s.finSent {
+		s.finSent, s.finSn, s.finAt = true, s.kcp.sendNext(), now
+	}
+	s.queueCloseSignal(closeFIN, s.finSn)
+	s.finNext = now + s.finBackoff
+	s.finBackoff = min(s.finBackoff*2, finBackoffMax)
+}
+
+// settleLocked lets a waiting Close return once there is nothing more worth
+// waiting for (see Close): the peer closed, or our data is acknowledged and
+// the FIN answered or unanswered for peerFinGrace. release settles too.
+// Caller holds mu.
+func (s *UDPSession) settleLocked(now uint32) {
+	if s.settledDone || !s.closing {
+		return
+	}
+	switch {
+	case s.peerFin:
+	case s.finAcked && s.kcp.WaitSnd() == 0:
+	case s.finSent && s.kcp.WaitSnd() == 0 && int32(now-s.finAt) >= int32(s.peerFinGrace()):
+	default:
+		return
+	}
+	s.settledDone = true
+	close(s.settled)
 }
 
 // queueCloseSignal queues a FIN or FINACK. Caller holds mu.
@@ -162,6 +230,7 @@ func (s *UDPSession) closeSignalInput(p []byte) {
 			s.finAcked = true
 		}
 	}
+	s.settleLocked(s.kcp.clock())
 }
 
 // peerFinGrace is how long (ms) a closed session whose peer closed too
@@ -196,6 +265,10 @@ func (s *UDPSession) release() {
 		return
 	}
 	s.released = true
+	if !s.settledDone {
+		s.settledDone = true
+		close(s.settled)
+	}
 	if s.tracer != nil {
 		s.traceState(StateClosed)
 	}
@@ -222,13 +295,15 @@ func (s *UDPSession) release() {
 }
 
 // abort closes the session at once, without draining: for Listener.Close
-// and a session replaced by a new conv. A FIN still goes out, once, so the
-// peer stops waiting for us when it closes; it carries the sn we stopped at,
-// so the peer's Read reports io.EOF only if nothing was lost on the way.
+// and a session replaced by a new conv. A FIN still goes out, twice (nothing
+// will resend it), so the peer stops waiting for us, in Read and in a
+// lingering Close; it carries the sn we stopped at, so the peer's Read
+// reports io.EOF only if nothing was lost on the way.
 func (s *UDPSession) abort() {
 	s.mu.Lock()
 	if !s.released {
 		s.finSent, s.finSn = true, s.kcp.sendNext()
+		s.queueCloseSignal(closeFIN, s.finSn)
 		s.queueCloseSignal(closeFIN, s.finSn)
 	}
 	s.mu.Unlock()

@@ -31,6 +31,8 @@
 // closed session match both io.ErrClosedPipe and net.ErrClosed. A session
 // whose peer stopped acknowledging fails with ErrDeadLink, one that heard
 // nothing for its idle timeout with ErrIdleTimeout; test them with errors.Is.
+// Close waits, bounded by SetLinger (5 s by default), until the peer has
+// acknowledged what was written, so a program may write, close and exit.
 //
 // # Forward error correction
 //

@@ -252,7 +252,10 @@ func TestHostileBlindAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		srv.SetLinger(0) // the victim never acknowledges: no use waiting
+		srv.Close()
+	})
 	go srv.Write(make([]byte, 1<<20)) // the download; ends when the session does
 	sent := func() (sndUna, sndNxt uint32) {
 		srv.mu.Lock()

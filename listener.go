@@ -465,9 +465,11 @@ func (l *Listener) Control(f func(conn net.PacketConn) error) error { return f(l
 func (l *Listener) Addr() net.Addr { return l.conn.LocalAddr() }
 
 // Close stops the listener: every session it created is closed at once
-// (accepted or not; one FIN is sent for each with nothing outstanding,
-// queued data is dropped), the socket is closed if the listener opened it,
-// and the read goroutine has ended when Close returns. A conn given to
+// (accepted or not, lingering in a session's Close or not: a FIN is sent
+// for each, naming what was sent; queued data is dropped), the socket is
+// closed if the listener opened it, and the read goroutine has ended when
+// Close returns. It does not linger: to deliver what sessions wrote, Close
+// them first (each waits for its own data, see UDPSession.Close). A conn given to
 // ServeConn is not closed; its read deadline is set in the past to stop the
 // read loop. Closing twice returns an error matching net.ErrClosed.
 func (l *Listener) Close() error {

@@ -1,6 +1,7 @@
 package kcp
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -41,10 +42,7 @@ func TestNetConn(t *testing.T) {
 			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
 				a, b := udpPair(t, "udp", "127.0.0.1:0", c.block, c.ds, c.ps)
 				tune(c.stream, a, b)
-				stop := func() {
-					a.Close()
-					b.Close()
-				}
+				stop := func() { closeBoth(a, b) }
 				return a, b, stop, nil
 			})
 		})
@@ -58,12 +56,26 @@ func TestNetConn(t *testing.T) {
 			cli, srv := acceptedPair(t, l, aes(), 10, 3)
 			tune(false, cli, srv)
 			stop := func() {
-				cli.Close()
-				srv.Close()
+				closeBoth(cli, srv)
 				l.Close()
 			}
 			return cli, srv, stop, nil
 		})
 	})
 	_ = time.Second
+}
+
+// closeBoth closes the two ends of a pair at once, as two programs would.
+// One after the other, an end whose peer never read what it wrote
+// (PresentTimeout) would linger in Close for the whole bound, its data
+// unacknowledged; closed together, the other end's close signal tells it
+// the peer is gone (Close, close.go).
+func closeBoth(a, b io.Closer) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Close()
+	}()
+	b.Close()
+	<-done
 }

@@ -433,7 +433,7 @@ func TestSecureNetConn(t *testing.T) {
 				tuneFast(cli, srv)
 				cli.SetStreamMode(stream)
 				srv.SetStreamMode(stream)
-				return cli, srv, func() { cli.Close(); srv.Close(); l.Close() }, nil
+				return cli, srv, func() { closeBoth(cli, srv); l.Close() }, nil
 			})
 		})
 	}

@@ -41,10 +41,11 @@ package kcp
 // never taken while Listener.mu is held. Deadlines have their own locks,
 // taken alone. docs/ARCHITECTURE.md draws the whole picture.
 //
-// Close (close.go): the session keeps its schedule after Close; once its data is
-// acknowledged it sends the close signal (FIN, 0xF4) until answered
-// (FINACK) or the linger bound passes, then releases everything: update
-// stops rescheduling, the sendQueue writes what is left and lets go of the
+// Close (close.go): the session keeps its schedule after Close; once its
+// data is acknowledged it sends the close signal (FIN, 0xF4) until answered
+// (FINACK) or the linger bound passes. Close waits meanwhile on the settled
+// channel, which input, update or release closes. Then the session releases
+// everything: update stops rescheduling, the sendQueue writes what is left and lets go of the
 // socket (closing it if the session owns it, else waking the read loop with
 // a read deadline in the past, which the loop clears on its way out), and
 // the listener forgets the session.
@@ -101,6 +102,7 @@ type UDPSession struct {
 	chWrite  chan struct{} // capacity 1: the send window may have room
 	die      chan struct{} // closed once the session is closed (Close, listener, replacement)
 	broken   chan struct{} // closed once the link failed; brokenErr says why
+	settled  chan struct{} // closed once a waiting Close may return (close.go)
 	dieOnce  sync.Once
 	brkOnce  sync.Once
 	accepted atomic.Bool // listener sessions: taken by Accept
@@ -154,6 +156,9 @@ type UDPSession struct {
 	peerFinSn   uint32
 	peerFinAt   uint32 // kcp clock of the peer's first FIN
 	released    bool
+	heard       bool   // a datagram from the peer was taken
+	finAt       uint32 // kcp clock of the first FIN
+	settledDone bool   // settled is closed
 	schedAt     uint32 // kcp clock the current update run is due at (sess_park.go)
 
 	sessV57    // rate-limit bucket and read notification (sess_v57.go); atomics
@@ -184,6 +189,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		chWrite:  make(chan struct{}, 1),
 		die:      make(chan struct{}),
 		broken:   make(chan struct{}),
+		settled:  make(chan struct{}),
 		linger:   defaultLinger,
 		loopDone: make(chan struct{}),
 	}
@@ -452,6 +458,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	}
 	now := s.kcp.clock()
 	s.lastRecv = now
+	s.heard = true
 	s.amp.received(wireLen)
 	s.ampCredit = true
 	if s.ampHeld {
@@ -504,6 +511,11 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	}
 	if !s.amp.validated() && s.kcp.validated() {
 		s.amp.validate()
+	}
+	if s.closing && !s.finSent && s.kcp.WaitSnd() == 0 {
+		// The last of our data was acknowledged: say so now rather than at
+		// the next update, for Close waits on the answer.
+		s.sendFinLocked(now)
 	}
 	readable := s.readableLocked()
 	writable := s.kcp.writable()

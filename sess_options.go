@@ -91,9 +91,12 @@ func (s *UDPSession) SetLogger(mask KCPLogType, logger logoutput_callback) {
 	s.mu.Unlock()
 }
 
-// SetLinger bounds how long a closed session keeps sending its queued data
-// and close signal in the background (default 5 s; 0 gives up at the next
-// update). It applies to a Close that comes after it.
+// SetLinger bounds how long Close waits for the peer to acknowledge what
+// was written and to answer the close signal, and how long the closed
+// session keeps sending them (default 5 s). With 0, Close returns at once
+// and the session gives up at its next update (a FIN goes out once if
+// nothing is outstanding), as kcp-go's Close does. It applies to a Close
+// that comes after it.
 func (s *UDPSession) SetLinger(d time.Duration) {
 	s.mu.Lock()
 	s.linger = max(d, 0)

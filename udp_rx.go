@@ -37,6 +37,9 @@ type packetReader struct {
 	// (its first datagram drew an ICMP port unreachable). The read
 	// goroutine clears it once a datagram from the peer opens.
 	refusedFatal bool
+	// lingering makes ECONNREFUSED end read too: the session was closed
+	// and waits for its peer, whose socket the refusal says is gone.
+	lingering atomic.Bool
 }
 
 // newPacketReader returns a reader for conn. On Linux a *net.UDPConn is read
@@ -132,7 +135,7 @@ func (r *packetReader) readOnce(handle func(data []byte, ap netip.AddrPort, addr
 	default:
 		err = r.readConn(handle)
 	}
-	if err != nil && transientReadError(err) && !(r.refusedFatal && errors.Is(err, syscall.ECONNREFUSED)) {
+	if err != nil && transientReadError(err) && !((r.refusedFatal || r.lingering.Load()) && errors.Is(err, syscall.ECONNREFUSED)) {
 		r.ndropped.Add(1)
 		return nil
 	}

@@ -339,6 +339,9 @@ func TestManySessionsOneListener(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					errs <- echoErr(s, payload(uint64(i), 16<<10))
+					// Each closes its own: a kcpx Close waits up to 3 RTOs
+					// for a FINACK kcp-go never sends; 64 in a row add up.
+					s.Close()
 				}()
 			}
 			wg.Wait()

@@ -10,11 +10,11 @@
 // back the SHA-256 of what it wrote to disk; the sender compares it with its
 // own and closes. The receiver then reads io.EOF and closes too.
 //
-// Why the digest: Write returns once the bytes are queued, not delivered,
-// and Close lets queued data drain in the background for at most the linger
-// (SetLinger, 5 s by default). A sender that closes and exits at once can
-// lose its tail if the process ends first. An answer from the receiver is
-// the one proof that everything arrived, whatever the library does on Close.
+// Why the digest: Write returns once the bytes are queued, not delivered.
+// Close waits until the receiver's session acknowledged them, but for at
+// most the linger (SetLinger, 5 s by default), and an acknowledgement does
+// not say the receiver's disk took them. An answer from the receiver is the
+// one proof that everything arrived.
 package main
 
 import (
