@@ -438,12 +438,22 @@ func sendFrames(s *kcp.UDPSession, d time.Duration, chunk int, rep *perfReport) 
 	end := start.Add(d)
 	for time.Now().Before(end) {
 		s.SetWriteDeadline(end)
-		if _, err := s.Write(buf); err != nil {
+		n, err := s.Write(buf)
+		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				break
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return err
 			}
-			return err
+			if n > 0 {
+				// A large Write queues in steps, so the deadline may cut
+				// a frame: finish it, or the receiver loses the framing.
+				s.SetWriteDeadline(time.Time{})
+				if _, err := s.Write(buf[n:]); err != nil {
+					return err
+				}
+				rep.Bytes += uint64(chunk)
+			}
+			break
 		}
 		rep.Bytes += uint64(chunk)
 	}
