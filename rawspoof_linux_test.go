@@ -69,11 +69,6 @@ func (r *rawSpoofer) send(t testing.TB, src, dst netip.AddrPort, payload []byte)
 	}
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	ap := a.(*net.UDPAddr).AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
 // Issue 13, attack 3, on the real socket path: another client's first
 // datagram, replayed from the victim's own source address and port after
 // the victim has been quiet for longer than the old replacement rule's 2 s,

@@ -588,3 +588,9 @@ func TestRebindRelayedResponseMovesBack(t *testing.T) {
 	}
 	t.Logf("paths %+v", st.Paths)
 }
+
+// addrPortOf is a UDP address as the listener keys it (IPv4 unmapped).
+func addrPortOf(a net.Addr) netip.AddrPort {
+	ap := a.(*net.UDPAddr).AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
