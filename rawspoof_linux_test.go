@@ -137,21 +137,9 @@ func TestRawSpoofQuietReplayKeepsSession(t *testing.T) {
 func TestRawSpoofRebindReplay(t *testing.T) {
 	spoof := newRawSpoofer(t)
 	l, cli, rc := rebindPair(t, gcmBlock)
-	var mu sync.Mutex
-	var captured [][]byte
-	rc.mu.Lock()
-	rc.capture = func(b []byte) {
-		mu.Lock()
-		if len(captured) < 32 {
-			captured = append(captured, b)
-		}
-		mu.Unlock()
-	}
-	rc.mu.Unlock()
+	captured := rc.record(32)
 	relEchoRounds(t, cli, 4)
-	mu.Lock()
-	replays := captured
-	mu.Unlock()
+	replays := captured()
 
 	// The forged source listens here, to count what the listener sends it.
 	victim, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})

@@ -280,17 +280,7 @@ func TestRebindCFBDoesNotMove(t *testing.T) {
 // cannot read the challenge, and the real client keeps its session.
 func TestRebindReplayDoesNotMove(t *testing.T) {
 	l, cli, rc := rebindPair(t, gcmBlock)
-	var mu sync.Mutex
-	var captured [][]byte
-	rc.mu.Lock()
-	rc.capture = func(b []byte) {
-		mu.Lock()
-		if len(captured) < 64 {
-			captured = append(captured, b)
-		}
-		mu.Unlock()
-	}
-	rc.mu.Unlock()
+	captured := rc.record(64)
 	relEchoRounds(t, cli, 8)
 
 	atk, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -310,9 +300,7 @@ func TestRebindReplayDoesNotMove(t *testing.T) {
 			challenges.Add(1)
 		}
 	}()
-	mu.Lock()
-	replays := captured
-	mu.Unlock()
+	replays := captured()
 	if len(replays) == 0 {
 		t.Fatal("captured nothing")
 	}
@@ -593,4 +581,25 @@ func TestRebindRelayedResponseMovesBack(t *testing.T) {
 func addrPortOf(a net.Addr) netip.AddrPort {
 	ap := a.(*net.UDPAddr).AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// record starts keeping copies of the first max datagrams c writes; the
+// returned function gives those kept so far.
+func (c *rebindConn) record(max int) func() [][]byte {
+	var mu sync.Mutex
+	var kept [][]byte
+	c.mu.Lock()
+	c.capture = func(b []byte) {
+		mu.Lock()
+		if len(kept) < max {
+			kept = append(kept, b)
+		}
+		mu.Unlock()
+	}
+	c.mu.Unlock()
+	return func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return kept
+	}
 }
