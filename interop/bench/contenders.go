@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	kcp "github.com/kcpx/kcp"
 	"github.com/kcpx/kcp/interop"
 	"github.com/quic-go/quic-go"
 )
@@ -64,12 +65,15 @@ type contender struct {
 	listen func(c interop.Cipher, ds, ps int) (server, error)
 	// dial opens a client to addr with the library's default settings.
 	dial func(addr string, c interop.Cipher, ds, ps int) (peer, error)
+	// kcpTuned: the peers are KCP sessions that take the driver's settings
+	// (fast) although the contender has no KCP cipher table (secure mode).
+	kcpTuned bool
 }
 
 // tune gives a KCP session the driver's settings (fast); TCP and quic-go
 // keep their defaults.
 func (ct contender) tune(p peer) {
-	if ct.kcp != nil {
+	if ct.kcp != nil || ct.kcpTuned {
 		fast(p.(interop.Session))
 	}
 }
@@ -254,7 +258,7 @@ func certFromEnv() (cert, key []byte) {
 
 // contenders returns the -impls list in order.
 func contenders(list string) []contender {
-	all := []contender{kcpContender(interop.KCPX), kcpContender(interop.KCPGo), tcpContender, quicContender}
+	all := []contender{kcpContender(interop.KCPX), kcpContender(interop.KCPGo), tcpContender, quicContender, secureContender}
 	var out []contender
 	for _, f := range strings.Split(list, ",") {
 		f = strings.TrimSpace(f)
@@ -266,7 +270,7 @@ func contenders(list string) []contender {
 			}
 		}
 		if !found {
-			fail("-impls: unknown %q (kcpx, kcp-go, tcp, quic-go)", f)
+			fail("-impls: unknown %q (kcpx, kcp-go, tcp, quic-go, kcpx-secure)", f)
 		}
 	}
 	return out
@@ -274,7 +278,7 @@ func contenders(list string) []contender {
 
 // byName finds a contender for the -role of the many-sessions server.
 func byName(name string) contender {
-	for _, c := range contenders("kcpx,kcp-go,tcp,quic-go") {
+	for _, c := range contenders("kcpx,kcp-go,tcp,quic-go,kcpx-secure") {
 		if c.name == name {
 			return c
 		}
@@ -293,3 +297,64 @@ func kcpOnly(cs []contender) []contender {
 	}
 	return out
 }
+
+// secureContender is kcpx's secure mode (DialSecure, ListenSecure): a Noise
+// IK handshake against the server's static key, which the client pins, and
+// AES-256-GCM with counter nonces and a replay window per direction. Its
+// sessions take the driver's KCP settings. It is kcpx to kcpx only, so it
+// takes the plain measures, like TCP and quic-go.
+var secureContender = contender{
+	name:     "kcpx-secure",
+	kcpTuned: true,
+	listen: func(interop.Cipher, int, int) (server, error) {
+		k := secureKeys()
+		l, err := kcp.ListenSecure("127.0.0.1:0", &kcp.SecureConfig{PrivateKey: k.srvPriv, Cipher: kcp.SecureAES256GCM})
+		if err != nil {
+			return nil, err
+		}
+		l.SetReadBuffer(4 << 20)
+		l.SetWriteBuffer(4 << 20)
+		l.SetMaxSessions(0)
+		l.SetMaxSessionsPerIP(0)
+		return secureServer{l}, nil
+	},
+	dial: func(addr string, _ interop.Cipher, _, _ int) (peer, error) {
+		k := secureKeys()
+		return kcp.DialSecure(addr, &kcp.SecureConfig{PrivateKey: k.cliPriv, PeerPublicKey: k.srvPub, Cipher: kcp.SecureAES256GCM})
+	},
+}
+
+type secureServer struct{ *kcp.Listener }
+
+func (s secureServer) acceptConn() (func() (peer, error), error) {
+	return ready(s.AcceptKCP())
+}
+
+// secureKeyEnv carries the secure-mode server key pair to the
+// many-sessions server process.
+const secureKeyEnv = "KCPX_BENCH_SECURE_KEYS"
+
+// secureKeys returns the server's static key pair (from secureKeyEnv, else
+// made now and put there) and a client key pair made in this process.
+var secureKeys = sync.OnceValue(func() (k struct{ srvPriv, srvPub, cliPriv []byte }) {
+	var err error
+	if v := os.Getenv(secureKeyEnv); v != "" {
+		a, b, ok := strings.Cut(v, ".")
+		k.srvPriv, err = base64.StdEncoding.DecodeString(a)
+		if err == nil {
+			k.srvPub, err = base64.StdEncoding.DecodeString(b)
+		}
+		if !ok || err != nil {
+			fail("bad %s", secureKeyEnv)
+		}
+	} else {
+		if k.srvPriv, k.srvPub, err = kcp.GenerateSecureKey(); err != nil {
+			fail("key: %v", err)
+		}
+		os.Setenv(secureKeyEnv, base64.StdEncoding.EncodeToString(k.srvPriv)+"."+base64.StdEncoding.EncodeToString(k.srvPub))
+	}
+	if k.cliPriv, _, err = kcp.GenerateSecureKey(); err != nil {
+		fail("key: %v", err)
+	}
+	return k
+})

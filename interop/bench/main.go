@@ -1,7 +1,8 @@
 // Command bench measures kcpx against kcp-go v5.6.72, the kernel's TCP and
-// quic-go side by side, in one process, alternating the implementations
-// round by round, and prints one table with every figure and kcpx's ratios
-// to kcp-go and to TCP.
+// quic-go side by side, with kcpx's secure mode (Noise IK, AES-256-GCM) as
+// a fifth column, in one process, alternating the implementations round by
+// round, and prints one table with every figure and kcpx's ratios to kcp-go
+// and to TCP.
 //
 // Run it from the interop directory:
 //
@@ -15,7 +16,9 @@
 // mode and 4 MiB socket buffers; TCP with Go's defaults (TCP_NODELAY, the
 // kernel's buffer autotuning); quic-go with its default Config, one stream
 // per connection, TLS 1.3 with a self-signed certificate made at start. TCP
-// and quic-go take part in the plain measures only (no KCP cipher or FEC).
+// and quic-go take part in the plain measures only (no KCP cipher or FEC),
+// and so does secure mode (its AEAD is part of the mode). Connection setup
+// times Dial to the first echoed byte: handshakes included.
 // Allocation and CPU figures cover the whole process, so both ends of the
 // transfer. Microbenchmarks come from `go test -bench` in this module,
 // medians of -count runs.
@@ -50,6 +53,7 @@ var (
 	sinkMiB   = flag.Int("sink-mib", 64, "MiB per sink transfer")
 	echoMiB   = flag.Int("echo-mib", 32, "MiB per echo transfer")
 	pings     = flag.Int("pings", 2000, "64-byte round trips per latency measure")
+	setups    = flag.Int("setups", 200, "connections opened per connection-setup measure")
 	sessions  = flag.Bool("sessions", true, "run the session measures")
 	micro     = flag.Bool("micro", true, "run the microbenchmarks (go test -bench)")
 	microN    = flag.Int("micro-count", 5, "go test -count for the microbenchmarks")
@@ -60,7 +64,7 @@ var (
 	bulkMiB   = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
 	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
 	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx, kcp-go, TCP or quic-go)")
-	implList  = flag.String("impls", "kcpx,kcp-go,tcp,quic-go", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go); TCP and quic-go take the plain measures only")
+	implList  = flag.String("impls", "kcpx,kcp-go,tcp,quic-go,kcpx-secure", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go, kcpx-secure); TCP, quic-go and kcpx secure mode take the plain measures only")
 )
 
 var pass = interop.KcptunPass("kcpx interop bench")
@@ -70,6 +74,15 @@ func main() {
 	if *role != "" {
 		idleServer(*role)
 		return
+	}
+	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" {
+		// Profile the whole driver run (the idle servers profile themselves).
+		f, err := os.Create(path)
+		if err != nil {
+			fail("%v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	cs := contenders(*implList)
 	for _, c := range cs {
@@ -148,6 +161,14 @@ func sessionMeasures(cs []contender) {
 		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
 		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
 	)
+	if *setups > 0 {
+		set := alternate(cs, func(ct contender) transfer { return connSetup(ct, *setups) })
+		rows = append(rows,
+			pick(set, "connection setup, dial to first 1-byte echo, p50", "µs", false, func(t transfer) float64 { return t.p50 }),
+			pick(set, "connection setup, dial to first 1-byte echo, p99", "µs", false, func(t transfer) float64 { return t.p99 }),
+			pick(set, "  CPU per connection, open and close (both ends)", "ms", false, func(t transfer) float64 { return t.cpuPerConn }),
+		)
+	}
 	for _, load := range []struct {
 		name string
 		rate float64
@@ -256,6 +277,7 @@ type transfer struct {
 	mbps, allocsPerMiB, bytesPerMiB, cpuPerGiB float64
 	p50, p99, allocsPerOp                      float64
 	cpuShare, rssMiB                           float64
+	cpuPerConn                                 float64
 }
 
 // row is one line of the table: a figure for each implementation measured.
@@ -414,7 +436,7 @@ func machine() {
 	}
 	fmt.Printf("Machine: %s, %d CPUs, %s%s, %s%s; %s\n",
 		model, runtime.NumCPU(), runtime.GOOS, kernel, runtime.Version(), deps, time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("Settings: KCP windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers; TCP with Go's defaults; quic-go's default Config, one stream, TLS 1.3 (AES-128-GCM); medians of %d rounds, implementations alternating\n", *rounds)
+	fmt.Printf("Settings: KCP windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers; TCP with Go's defaults; quic-go's default Config, one stream, TLS 1.3 (AES-128-GCM); kcpx-secure: Noise IK, pinned server key, AES-256-GCM, KCP settings as above; medians of %d rounds, implementations alternating\n", *rounds)
 }
 
 func fail(format string, args ...any) {
@@ -699,6 +721,72 @@ func latencyUnderLoad(ct contender, count int, bulkRate float64) transfer {
 	return transfer{p50: samples[len(samples)/2], p99: samples[len(samples)*99/100], mbps: rate}
 }
 
+// connSetup opens count connections to one listener of ct, one after the
+// other, each until one byte has gone to an echoing server and back: the
+// handshake where the protocol has one (TCP's, TLS 1.3's, secure mode's
+// Noise IK) and the first round trip. It reports the time from Dial to
+// the echo and the CPU both ends spent per connection, closing included.
+func connSetup(ct contender, count int) transfer {
+	runtime.GC()
+	l := plainListener(ct)
+	defer l.Close()
+	var served sync.WaitGroup
+	go func() {
+		for {
+			finish, err := l.acceptConn()
+			if err != nil {
+				return
+			}
+			served.Add(1)
+			go func() {
+				defer served.Done()
+				s, err := finish()
+				if err != nil {
+					return
+				}
+				ct.tune(s)
+				s.SetDeadline(time.Now().Add(time.Minute))
+				b := make([]byte, 1)
+				if _, err := io.ReadFull(s, b); err == nil {
+					s.Write(b)
+					s.Read(b) // until the client closes (or the deadline)
+				}
+				s.Close()
+			}()
+		}
+	}()
+	null, _ := interop.CipherByName("null")
+	samples := make([]float64, 0, count)
+	from := sample()
+	b := make([]byte, 1)
+	for range count {
+		t0 := time.Now()
+		c, err := ct.dial(l.Addr().String(), null, 0, 0)
+		if err != nil {
+			fail("%s Dial: %v", ct.name, err)
+		}
+		ct.tune(c)
+		c.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := c.Write(b); err != nil {
+			fail("%s setup Write: %v", ct.name, err)
+		}
+		if _, err := io.ReadFull(c, b); err != nil {
+			fail("%s setup Read: %v", ct.name, err)
+		}
+		samples = append(samples, float64(time.Since(t0).Microseconds()))
+		c.Close()
+	}
+	l.Close()
+	served.Wait()
+	to := sample()
+	sort.Float64s(samples)
+	return transfer{
+		p50:        samples[len(samples)/2],
+		p99:        samples[len(samples)*99/100],
+		cpuPerConn: (to.cpu - from.cpu).Seconds() * 1e3 / float64(count),
+	}
+}
+
 // idleSessions starts a server process of ct, opens n client sessions to
 // it, sends a 64-byte ping per second on each for d, and reports the
 // server's CPU share over d and its resident set at the end.
@@ -709,6 +797,9 @@ func idleSessions(ct contender, n int, d time.Duration) transfer {
 	}
 	if ct.name == quicContender.name {
 		tlsConfigs() // the certificate, in tlsEnv for the server
+	}
+	if ct.name == secureContender.name {
+		secureKeys() // the server's key pair, in secureKeyEnv for the server
 	}
 	cmd := exec.Command(self, "-role", ct.name)
 	cmd.Stderr = os.Stderr
