@@ -5,6 +5,7 @@ package kcp
 // in secure_transport.go.
 
 import (
+	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -279,8 +280,9 @@ func DeriveSecurePSK(passphrase, salt []byte) ([]byte, error) {
 // secureParams is a validated SecureConfig with defaults applied, shared by
 // every handshake of one Dial or Listener. Read-only after newSecureParams.
 type secureParams struct {
-	static     noise.DHKey // zero without a static key
-	peer       []byte      // pinned server key (client)
+	static     noise.DHKey      // zero without a static key
+	staticECDH *ecdh.PrivateKey // static's private key for crypto/ecdh; nil without
+	peer       []byte           // pinned server key (client)
 	verify     func([]byte) error
 	psk        []byte // nil without a PSK
 	cipher     SecureCipher
@@ -348,6 +350,9 @@ func newSecureParams(cfg *SecureConfig, listener bool) (*secureParams, error) {
 			return nil, err
 		}
 		p.static = noise.DHKey{Private: append([]byte(nil), cfg.PrivateKey...), Public: pub}
+		if p.staticECDH, err = staticECDHKey(p.static.Private); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case len(cfg.PresharedKey) > 0:

@@ -137,7 +137,7 @@ func mac16(key, msg []byte) (out [secMacLen]byte) {
 // noiseConfig builds the flynn/noise configuration for a pattern.
 func (p *secureParams) noiseConfig(pattern byte, initiator bool) noise.Config {
 	c := noise.Config{
-		CipherSuite: noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s),
+		CipherSuite: noise.NewCipherSuite(p.newHandshakeDH(), noise.CipherChaChaPoly, noise.HashBLAKE2s),
 		Random:      p.rand,
 		Initiator:   initiator,
 		Prologue:    append([]byte(secProtocolPrologue), pattern),
