@@ -224,7 +224,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		if pp, ok := conn.(PacketPusher); ok {
 			s.startPushed(pp) // udp_push.go: no read goroutine
 		} else {
-			s.rx = newPacketReader(conn)
+			s.rx = newDialReader(conn)
 			if u, ok := conn.(*net.UDPConn); ok && ownConn && u.RemoteAddr() != nil {
 				// Dial's connected socket: a refusal before the peer ever
 				// answered ends the session at once (udp_rx.go).

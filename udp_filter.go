@@ -160,7 +160,7 @@ func (r *packetReader) followSocket() bool {
 	r.udp = u
 	if r.batch != nil {
 		gro := r.batch.groOn()
-		r.batch = newBatchReader(u, &r.offload)
+		r.batch = newBatchReader(u, &r.offload, false)
 		if r.batch != nil {
 			if !gro {
 				r.batch.disableGRO()

@@ -46,13 +46,21 @@ type packetReader struct {
 // with recvmmsg, with UDP_GRO turned on for the socket when the kernel allows
 // it; so is the socket of a datagramFilter conn, whose datagrams then pass
 // through the filter; any other conn one datagram per ReadFrom.
-func newPacketReader(conn net.PacketConn) *packetReader {
+func newPacketReader(conn net.PacketConn) *packetReader { return newReader(conn, false) }
+
+// newDialReader is newPacketReader for a dialled session's socket: its batch
+// reader starts with a few one-datagram buffers and GRO off, and grows to
+// the full layout (with GRO) once traffic fills them, since a client may
+// only ever see a datagram at a time (udp_rx_linux.go, smallSlots).
+func newDialReader(conn net.PacketConn) *packetReader { return newReader(conn, true) }
+
+func newReader(conn net.PacketConn, small bool) *packetReader {
 	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1)}
 	if f, ok := conn.(datagramFilter); ok {
 		u := f.filterSocket()
 		r.filter, r.udp = f, u
 		r.buf = make([]byte, filterBufLen+1)
-		r.batch = newBatchReader(u, &r.offload)
+		r.batch = newBatchReader(u, &r.offload, small)
 		if r.batch != nil {
 			r.batch.widen(filterBufLen)
 		}
@@ -60,7 +68,7 @@ func newPacketReader(conn net.PacketConn) *packetReader {
 		r.batchOn.Store(r.batch != nil)
 	} else if u, ok := conn.(*net.UDPConn); ok {
 		r.udp = u
-		r.batch = newBatchReader(u, &r.offload)
+		r.batch = newBatchReader(u, &r.offload, small)
 		r.groOn.Store(r.batch != nil && r.batch.groOn())
 		r.batchOn.Store(r.batch != nil)
 	}
@@ -121,6 +129,9 @@ func (r *packetReader) readOnce(handle func(data []byte, ap netip.AddrPort, addr
 	var err error
 	switch {
 	case r.batch != nil:
+		if r.batch.wantsGrow() {
+			r.groOn.Store(r.batch.grow())
+		}
 		err = r.batch.receive(handle, &r.ndropped)
 		if err != nil && recvRefused(err) {
 			r.batch.disableGRO() // plain reads cannot cut coalesced runs apart

@@ -20,6 +20,17 @@ import (
 // with room to spare; beyond that the per-call saving flattens.
 const batchSize = 64
 
+// A dialled session's reader starts with smallSlots buffers of one datagram
+// each and GRO off: a client that only pings would otherwise hold the full
+// layout (16 GRO buffers of 64 KiB, a MiB) for nothing, and a process with
+// thousands of client sessions would hold gigabytes. After growAfter calls
+// in a row fill every slot, the reader takes the full layout and turns GRO
+// on, for good.
+const (
+	smallSlots = 4
+	growAfter  = 2
+)
+
 // mmsghdr is the kernel's struct mmsghdr: a msghdr and the byte count of the
 // message. Go pads it to the alignment of msghdr as C does.
 type mmsghdr struct {
@@ -46,6 +57,9 @@ type batchReader struct {
 	names    []sockaddrBuf
 	slab     []byte // len(msgs) buffers of slotSize bytes, back to back
 	slotSize int
+	slots    int    // datagram slots without GRO: batchSize, or smallSlots until grown
+	growable bool   // started small; grows after growAfter full calls in a row
+	full     int    // full calls in a row while growable
 	limit    int    // largest datagram delivered: mtuLimit, or more for a filter's socket (widen)
 	gro      bool   // UDP_GRO is on for the socket
 	ctrl     []byte // with gro: cmsgGROSpace bytes per message
@@ -62,20 +76,25 @@ type batchReader struct {
 // newBatchReader returns a recvmmsg reader for conn, or nil when conn has
 // no usable file descriptor. It turns UDP_GRO on for the socket when the
 // kernel allows it; stats receives the GRO counts.
-func newBatchReader(conn *net.UDPConn, stats *offloadStats) *batchReader {
+func newBatchReader(conn *net.UDPConn, stats *offloadStats, small bool) *batchReader {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	b := &batchReader{rc: rc, laddr: conn.LocalAddr(), stats: stats, limit: mtuLimit}
-	b.layout(setGRO(rc, true))
+	b := &batchReader{rc: rc, laddr: conn.LocalAddr(), stats: stats, limit: mtuLimit, slots: batchSize}
+	if small {
+		b.slots, b.growable = smallSlots, true
+		b.layout(false)
+	} else {
+		b.layout(setGRO(rc, true))
+	}
 	b.recvFn = b.recv
 	return b
 }
 
 // layout builds the message array for GRO on or off.
 func (b *batchReader) layout(gro bool) {
-	slots, size := batchSize, b.limit
+	slots, size := b.slots, b.limit
 	if gro {
 		slots, size = groSlots, groSlotSize
 		b.ctrl = make([]byte, slots*cmsgGROSpace)
@@ -101,6 +120,18 @@ func (b *batchReader) layout(gro bool) {
 		}
 	}
 	b.got = slots // reset every header before the next call
+}
+
+// wantsGrow reports whether the reader started small and its last
+// growAfter calls each filled every slot.
+func (b *batchReader) wantsGrow() bool { return b.growable && b.full >= growAfter }
+
+// grow takes the full layout, with GRO on when the kernel allows it, and
+// reports whether GRO is on. Call it between reads.
+func (b *batchReader) grow() bool {
+	b.slots, b.growable = batchSize, false
+	b.layout(setGRO(b.rc, true))
+	return b.gro
 }
 
 // disableGRO turns UDP_GRO off for the socket and goes back to buffers of
@@ -180,6 +211,13 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 	}
 	if b.got > 0 {
 		b.stats.rxCalls.Add(1)
+	}
+	if b.growable {
+		if b.got == len(b.msgs) {
+			b.full++
+		} else {
+			b.full = 0
+		}
 	}
 	delivered := 0
 	for i := range b.msgs[:b.got] {

@@ -138,3 +138,79 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A dialled session's reader starts with smallSlots one-datagram buffers
+// and GRO off, stays so while calls find a datagram or two, and takes the
+// full layout (GRO on where the kernel has it) after growAfter calls in a
+// row fill every slot.
+func TestDialReaderGrowsUnderLoad(t *testing.T) {
+	rx := listenUDP(t, "udp4", "127.0.0.1:0")
+	tx := listenUDP(t, "udp4", "127.0.0.1:0")
+	ref := newPacketReader(listenUDP(t, "udp4", "127.0.0.1:0")) // what the kernel allows
+	r, w := newDialReader(rx), newPacketWriter(tx)
+	if r.batch == nil {
+		t.Fatal("no batch reader")
+	}
+	small := func(when string) {
+		t.Helper()
+		if r.batch.slots != smallSlots || len(r.batch.msgs) != smallSlots || len(r.batch.slab) != smallSlots*r.batch.limit || r.groEnabled() {
+			t.Fatalf("%s: %d slots, %d messages, %d-byte slab, GRO %v; want %d one-datagram slots, GRO off",
+				when, r.batch.slots, len(r.batch.msgs), len(r.batch.slab), r.groEnabled(), smallSlots)
+		}
+	}
+	send := func(n int) {
+		t.Helper()
+		pkts := make([][]byte, n)
+		for i := range pkts {
+			pkts[i] = datagram(i, 300)
+		}
+		if got, err := w.write(pkts, localAP(rx), nil); got != n || err != nil {
+			t.Fatalf("write = %d, %v", got, err)
+		}
+	}
+	read := func(want int) {
+		t.Helper()
+		got := 0
+		if err := r.readOnce(func([]byte, netip.AddrPort, net.Addr) { got++ }); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("one call delivered %d datagrams, want %d", got, want)
+		}
+	}
+	small("new")
+	for range 10 { // a client that pings
+		send(1)
+		read(1)
+	}
+	small("after single datagrams")
+	// Full, not full, full: not in a row.
+	send(smallSlots)
+	read(smallSlots)
+	send(1)
+	read(1)
+	send(smallSlots)
+	read(smallSlots)
+	send(1)
+	read(1)
+	small("after full calls apart")
+	// Two full calls in a row: the next call reads with the full layout.
+	send(2*smallSlots + 30)
+	read(smallSlots)
+	read(smallSlots)
+	small("before the growing call")
+	got := 0
+	if err := r.readOnce(func([]byte, netip.AddrPort, net.Addr) { got++ }); err != nil { // grows, then reads
+		t.Fatal(err)
+	}
+	if r.batch.slots != batchSize || r.batch.growable || r.groEnabled() != ref.groEnabled() || len(r.batch.msgs) <= smallSlots {
+		t.Fatalf("after growing: %d slots, %d messages, growable %v, GRO %v (kernel allows %v)",
+			r.batch.slots, len(r.batch.msgs), r.batch.growable, r.groEnabled(), ref.groEnabled())
+	}
+	// The datagrams queued before GRO came on arrive one per message: the
+	// grown reader takes as many per call as it has messages (64, or 16
+	// 64 KiB GRO buffers).
+	if want := min(30, len(r.batch.msgs)); got != want {
+		t.Fatalf("growing call delivered %d datagrams, want %d", got, want)
+	}
+}

@@ -13,10 +13,16 @@ import (
 type batchReader struct{}
 
 // newBatchReader returns nil: no batch receive on this OS.
-func newBatchReader(*net.UDPConn, *offloadStats) *batchReader { return nil }
+func newBatchReader(*net.UDPConn, *offloadStats, bool) *batchReader { return nil }
 
 // groOn is never called: newBatchReader returns nil.
 func (*batchReader) groOn() bool { return false }
+
+// wantsGrow is never called: newBatchReader returns nil.
+func (*batchReader) wantsGrow() bool { return false }
+
+// grow is never called: newBatchReader returns nil.
+func (*batchReader) grow() bool { return false }
 
 // disableGRO is never called: newBatchReader returns nil.
 func (*batchReader) disableGRO() {}
