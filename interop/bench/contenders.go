@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/binary"
 	"io"
 	"math/big"
 	"net"
@@ -65,6 +66,10 @@ type contender struct {
 	listen func(c interop.Cipher, ds, ps int) (server, error)
 	// dial opens a client to addr with the library's default settings.
 	dial func(addr string, c interop.Cipher, ds, ps int) (peer, error)
+	// dialFrom is dial from a socket bound to the local IP laddr (the idle
+	// measure spreads clients over 127.0.0.0/8 when one address has too few
+	// ephemeral ports); nil where the library cannot.
+	dialFrom func(laddr net.IP, addr string) (peer, error)
 	// kcpTuned: the peers are KCP sessions that take the driver's settings
 	// (fast) although the contender has no KCP cipher table (secure mode).
 	kcpTuned bool
@@ -104,7 +109,39 @@ func kcpContender(impl interop.Impl) contender {
 		dial: func(addr string, c interop.Cipher, ds, ps int) (peer, error) {
 			return impl.Dial(addr, c, pass, ds, ps)
 		},
+		dialFrom: func(laddr net.IP, addr string) (peer, error) {
+			raddr, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: laddr})
+			if err != nil {
+				return nil, err
+			}
+			null, _ := interop.CipherByName("null")
+			var conv [4]byte
+			rand.Read(conv[:])
+			s, err := impl.NewConn(binary.LittleEndian.Uint32(conv[:]), raddr, null, pass, 0, 0, conn)
+			if err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return ownedConn{s, conn}, nil
+		},
 	}
+}
+
+// ownedConn is a session over a socket the driver opened: Close closes
+// both.
+type ownedConn struct {
+	interop.Session
+	conn net.PacketConn
+}
+
+func (o ownedConn) Close() error {
+	err := o.Session.Close()
+	o.conn.Close()
+	return err
 }
 
 type kcpServer struct{ interop.Listener }
@@ -124,6 +161,10 @@ var tcpContender = contender{
 	},
 	dial: func(addr string, _ interop.Cipher, _, _ int) (peer, error) {
 		return net.Dial("tcp", addr)
+	},
+	dialFrom: func(laddr net.IP, addr string) (peer, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: laddr}}
+		return d.Dial("tcp", addr)
 	},
 }
 

@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -45,32 +46,44 @@ import (
 	"syscall"
 	"time"
 
+	kcp "github.com/kcpx/kcp"
 	"github.com/kcpx/kcp/interop"
 )
 
 var (
-	rounds    = flag.Int("rounds", 3, "rounds per session measure; each round runs both libraries, order alternating")
-	sinkMiB   = flag.Int("sink-mib", 64, "MiB per sink transfer")
-	echoMiB   = flag.Int("echo-mib", 32, "MiB per echo transfer")
-	pings     = flag.Int("pings", 2000, "64-byte round trips per latency measure")
-	setups    = flag.Int("setups", 200, "connections opened per connection-setup measure")
-	sessions  = flag.Bool("sessions", true, "run the session measures")
-	micro     = flag.Bool("micro", true, "run the microbenchmarks (go test -bench)")
-	microN    = flag.Int("micro-count", 5, "go test -count for the microbenchmarks")
-	microTime = flag.String("micro-benchtime", "200ms", "go test -benchtime for the paired microbenchmarks")
-	tags      = flag.String("tags", "", "build tags for go test (layers not yet merged)")
-	idle      = flag.String("idle", "1000,5000", "idle-session counts for the many-sessions measure (empty to skip)")
-	bulkN     = flag.Int("bulk-sessions", 64, "sessions sinking at once into one listener (0 to skip)")
-	bulkMiB   = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
-	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
-	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx, kcp-go, TCP or quic-go)")
-	implList  = flag.String("impls", "kcpx,kcp-go,tcp,quic-go,kcpx-secure", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go, kcpx-secure); TCP, quic-go and kcpx secure mode take the plain measures only")
+	rounds      = flag.Int("rounds", 3, "rounds per session measure; each round runs both libraries, order alternating")
+	sinkMiB     = flag.Int("sink-mib", 64, "MiB per sink transfer")
+	echoMiB     = flag.Int("echo-mib", 32, "MiB per echo transfer")
+	pings       = flag.Int("pings", 2000, "64-byte round trips per latency measure")
+	setups      = flag.Int("setups", 200, "connections opened per connection-setup measure")
+	sessions    = flag.Bool("sessions", true, "run the session measures")
+	micro       = flag.Bool("micro", true, "run the microbenchmarks (go test -bench)")
+	microN      = flag.Int("micro-count", 5, "go test -count for the microbenchmarks")
+	microTime   = flag.String("micro-benchtime", "200ms", "go test -benchtime for the paired microbenchmarks")
+	tags        = flag.String("tags", "", "build tags for go test (layers not yet merged)")
+	idle        = flag.String("idle", "1000,5000", "idle-session counts for the many-sessions measure (empty to skip)")
+	bulkN       = flag.Int("bulk-sessions", 64, "sessions sinking at once into one listener (0 to skip)")
+	bulkMiB     = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
+	idleFor     = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
+	idleEvery   = flag.Duration("idle-every", time.Second, "interval between one idle session's pings")
+	idlePerProc = flag.Int("idle-per-proc", 18000, "idle clients per process; more go to child processes (the open-file limit is per process)")
+	clientOf    = flag.String("client-of", "", "internal: the idle-client child's implementation")
+	clientAddr  = flag.String("client-addr", "", "internal: the idle-client child's server address")
+	clientN     = flag.Int("client-n", 0, "internal: the idle-client child's session count")
+	clientIP    = flag.String("client-ip", "", "internal: the idle-client child's local address")
+	role        = flag.String("role", "", "internal: run as the many-sessions server (kcpx, kcp-go, TCP or quic-go)")
+	implList    = flag.String("impls", "kcpx,kcp-go,tcp,quic-go,kcpx-secure", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go, kcpx-secure); TCP, quic-go and kcpx secure mode take the plain measures only")
 )
 
 var pass = interop.KcptunPass("kcpx interop bench")
 
 func main() {
 	flag.Parse()
+	raiseFileLimit()
+	if *role == "idle-client" {
+		idleClientProcess()
+		return
+	}
 	if *role != "" {
 		idleServer(*role)
 		return
@@ -262,11 +275,21 @@ func idleMeasures(cs []contender) {
 		}
 		r := map[string][]transfer{}
 		for _, ct := range cs {
+			if n > *idlePerProc && ct.dialFrom == nil {
+				fmt.Fprintf(os.Stderr, "bench: %s skips %d idle sessions: it cannot dial from a chosen local address\n", ct.name, n)
+				continue
+			}
 			r[ct.name] = append(r[ct.name], idleSessions(ct, n, *idleFor))
 		}
+		every := "1 ping/s each"
+		if *idleEvery != time.Second {
+			every = "a ping every " + idleEvery.String() + " each"
+		}
 		idleRows = append(idleRows,
-			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server CPU", n), "% core", false, func(t transfer) float64 { return t.cpuShare }),
-			pick(r, fmt.Sprintf("%d sessions, 1 ping/s each: server RSS", n), "MiB", false, func(t transfer) float64 { return t.rssMiB }),
+			pick(r, fmt.Sprintf("%d sessions, %s: server CPU", n, every), "% core", false, func(t transfer) float64 { return t.cpuShare }),
+			pick(r, fmt.Sprintf("%d sessions, %s: server RSS", n, every), "MiB", false, func(t transfer) float64 { return t.rssMiB }),
+			pick(r, "  sessions with no echo while measured", "sessions", false, func(t transfer) float64 { return t.silent }),
+			pick(r, "  pings unanswered within 5 s", "pings", false, func(t transfer) float64 { return t.lost }),
 		)
 	}
 	printTable("Many idle sessions on one listener (server in its own process)", idleRows)
@@ -278,6 +301,7 @@ type transfer struct {
 	p50, p99, allocsPerOp                      float64
 	cpuShare, rssMiB                           float64
 	cpuPerConn                                 float64
+	silent, lost                               float64
 }
 
 // row is one line of the table: a figure for each implementation measured.
@@ -820,22 +844,81 @@ func idleSessions(ct contender, n int, d time.Duration) transfer {
 		fail("server address: %v", err)
 	}
 	addr := strings.TrimSpace(addrLine)
+	// Clients: in this process up to *idlePerProc sessions; beyond, child
+	// processes of *idlePerProc each (the open-file limit is per process and
+	// one address has about 28,000 ephemeral ports), each from its own
+	// address 127.0.0.2, 127.0.0.3, ...
+	var fleets []idleFleet
+	if n <= *idlePerProc {
+		fleets = append(fleets, startIdleClients(ct, addr, n, nil))
+	} else {
+		for j := 0; j**idlePerProc < n; j++ {
+			fleets = append(fleets, spawnIdleClients(self, ct, addr, min(*idlePerProc, n-j**idlePerProc), j))
+		}
+	}
+	for _, f := range fleets {
+		f.ready()
+	}
+	// Let every session open and settle, then measure.
+	time.Sleep(3 * time.Second)
+	for _, f := range fleets {
+		f.measure()
+	}
+	cpu0 := procCPU(cmd.Process.Pid)
+	t0 := time.Now()
+	time.Sleep(d)
+	cpu1 := procCPU(cmd.Process.Pid)
+	rss := procRSS(cmd.Process.Pid)
+	share := (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds() * 100
+	for _, f := range fleets {
+		f.halt()
+	}
+	silent, lost := 0, 0
+	for _, f := range fleets {
+		s, l := f.finish()
+		silent, lost = silent+s, lost+l
+	}
+	in.Close()
+	cmd.Wait()
+	return transfer{cpuShare: share, rssMiB: rss, silent: float64(silent), lost: float64(lost)}
+}
+
+// idleFleet is a group of idle clients, in this process or a child.
+type idleFleet struct {
+	ready   func()                    // returns once every session is open
+	measure func()                    // start counting echoes
+	halt    func()                    // stop counting
+	finish  func() (silent, lost int) // close everything, report the counts
+}
+
+// startIdleClients opens n sessions of ct to addr (from local address ip
+// unless nil) and pings on each every -idle-every.
+func startIdleClients(ct contender, addr string, n int, ip net.IP) idleFleet {
 	null, _ := interop.CipherByName("null")
 	sessions := make([]peer, 0, n)
-	for range n {
-		s, err := ct.dial(addr, null, 0, 0)
+	for i := range n {
+		var s peer
+		var err error
+		if ip == nil {
+			s, err = ct.dial(addr, null, 0, 0)
+		} else {
+			s, err = ct.dialFrom(ip, addr)
+		}
 		if err != nil {
-			fail("%s Dial: %v", ct.name, err)
+			fail("%s Dial %d: %v", ct.name, i, err)
 		}
 		sessions = append(sessions, s)
 	}
 	stop := make(chan struct{})
+	var measuring atomic.Bool
+	var lost atomic.Int64
+	echoed := make([]atomic.Bool, n)
 	ping := make([]byte, 64)
 	for i, s := range sessions {
 		go func() {
-			// Spread the pings over the second.
-			time.Sleep(time.Duration(i) * time.Second / time.Duration(n))
-			tick := time.NewTicker(time.Second)
+			// Spread the pings over the interval.
+			time.Sleep(time.Duration(i) * *idleEvery / time.Duration(n))
+			tick := time.NewTicker(*idleEvery)
 			defer tick.Stop()
 			buf := make([]byte, 64)
 			for {
@@ -843,7 +926,14 @@ func idleSessions(ct contender, n int, d time.Duration) transfer {
 					return
 				}
 				s.SetReadDeadline(time.Now().Add(5 * time.Second))
-				io.ReadFull(s, buf)
+				_, err := io.ReadFull(s, buf)
+				if measuring.Load() {
+					if err != nil {
+						lost.Add(1)
+					} else {
+						echoed[i].Store(true)
+					}
+				}
 				select {
 				case <-tick.C:
 				case <-stop:
@@ -852,21 +942,111 @@ func idleSessions(ct contender, n int, d time.Duration) transfer {
 			}
 		}()
 	}
-	// Let every session open and settle, then measure.
-	time.Sleep(3 * time.Second)
-	cpu0 := procCPU(cmd.Process.Pid)
-	t0 := time.Now()
-	time.Sleep(d)
-	cpu1 := procCPU(cmd.Process.Pid)
-	rss := procRSS(cmd.Process.Pid)
-	share := (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds() * 100
-	close(stop)
-	for _, s := range sessions {
-		s.Close()
+	return idleFleet{
+		ready:   func() {},
+		measure: func() { measuring.Store(true) },
+		halt:    func() { measuring.Store(false) },
+		finish: func() (int, int) {
+			silent := 0
+			for i := range echoed {
+				if !echoed[i].Load() {
+					silent++
+					if silent <= 3 && os.Getenv("KCPX_BENCH_STATS") != "" {
+						var p any = sessions[i]
+						if oc, ok := p.(ownedConn); ok {
+							p = oc.Session
+						}
+						if st, ok := p.(interface{ Stats() kcp.SessionStats }); ok {
+							fmt.Fprintf(os.Stderr, "bench: silent session %d: %+v\n", i, st.Stats())
+						}
+					}
+				}
+			}
+			close(stop)
+			closeAll(sessions)
+			return silent, int(lost.Load())
+		},
 	}
-	in.Close()
-	cmd.Wait()
-	return transfer{cpuShare: share, rssMiB: rss}
+}
+
+// closeAll closes every peer, 256 at a time: a KCP Close waits for its
+// close handshake (a round trip and the peer's update tick), which one
+// after the other would take minutes for thousands of sessions.
+func closeAll(ps []peer) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for _, p := range ps {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p.Close()
+		}()
+	}
+	wg.Wait()
+}
+
+// spawnIdleClients runs n idle clients of ct in a child process (-role
+// idle-client), from 127.0.0.(2+j).
+func spawnIdleClients(self string, ct contender, addr string, n, j int) idleFleet {
+	if ct.dialFrom == nil {
+		fail("%s cannot dial from a chosen local address", ct.name)
+	}
+	cmd := exec.Command(self, "-role", "idle-client", "-client-of", ct.name, "-client-addr", addr,
+		"-client-n", strconv.Itoa(n), "-client-ip", fmt.Sprintf("127.0.0.%d", 2+j), "-idle-every", idleEvery.String())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		fail("%v", err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		fail("%v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		fail("start clients: %v", err)
+	}
+	rd := bufio.NewReader(out)
+	line := func() string {
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			fail("idle client %d: %v", j, err)
+		}
+		return strings.TrimSpace(l)
+	}
+	return idleFleet{
+		ready:   func() { line() },
+		measure: func() { fmt.Fprintln(in, "measure") },
+		halt:    func() { fmt.Fprintln(in, "halt") },
+		finish: func() (int, int) {
+			fmt.Fprintln(in, "finish")
+			var silent, lost int
+			fmt.Sscan(line(), &silent, &lost)
+			in.Close()
+			cmd.Wait()
+			return silent, lost
+		},
+	}
+}
+
+// idleClientProcess is the -role idle-client child: it opens its clients,
+// says so, and follows the driver's "measure" and "finish" lines.
+func idleClientProcess() {
+	f := startIdleClients(byName(*clientOf), *clientAddr, *clientN, net.ParseIP(*clientIP))
+	fmt.Println("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "measure":
+			f.measure()
+		case "halt":
+			f.halt()
+		case "finish":
+			silent, lost := f.finish()
+			fmt.Println(silent, lost)
+			return
+		}
+	}
 }
 
 // idleServer is the many-sessions server: an echo listener that prints its
@@ -913,7 +1093,43 @@ func idleServer(name string) {
 		}
 	}()
 	io.Copy(io.Discard, os.Stdin)
+	if path := os.Getenv("KCPX_BENCH_MEMPROFILE"); path != "" {
+		// The heap with every session still open.
+		if f, err := os.Create(path + "." + name); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	if os.Getenv("KCPX_BENCH_STATS") != "" {
+		// The listener's own view (kcpx): admissions refused and why, I/O.
+		var inner any = l
+		if ks, ok := l.(kcpServer); ok {
+			inner = ks.Listener
+		}
+		if st, ok := inner.(interface{ Stats() kcp.ListenerStats }); ok {
+			fmt.Fprintf(os.Stderr, "bench: %s listener: %+v\n", name, st.Stats())
+		}
+		if st, ok := inner.(interface{ IOStats() kcp.IOStats }); ok {
+			fmt.Fprintf(os.Stderr, "bench: %s I/O: %+v\n", name, st.IOStats())
+		}
+	}
 	l.Close()
+}
+
+// raiseFileLimit lifts the open-file limit as far as the process may (root:
+// to a million), for the idle measure's one socket per client.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return
+	}
+	want := lim
+	want.Max = max(lim.Max, 1<<20)
+	want.Cur = want.Max
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
+		want.Max, want.Cur = lim.Max, lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	}
 }
 
 func procCPU(pid int) time.Duration {
