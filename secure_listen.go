@@ -5,8 +5,9 @@ package kcp
 //
 // Listener: ListenSecure ──▶ secureServerConn ──▶ serveConn. The conn is a
 // datagramFilter (udp_filter.go): the listener's reader reads the socket in
-// batches and calls filterIn, which handles handshakes inline (replies
-// written from that goroutine), opens transport packets by receiver index,
+// batches and calls filterIn, which handles handshakes inline (replies go
+// into the conn's ctlQueue, which the listener's sender writes: the reader
+// never writes), opens transport packets by receiver index,
 // runs path validation, and returns KCP datagrams with the peer's virtual
 // address: the address it had when the handshake completed, which stays the
 // session's key in the Listener across migrations. The listener's sender
@@ -102,6 +103,11 @@ type secureServerConn struct {
 	resp  *secureResponder
 	sock  *net.UDPConn
 	rbuf  []byte // ReadFrom's
+	cbuf  []byte // the reader's cookie reply, before it is queued
+	// plain is the reader's control plaintext (a challenge or a response)
+	// on its way to seal: a local array would escape into the AEAD.
+	plain [ctlPathLen]byte
+	ctl   *ctlQueue
 	stats secureServerStats
 
 	mu        sync.RWMutex
@@ -117,6 +123,8 @@ func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
 		resp:    newSecureResponder(p),
 		sock:    sock,
 		rbuf:    make([]byte, secBufLen),
+		cbuf:    make([]byte, 0, secCookieReplyLen),
+		ctl:     newCtlQueue(ctlSlotsListener),
 		peers:   make(map[uint32]*securePeer),
 		byVirt:  make(map[netip.AddrPort]*securePeer),
 		pending: make(map[uint32]*pendingSecure),
@@ -136,7 +144,9 @@ func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, err
 		}
-		if data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src), time.Now()); ok {
+		data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src), time.Now())
+		s.ctl.flushPlain(s.sock)
+		if ok {
 			return copy(b, data), net.UDPAddrFromAddrPort(from), nil
 		}
 	}
@@ -148,6 +158,9 @@ func (s *secureServerConn) filterSocket() *net.UDPConn { return s.sock }
 // filterErr returns err: the listener has no failure of its own
 // (datagramFilter).
 func (s *secureServerConn) filterErr(err error) error { return err }
+
+// filterCtl returns the listener's control replies (datagramFilter).
+func (s *secureServerConn) filterCtl() *ctlQueue { return s.ctl }
 
 // filterIn handles a datagram from src (datagramFilter): handshake packets
 // are answered here; a transport packet is opened in place by receiver
@@ -255,16 +268,21 @@ func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now 
 		s.stats.unknown.Add(1)
 		return
 	}
-	reply, rh, err := s.resp.handleInitiation(pkt, src, index, npending, now)
+	reply, rh, err := s.resp.handleInitiationBuf(s.cbuf, pkt, src, index, npending, now)
 	if err != nil {
 		s.countErr(err)
 		return
 	}
-	if reply != nil {
-		s.sock.WriteToUDPAddrPort(reply, src)
+	if reply == nil {
+		return
+	}
+	if !s.ctl.put(reply, src) {
+		// No room for the reply: hold nothing for it either; the client
+		// sends its initiation again.
+		return
 	}
 	if rh == nil {
-		if reply != nil && reply[0] == secCookie {
+		if reply[0] == secCookie {
 			s.stats.cookies.Add(1)
 		}
 		return
@@ -285,7 +303,7 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 	ph, peer := s.pending[index], s.peers[index]
 	s.mu.RUnlock()
 	if peer != nil { // our confirmation was lost: confirm again, on the proven path
-		s.sendTo(peer, secData, nil, src, false)
+		s.sendTo(peer, secData, nil, src, false, now)
 		return
 	}
 	if ph == nil || ph.rh.hs == nil {
@@ -306,7 +324,7 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 	// initiation's source; a finish from elsewhere is validated like any
 	// other new path once transport packets come from there.
 	peer = s.promote(index, kp, ph.src, now)
-	s.sendTo(peer, secData, nil, ph.src, true)
+	s.sendTo(peer, secData, nil, ph.src, true, now)
 }
 
 // promote makes a completed handshake a peer whose proven and virtual
@@ -361,16 +379,16 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	}
 	peer.mu.Lock()
 	peer.heard = now
-	challenge := peer.path.authenticated(src, wire, now)
+	challenge, due := peer.path.authenticated(src, wire, now)
 	peer.mu.Unlock()
-	if challenge != nil && s.sendTo(peer, secControl, challenge, src, false) {
+	if due && s.sendTo(peer, secControl, s.plainOf(challenge), src, false, now) {
 		peer.mu.Lock()
 		peer.challenge++
 		peer.mu.Unlock()
 	}
 	if typ == secData {
 		if len(plain) == 0 { // keepalive: answer it
-			s.sendTo(peer, secData, nil, src, false)
+			s.sendTo(peer, secData, nil, src, false, now)
 			return nil, nil
 		}
 		return plain, peer
@@ -384,8 +402,8 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 		}
 		peer.mu.Unlock()
 	case plain[0] == ctlPathChallenge:
-		if resp := pathResponse(plain); resp != nil {
-			s.sendTo(peer, secControl, resp, src, false)
+		if resp, ok := pathResponse(plain); ok {
+			s.sendTo(peer, secControl, s.plainOf(resp), src, false, now)
 		}
 	case plain[0] == ctlClose:
 		s.mu.Lock()
@@ -397,26 +415,37 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	return nil, nil
 }
 
-// sendTo seals payload for peer and sends it to dst, within dst's
-// amplification budget unless proven says the caller knows dst answered. It
-// reports whether the packet went out.
-func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, dst netip.AddrPort, proven bool) bool {
+// plainOf copies a control plaintext into the reader's buffer.
+func (s *secureServerConn) plainOf(b [ctlPathLen]byte) []byte {
+	s.plain = b
+	return s.plain[:]
+}
+
+// sendTo seals payload for peer into a slot of the control queue, for the
+// listener's sender to write to dst, within dst's amplification budget
+// unless proven says the caller knows dst answered. It reports whether the
+// packet was queued; the budget is charged only then.
+func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, dst netip.AddrPort, proven bool, now time.Time) bool {
+	buf := s.ctl.begin()
+	if buf == nil {
+		return false
+	}
 	if !proven {
 		peer.mu.Lock()
 		ok := peer.path.allowSend(dst, len(payload)+SecureOverhead)
 		peer.mu.Unlock()
 		if !ok {
+			s.ctl.abort()
 			return false
 		}
 	}
-	bp := secBufPool.Get().(*[]byte)
-	defer secBufPool.Put(bp)
-	pkt, err := peer.kp.seal((*bp)[:0], typ, payload, time.Now())
+	pkt, err := peer.kp.seal(buf, typ, payload, now)
 	if err != nil {
+		s.ctl.abort()
 		return false
 	}
-	_, err = s.sock.WriteToUDPAddrPort(pkt, dst)
-	return err == nil
+	s.ctl.commit(len(pkt), dst)
+	return true
 }
 
 // WriteTo seals p for the peer whose virtual address is addr and sends it to
