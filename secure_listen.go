@@ -99,11 +99,11 @@ type secureServerStats struct {
 // the Listener's read goroutine only; WriteTo and Close are safe for
 // concurrent use.
 type secureServerConn struct {
-	p     *secureParams
-	resp  *secureResponder
-	sock  *net.UDPConn
-	rbuf  []byte // ReadFrom's
-	cbuf  []byte // the reader's cookie reply, before it is queued
+	p    *secureParams
+	resp *secureResponder
+	sock *net.UDPConn
+	rbuf []byte // ReadFrom's
+	cbuf []byte // the reader's cookie reply, before it is queued
 	// plain is the reader's control plaintext (a challenge or a response)
 	// on its way to seal: a local array would escape into the AEAD.
 	plain [ctlPathLen]byte

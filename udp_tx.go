@@ -308,10 +308,10 @@ type sendQueue struct {
 	busy   sync.Mutex
 	turn   []*UDPSession // the ready list taken from mu
 	batch  []outPacket
-	bufs   []*[]byte // the pooled buffer behind each batch entry (nil for duplicates)
-	owners []txOwner // runs of batch entries by session
-	failed []bool    // per batch entry: the write of it failed
-	dead   bool      // the socket failed for good: drop, do not write
+	bufs   []*[]byte   // the pooled buffer behind each batch entry (nil for duplicates)
+	owners []txOwner   // runs of batch entries by session
+	failed []bool      // per batch entry: the write of it failed
+	dead   bool        // the socket failed for good: drop, do not write
 	ctl    *ctlQueue   // a filter's control replies (udp_filter.go); nil for other conns
 	ctlOut []outPacket // the replies being written
 
