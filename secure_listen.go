@@ -75,11 +75,23 @@ type securePeer struct {
 	kp   *secureKeypair
 	virt netip.AddrPort // the Listener's key for the session
 
-	mu        sync.Mutex // guards path and heard
+	// dst is path.proven, for the per-datagram paths that only read it
+	// (set under mu whenever path.proven changes); heard is when the last
+	// authenticated packet came, in Unix nanoseconds.
+	dst   atomic.Pointer[netip.AddrPort]
+	heard atomic.Int64
+
+	mu        sync.Mutex // guards path
 	path      securePath
-	heard     time.Time
 	migrated  int // path switches, for tests
 	challenge int // challenges sent, for tests
+}
+
+// setProven makes a the peer's proven address. peer.mu is held, or the
+// peer is not shared yet.
+func (p *securePeer) setProven(a netip.AddrPort) {
+	p.path.proven = a
+	p.dst.Store(&a)
 }
 
 // pendingSecure is a handshake a listener holds.
@@ -115,6 +127,20 @@ type secureServerConn struct {
 	byVirt    map[netip.AddrPort]*securePeer // by virtual address
 	pending   map[uint32]*pendingSecure      // by local index; at most p.maxPending
 	lastSweep time.Time
+
+	// gen changes (under mu) whenever a peer leaves the tables; the
+	// one-entry caches below are valid while it stays what they saw, so
+	// a steady flow to one peer looks it up without taking mu.
+	gen atomic.Uint64
+	// The reader's last peer by index (filterIn's caller only).
+	rdIndex uint32
+	rdPeer  *securePeer
+	rdGen   uint64
+	// The sender's last peer by virtual address (filterOut's caller, the
+	// drain token holder, only).
+	wrVirt netip.AddrPort
+	wrPeer *securePeer
+	wrGen  uint64
 }
 
 func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
@@ -190,15 +216,24 @@ func (s *secureServerConn) filterIn(pkt []byte, src netip.AddrPort, now time.Tim
 // with the peer's proven address (datagramFilter). A datagram for an unknown
 // or forgotten peer is dropped (KCP retransmits or the session ends).
 func (s *secureServerConn) filterOut(buf, p []byte, to netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool, error) {
-	s.mu.RLock()
-	peer := s.byVirt[to]
-	s.mu.RUnlock()
+	g := s.gen.Load()
+	peer := s.wrPeer
+	if peer == nil || s.wrVirt != to || s.wrGen != g {
+		s.mu.RLock()
+		peer = s.byVirt[to]
+		s.mu.RUnlock()
+		s.wrVirt, s.wrPeer, s.wrGen = to, peer, g
+	}
+	return s.sealFor(peer, buf, p, now)
+}
+
+// sealFor seals p as a KCP datagram for peer into buf and returns it with
+// the peer's proven address; a nil peer drops p.
+func (s *secureServerConn) sealFor(peer *securePeer, buf, p []byte, now time.Time) ([]byte, netip.AddrPort, bool, error) {
 	if peer == nil {
 		return nil, netip.AddrPort{}, false, nil
 	}
-	peer.mu.Lock()
-	dst := peer.path.proven
-	peer.mu.Unlock()
+	dst := *peer.dst.Load()
 	pkt, err := peer.kp.seal(buf[:0], secData, p, now)
 	if err != nil {
 		return nil, netip.AddrPort{}, false, err
@@ -231,10 +266,7 @@ func (s *secureServerConn) sweepLocked(now time.Time) {
 		}
 	}
 	for i, peer := range s.peers {
-		peer.mu.Lock()
-		idle := now.Sub(peer.heard) > securePeerIdle
-		peer.mu.Unlock()
-		if idle {
+		if now.UnixNano()-peer.heard.Load() > int64(securePeerIdle) {
 			s.forgetLocked(i, peer)
 		}
 	}
@@ -242,6 +274,7 @@ func (s *secureServerConn) sweepLocked(now time.Time) {
 
 // forgetLocked drops a peer's keys. s.mu is held for writing.
 func (s *secureServerConn) forgetLocked(index uint32, peer *securePeer) {
+	s.gen.Add(1)
 	delete(s.peers, index)
 	if s.byVirt[peer.virt] == peer {
 		delete(s.byVirt, peer.virt)
@@ -332,8 +365,9 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 // there by using our response. A peer that had that virtual address is
 // dropped: the client at that address started over.
 func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
-	peer := &securePeer{kp: kp, virt: src, heard: now}
-	peer.path.proven = src
+	peer := &securePeer{kp: kp, virt: src}
+	peer.heard.Store(now.UnixNano())
+	peer.setProven(src)
 	s.mu.Lock()
 	delete(s.pending, index)
 	if old := s.byVirt[src]; old != nil {
@@ -355,16 +389,25 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 		s.stats.malformed.Add(1)
 		return nil, nil
 	}
-	s.mu.RLock()
-	peer := s.peers[index]
 	var kp *secureKeypair
 	var ph *pendingSecure
-	if peer != nil {
+	g := s.gen.Load()
+	peer := s.rdPeer
+	if peer != nil && s.rdIndex == index && s.rdGen == g {
 		kp = peer.kp
-	} else if ph = s.pending[index]; ph != nil {
-		kp = ph.rh.keys // nil while an XX handshake waits for its finish
+	} else {
+		s.mu.RLock()
+		peer = s.peers[index]
+		if peer != nil {
+			kp = peer.kp
+		} else if ph = s.pending[index]; ph != nil {
+			kp = ph.rh.keys // nil while an XX handshake waits for its finish
+		}
+		s.mu.RUnlock()
+		if peer != nil {
+			s.rdIndex, s.rdPeer, s.rdGen = index, peer, g
+		}
 	}
-	s.mu.RUnlock()
 	if kp == nil {
 		s.stats.unknown.Add(1)
 		return nil, nil
@@ -377,14 +420,16 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	if peer == nil { // the first packet under these keys confirms them
 		peer = s.promote(index, kp, ph.src, now)
 	}
-	peer.mu.Lock()
-	peer.heard = now
-	challenge, due := peer.path.authenticated(src, wire, now)
-	peer.mu.Unlock()
-	if due && s.sendTo(peer, secControl, s.plainOf(challenge), src, false, now) {
+	peer.heard.Store(now.UnixNano())
+	if src != *peer.dst.Load() { // from elsewhere than the proven path
 		peer.mu.Lock()
-		peer.challenge++
+		challenge, due := peer.path.authenticated(src, wire, now)
 		peer.mu.Unlock()
+		if due && s.sendTo(peer, secControl, s.plainOf(challenge), src, false, now) {
+			peer.mu.Lock()
+			peer.challenge++
+			peer.mu.Unlock()
+		}
 	}
 	if typ == secData {
 		if len(plain) == 0 { // keepalive: answer it
@@ -398,6 +443,7 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	case plain[0] == ctlPathResponse:
 		peer.mu.Lock()
 		if peer.path.responded(src, plain[1:]) {
+			peer.setProven(peer.path.proven)
 			peer.migrated++
 		}
 		peer.mu.Unlock()
@@ -460,9 +506,12 @@ func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, errInvalidOperation
 	}
+	s.mu.RLock()
+	peer := s.byVirt[unmapAddrPort(ua.AddrPort())]
+	s.mu.RUnlock()
 	bp := secBufPool.Get().(*[]byte)
 	defer secBufPool.Put(bp)
-	pkt, dst, ok, err := s.filterOut((*bp)[:0], p, unmapAddrPort(ua.AddrPort()), time.Now())
+	pkt, dst, ok, err := s.sealFor(peer, (*bp)[:0], p, time.Now())
 	if err != nil {
 		return 0, err
 	}
