@@ -159,6 +159,17 @@ func benchModeEcho(b *testing.B, listen func() (*Listener, error), dial func(str
 			b.Fatal(err)
 		}
 	}
+	reportIO(b, l.IOStats(), cli.IOStats())
+}
+
+// reportIO reports datagrams per system call on both sockets of a benchmark
+// and the datagrams the listener sent per iteration.
+func reportIO(b *testing.B, srv, cli IOStats) {
+	b.ReportMetric(srv.TxPerCall(), "srv-tx/call")
+	b.ReportMetric(srv.RxPerCall(), "srv-rx/call")
+	b.ReportMetric(cli.TxPerCall(), "cli-tx/call")
+	b.ReportMetric(cli.RxPerCall(), "cli-rx/call")
+	b.ReportMetric(float64(srv.TxDatagrams)/float64(b.N), "srv-dg/op")
 }
 
 // BenchmarkSecureHandshake runs complete in-memory handshakes (both ends'
