@@ -292,6 +292,12 @@ func (s *secureServerConn) newIndexLocked() uint32 {
 }
 
 func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now time.Time) {
+	if int(s.ctl.queued.Load()) >= s.ctl.slots() {
+		// No room for an answer: spend nothing on the initiation (a flood
+		// filled the ring; the client, if real, sends it again).
+		s.ctl.drops.Add(1)
+		return
+	}
 	s.mu.Lock()
 	s.sweepLocked(now)
 	npending, full := len(s.pending), len(s.peers)+len(s.pending) >= secMaxPeers
