@@ -157,3 +157,77 @@ func TestCtlQueue(t *testing.T) {
 		t.Errorf("%.1f allocations per reply", n)
 	}
 }
+
+// TestSecureDialledReaderNeverWrites: a secure client's reader answers a
+// path challenge from the server into the client's control queue, not on
+// the socket: while the client's sender is stuck, the listener receives
+// nothing from the client (not the response, not an ACK) even though the
+// client's reader has taken the challenge and the data after it; once the
+// sender is free, the response goes out.
+func TestSecureDialledReaderNeverWrites(t *testing.T) {
+	leakCheck(t)
+	k := secureTestKeys()
+	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sc := l.conn.(*secureServerConn)
+	cli, srv := securePair(t, l, &SecureConfig{PrivateKey: k.cliPriv, PeerPublicKey: k.srvPub}, 0, 0)
+	defer cli.Close()
+	defer srv.Close()
+	fast(cli)
+	fast(srv)
+	cc := cli.conn.(*secureClientConn)
+	echoCheck(t, cli, srv, 4<<10) // settle: everything acknowledged
+	sc.mu.RLock()
+	var peer *securePeer
+	for _, p := range sc.peers {
+		peer = p
+	}
+	sc.mu.RUnlock()
+	if peer == nil {
+		t.Fatal("no peer at the listener")
+	}
+
+	cli.sq.busy.Lock() // the client's sender is stuck in a write
+	stuck := true
+	defer func() {
+		if stuck {
+			cli.sq.busy.Unlock()
+		}
+	}()
+	rx0 := l.IOStats().RxDatagrams
+	var ch [ctlPathLen]byte
+	ch[0] = ctlPathChallenge
+	copy(ch[1:], "8 bytes!")
+	pkt, err := peer.kp.seal(make([]byte, 0, 128), secControl, ch[:], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.sock.WriteToUDPAddrPort(pkt, addrPortOf(cc.LocalAddr())); err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("after the challenge")
+	if _, err := srv.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(cli, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("data after the challenge: %q, %v", got, err)
+	}
+	if eventually(300*time.Millisecond, func() bool { return l.IOStats().RxDatagrams != rx0 }) {
+		t.Fatalf("the listener received %d datagrams from the client while its sender was stuck: the reader wrote", l.IOStats().RxDatagrams-rx0)
+	}
+	if q := cc.ctl.queued.Load(); q != 1 {
+		t.Fatalf("%d replies queued at the client, want the path response", q)
+	}
+
+	stuck = false
+	cli.sq.busy.Unlock()
+	cli.sq.drain()
+	waitFor(t, 10*time.Second, "the path response to go out", func() bool { return cc.ctl.sent.Load() >= 1 })
+	waitFor(t, 10*time.Second, "the listener to hear the client again", func() bool { return l.IOStats().RxDatagrams > rx0 })
+	echoCheck(t, cli, srv, 4<<10)
+}
