@@ -231,3 +231,33 @@ func TestSecureDialledReaderNeverWrites(t *testing.T) {
 	waitFor(t, 10*time.Second, "the listener to hear the client again", func() bool { return l.IOStats().RxDatagrams > rx0 })
 	echoCheck(t, cli, srv, 4<<10)
 }
+
+// TestSecurePeerIdleSweep: a listener forgets a peer securePeerIdle after
+// its last authenticated packet, keeps one heard since, and a forgotten
+// peer leaves the lock-free lookup caches invalid.
+func TestSecurePeerIdleSweep(t *testing.T) {
+	k := secureTestKeys()
+	srvP := mustParams(t, &SecureConfig{PrivateKey: k.srvPriv}, true)
+	sc := newSecureServerConn(nil, srvP)
+	t0 := sc.born
+	a := netip.MustParseAddrPort("192.0.2.1:1000")
+	b := netip.MustParseAddrPort("192.0.2.2:1000")
+	kpA := &secureKeypair{localIndex: 1}
+	kpB := &secureKeypair{localIndex: 2}
+	sc.promote(1, kpA, a, t0)
+	pb := sc.promote(2, kpB, b, t0)
+	later := t0.Add(securePeerIdle - time.Second)
+	pb.heard.Store(int64(later.Sub(sc.born))) // b was heard since
+	gen := sc.gen.Load()
+	sc.mu.Lock()
+	sc.sweepLocked(t0.Add(securePeerIdle + time.Second))
+	_, okA := sc.peers[1]
+	_, okB := sc.peers[2]
+	sc.mu.Unlock()
+	if okA || !okB {
+		t.Errorf("after the idle bound: peer a kept %v (want false), peer b kept %v (want true)", okA, okB)
+	}
+	if sc.gen.Load() == gen {
+		t.Error("forgetting a peer left the lookup caches valid")
+	}
+}

@@ -77,7 +77,8 @@ type securePeer struct {
 
 	// dst is path.proven, for the per-datagram paths that only read it
 	// (set under mu whenever path.proven changes); heard is when the last
-	// authenticated packet came, in Unix nanoseconds.
+	// authenticated packet came, in nanoseconds since the conn's born
+	// (monotonic).
 	dst   atomic.Pointer[netip.AddrPort]
 	heard atomic.Int64
 
@@ -114,8 +115,9 @@ type secureServerConn struct {
 	p    *secureParams
 	resp *secureResponder
 	sock *net.UDPConn
-	rbuf []byte // ReadFrom's
-	cbuf []byte // the reader's cookie reply, before it is queued
+	rbuf []byte    // ReadFrom's
+	born time.Time // the origin of securePeer.heard
+	cbuf []byte    // the reader's cookie reply, before it is queued
 	// plain is the reader's control plaintext (a challenge or a response)
 	// on its way to seal: a local array would escape into the AEAD.
 	plain [ctlPathLen]byte
@@ -149,6 +151,7 @@ func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
 		resp:    newSecureResponder(p),
 		sock:    sock,
 		rbuf:    make([]byte, secBufLen),
+		born:    time.Now(),
 		cbuf:    make([]byte, 0, secCookieReplyLen),
 		ctl:     newCtlQueue(ctlSlotsListener),
 		peers:   make(map[uint32]*securePeer),
@@ -266,7 +269,7 @@ func (s *secureServerConn) sweepLocked(now time.Time) {
 		}
 	}
 	for i, peer := range s.peers {
-		if now.UnixNano()-peer.heard.Load() > int64(securePeerIdle) {
+		if int64(now.Sub(s.born))-peer.heard.Load() > int64(securePeerIdle) {
 			s.forgetLocked(i, peer)
 		}
 	}
@@ -372,7 +375,7 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 // dropped: the client at that address started over.
 func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
 	peer := &securePeer{kp: kp, virt: src}
-	peer.heard.Store(now.UnixNano())
+	peer.heard.Store(int64(now.Sub(s.born)))
 	peer.setProven(src)
 	s.mu.Lock()
 	delete(s.pending, index)
@@ -426,7 +429,7 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	if peer == nil { // the first packet under these keys confirms them
 		peer = s.promote(index, kp, ph.src, now)
 	}
-	peer.heard.Store(now.UnixNano())
+	peer.heard.Store(int64(now.Sub(s.born)))
 	if src != *peer.dst.Load() { // from elsewhere than the proven path
 		peer.mu.Lock()
 		challenge, due := peer.path.authenticated(src, wire, now)
