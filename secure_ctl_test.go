@@ -147,6 +147,14 @@ func TestCtlQueue(t *testing.T) {
 	if q.put(make([]byte, ctlSlotLen+1), to) {
 		t.Error("a reply larger than a slot was queued")
 	}
+	// Every reply a filter queues fits a slot.
+	for _, pat := range []byte{patternIK, patternXX, patternNN} {
+		for _, psk := range []bool{false, true} {
+			if n := max(responseLen(pat, psk), finishLen(psk), secCookieReplyLen, ctlPathLen+SecureOverhead); n > ctlSlotLen {
+				t.Errorf("pattern %d psk %v: a %d-byte reply does not fit a %d-byte slot", pat, psk, n, ctlSlotLen)
+			}
+		}
+	}
 	pkt := []byte("reply")
 	out = out[:0]
 	if n := testing.AllocsPerRun(100, func() {
