@@ -213,8 +213,9 @@ const (
 	// answers its one server.
 	ctlSlotsListener = 256
 	ctlSlotsClient   = 16
-	// ctlSlotLen is the largest control reply: a handshake response is
-	// at most 106 bytes, a cookie reply 64, a sealed challenge 43.
+	// ctlSlotLen is the largest control reply: handshake responses,
+	// finishes, cookie replies (66 bytes) and sealed path frames (43) are
+	// all well under it (TestCtlQueue checks).
 	ctlSlotLen = 256
 )
 
