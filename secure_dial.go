@@ -12,9 +12,10 @@ package kcp
 // secureClientConn ──▶ NewConn4. The conn is a datagramFilter
 // (udp_filter.go): the session's reader reads the socket in batches and
 // calls filterIn, which opens datagrams from the server, answers path
-// challenges, and returns KCP datagrams; the session's sender calls
-// filterOut, which seals, and writes the batch. One goroutine per conn
-// repeats the key confirmation until the server answers.
+// challenges (into the conn's ctlQueue: the reader never writes), and
+// returns KCP datagrams; the session's sender calls filterOut, which seals,
+// writes the batch, and writes the queued control replies. One goroutine
+// per conn queues the key confirmation again until the server answers.
 
 import (
 	"crypto/rand"
@@ -107,6 +108,8 @@ type secureClientConn struct {
 	confirm    []byte // what is repeated until the server answers: finish or nil (keepalive)
 	sock       atomic.Pointer[net.UDPConn]
 	rbuf       []byte // ReadFrom's
+	ctl        *ctlQueue
+	plain      [ctlPathLen]byte // the reader's path response on its way to seal
 
 	confirmed atomic.Bool
 	confirmCh chan struct{} // closed when confirmed
@@ -184,6 +187,7 @@ attempts:
 		kp:         kp,
 		confirm:    finish,
 		rbuf:       make([]byte, secBufLen),
+		ctl:        newCtlQueue(ctlSlotsClient),
 		confirmCh:  make(chan struct{}),
 		die:        make(chan struct{}),
 	}
@@ -193,13 +197,30 @@ attempts:
 	return c, nil
 }
 
-// sendConfirm sends the finish (XX) or an empty data packet.
+// sendConfirm queues the finish (XX) or an empty data packet for the
+// session's sender.
 func (c *secureClientConn) sendConfirm() {
 	if c.confirm != nil {
-		c.sock.Load().WriteToUDPAddrPort(c.confirm, c.server)
+		c.ctl.put(c.confirm, c.server)
 		return
 	}
-	c.send(secData, nil)
+	c.queue(secData, nil, time.Now())
+}
+
+// queue seals payload as a packet of type typ for the server into a slot
+// of the control queue, which the session's sender writes. A full queue
+// drops it (counted there).
+func (c *secureClientConn) queue(typ byte, payload []byte, now time.Time) {
+	buf := c.ctl.begin()
+	if buf == nil {
+		return
+	}
+	pkt, err := c.kp.seal(buf, typ, payload, now)
+	if err != nil {
+		c.ctl.abort()
+		return
+	}
+	c.ctl.commit(len(pkt), c.server)
 }
 
 // confirmLoop repeats the key confirmation until the server answers, the
@@ -232,7 +253,9 @@ func (c *secureClientConn) fail(err error) {
 	c.sock.Load().SetReadDeadline(time.Unix(1, 0))
 }
 
-// send seals payload as a packet of type typ and sends it to the server.
+// send seals payload as a packet of type typ and writes it to the server
+// at once: for WriteTo and Close, which the session's sender calls (or a
+// caller using the conn alone), never the reader.
 func (c *secureClientConn) send(typ byte, payload []byte) error {
 	if len(payload)+SecureOverhead > secBufLen {
 		return errSecureTooLarge
@@ -260,7 +283,9 @@ func (c *secureClientConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, c.filterErr(err)
 		}
-		if data, _, ok := c.filterIn(c.rbuf[:n], unmapAddrPort(from), time.Now()); ok {
+		data, _, ok := c.filterIn(c.rbuf[:n], unmapAddrPort(from), time.Now())
+		c.ctl.flushPlain(sock)
+		if ok {
 			return copy(b, data), c.serverAddr, nil
 		}
 		if e := c.failed.Load(); e != nil {
@@ -268,6 +293,9 @@ func (c *secureClientConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 	}
 }
+
+// filterCtl returns the conn's control replies (datagramFilter).
+func (c *secureClientConn) filterCtl() *ctlQueue { return c.ctl }
 
 // filterSocket returns the socket in use (datagramFilter).
 func (c *secureClientConn) filterSocket() *net.UDPConn { return c.sock.Load() }
@@ -307,8 +335,9 @@ func (c *secureClientConn) filterIn(pkt []byte, src netip.AddrPort, now time.Tim
 	switch {
 	case len(plain) == 0:
 	case plain[0] == ctlPathChallenge:
-		if resp := pathResponse(plain); resp != nil {
-			c.send(secControl, resp)
+		if resp, ok := pathResponse(plain); ok {
+			c.plain = resp
+			c.queue(secControl, c.plain[:], now)
 		}
 	case plain[0] == ctlClose:
 		c.fail(ErrPeerClosed)

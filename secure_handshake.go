@@ -10,6 +10,7 @@ package kcp
 // responderHandshake.consumeFinish). Each side then holds a *secureKeypair.
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/binary"
@@ -344,12 +345,21 @@ func cookieFor(secret *[32]byte, src netip.AddrPort) [secCookieLen]byte {
 type secureResponder struct {
 	p       *secureParams
 	cookies cookieJar
+	// cookieAEAD seals cookie replies, by pattern (its Kc), made once: a
+	// flood of initiations drawing cookies allocates no cipher per packet.
+	cookieAEAD [patternNN + 1]cipher.AEAD
 }
 
 // newSecureResponder returns a responder for params validated for a
 // listener.
 func newSecureResponder(p *secureParams) *secureResponder {
-	return &secureResponder{p: p}
+	r := &secureResponder{p: p}
+	for i := range p.macKeys {
+		if p.macKeys[i].ok {
+			r.cookieAEAD[i], _ = chacha20poly1305.NewX(p.macKeys[i].cookie[:])
+		}
+	}
+	return r
 }
 
 // responderHandshake is one handshake a listener holds: XX until the
@@ -386,6 +396,12 @@ func (r *secureResponder) needsCookie(pending int) bool {
 // silent) and, when a handshake began, its state. A cookie reply comes with a
 // nil handshake and nil error: no state was made.
 func (r *secureResponder) handleInitiation(pkt []byte, src netip.AddrPort, localIndex uint32, pending int, now time.Time) ([]byte, *responderHandshake, error) {
+	return r.handleInitiationBuf(nil, pkt, src, localIndex, pending, now)
+}
+
+// handleInitiationBuf is handleInitiation with a cookie reply appended to
+// cbuf[:0] (no allocation when cbuf has secCookieReplyLen bytes of room).
+func (r *secureResponder) handleInitiationBuf(cbuf, pkt []byte, src netip.AddrPort, localIndex uint32, pending int, now time.Time) ([]byte, *responderHandshake, error) {
 	typ, pat, ok := checkPrefix(pkt)
 	psk := r.p.psk != nil
 	if !ok || typ != secInitiation || !r.p.accepts(pat) || len(pkt) != initiationLen(pat, psk) {
@@ -399,7 +415,7 @@ func (r *secureResponder) handleInitiation(pkt []byte, src netip.AddrPort, local
 		return nil, nil, ErrSecureAuth
 	}
 	if r.needsCookie(pending) && !r.mac2Valid(pkt, m2off, src, now) {
-		return r.cookieReply(pkt, m1off, src, now), nil, nil
+		return r.cookieReply(cbuf[:0], pkt, m1off, src, now), nil, nil
 	}
 	if pending >= r.p.maxPending {
 		return nil, nil, errHandshakeBusy
@@ -476,15 +492,18 @@ func (r *secureResponder) mac2Valid(pkt []byte, m2off int, src netip.AddrPort, n
 	return hmac.Equal(m[:], pkt[m2off:])
 }
 
-// cookieReply builds the cookie reply to an initiation from src.
-func (r *secureResponder) cookieReply(pkt []byte, m1off int, src netip.AddrPort, now time.Time) []byte {
+// cookieReply appends the cookie reply to an initiation from src to out.
+func (r *secureResponder) cookieReply(out, pkt []byte, m1off int, src netip.AddrPort, now time.Time) []byte {
 	cur, _, _ := r.cookies.secrets(now)
 	cookie := cookieFor(&cur, src)
-	aead, err := chacha20poly1305.NewX(r.p.macKeys[pkt[1]].cookie[:])
-	if err != nil {
+	aead := r.cookieAEAD[pkt[1]]
+	if aead == nil {
 		return nil
 	}
-	out := make([]byte, secPrefixLen+4+chacha20poly1305.NonceSizeX, secCookieReplyLen)
+	if cap(out) < secCookieReplyLen {
+		out = make([]byte, 0, secCookieReplyLen)
+	}
+	out = out[:secPrefixLen+4+chacha20poly1305.NonceSizeX]
 	putPrefix(out, secCookie, 0)
 	copy(out[6:10], pkt[6:10])
 	rand.Read(out[10:])

@@ -5,8 +5,9 @@ package kcp
 //
 // Listener: ListenSecure ──▶ secureServerConn ──▶ serveConn. The conn is a
 // datagramFilter (udp_filter.go): the listener's reader reads the socket in
-// batches and calls filterIn, which handles handshakes inline (replies
-// written from that goroutine), opens transport packets by receiver index,
+// batches and calls filterIn, which handles handshakes inline (replies go
+// into the conn's ctlQueue, which the listener's sender writes: the reader
+// never writes), opens transport packets by receiver index,
 // runs path validation, and returns KCP datagrams with the peer's virtual
 // address: the address it had when the handshake completed, which stays the
 // session's key in the Listener across migrations. The listener's sender
@@ -74,11 +75,24 @@ type securePeer struct {
 	kp   *secureKeypair
 	virt netip.AddrPort // the Listener's key for the session
 
-	mu        sync.Mutex // guards path and heard
+	// dst is path.proven, for the per-datagram paths that only read it
+	// (set under mu whenever path.proven changes); heard is when the last
+	// authenticated packet came, in nanoseconds since the conn's born
+	// (monotonic).
+	dst   atomic.Pointer[netip.AddrPort]
+	heard atomic.Int64
+
+	mu        sync.Mutex // guards path
 	path      securePath
-	heard     time.Time
 	migrated  int // path switches, for tests
 	challenge int // challenges sent, for tests
+}
+
+// setProven makes a the peer's proven address. peer.mu is held, or the
+// peer is not shared yet.
+func (p *securePeer) setProven(a netip.AddrPort) {
+	p.path.proven = a
+	p.dst.Store(&a)
 }
 
 // pendingSecure is a handshake a listener holds.
@@ -98,10 +112,16 @@ type secureServerStats struct {
 // the Listener's read goroutine only; WriteTo and Close are safe for
 // concurrent use.
 type secureServerConn struct {
-	p     *secureParams
-	resp  *secureResponder
-	sock  *net.UDPConn
-	rbuf  []byte // ReadFrom's
+	p    *secureParams
+	resp *secureResponder
+	sock *net.UDPConn
+	rbuf []byte    // ReadFrom's
+	born time.Time // the origin of securePeer.heard
+	cbuf []byte    // the reader's cookie reply, before it is queued
+	// plain is the reader's control plaintext (a challenge or a response)
+	// on its way to seal: a local array would escape into the AEAD.
+	plain [ctlPathLen]byte
+	ctl   *ctlQueue
 	stats secureServerStats
 
 	mu        sync.RWMutex
@@ -109,6 +129,20 @@ type secureServerConn struct {
 	byVirt    map[netip.AddrPort]*securePeer // by virtual address
 	pending   map[uint32]*pendingSecure      // by local index; at most p.maxPending
 	lastSweep time.Time
+
+	// gen changes (under mu) whenever a peer leaves the tables; the
+	// one-entry caches below are valid while it stays what they saw, so
+	// a steady flow to one peer looks it up without taking mu.
+	gen atomic.Uint64
+	// The reader's last peer by index (filterIn's caller only).
+	rdIndex uint32
+	rdPeer  *securePeer
+	rdGen   uint64
+	// The sender's last peer by virtual address (filterOut's caller, the
+	// drain token holder, only).
+	wrVirt netip.AddrPort
+	wrPeer *securePeer
+	wrGen  uint64
 }
 
 func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
@@ -117,6 +151,9 @@ func newSecureServerConn(sock *net.UDPConn, p *secureParams) *secureServerConn {
 		resp:    newSecureResponder(p),
 		sock:    sock,
 		rbuf:    make([]byte, secBufLen),
+		born:    time.Now(),
+		cbuf:    make([]byte, 0, secCookieReplyLen),
+		ctl:     newCtlQueue(ctlSlotsListener),
 		peers:   make(map[uint32]*securePeer),
 		byVirt:  make(map[netip.AddrPort]*securePeer),
 		pending: make(map[uint32]*pendingSecure),
@@ -136,7 +173,9 @@ func (s *secureServerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, err
 		}
-		if data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src), time.Now()); ok {
+		data, from, ok := s.filterIn(s.rbuf[:n], unmapAddrPort(src), time.Now())
+		s.ctl.flushPlain(s.sock)
+		if ok {
 			return copy(b, data), net.UDPAddrFromAddrPort(from), nil
 		}
 	}
@@ -148,6 +187,9 @@ func (s *secureServerConn) filterSocket() *net.UDPConn { return s.sock }
 // filterErr returns err: the listener has no failure of its own
 // (datagramFilter).
 func (s *secureServerConn) filterErr(err error) error { return err }
+
+// filterCtl returns the listener's control replies (datagramFilter).
+func (s *secureServerConn) filterCtl() *ctlQueue { return s.ctl }
 
 // filterIn handles a datagram from src (datagramFilter): handshake packets
 // are answered here; a transport packet is opened in place by receiver
@@ -177,15 +219,24 @@ func (s *secureServerConn) filterIn(pkt []byte, src netip.AddrPort, now time.Tim
 // with the peer's proven address (datagramFilter). A datagram for an unknown
 // or forgotten peer is dropped (KCP retransmits or the session ends).
 func (s *secureServerConn) filterOut(buf, p []byte, to netip.AddrPort, now time.Time) ([]byte, netip.AddrPort, bool, error) {
-	s.mu.RLock()
-	peer := s.byVirt[to]
-	s.mu.RUnlock()
+	g := s.gen.Load()
+	peer := s.wrPeer
+	if peer == nil || s.wrVirt != to || s.wrGen != g {
+		s.mu.RLock()
+		peer = s.byVirt[to]
+		s.mu.RUnlock()
+		s.wrVirt, s.wrPeer, s.wrGen = to, peer, g
+	}
+	return s.sealFor(peer, buf, p, now)
+}
+
+// sealFor seals p as a KCP datagram for peer into buf and returns it with
+// the peer's proven address; a nil peer drops p.
+func (s *secureServerConn) sealFor(peer *securePeer, buf, p []byte, now time.Time) ([]byte, netip.AddrPort, bool, error) {
 	if peer == nil {
 		return nil, netip.AddrPort{}, false, nil
 	}
-	peer.mu.Lock()
-	dst := peer.path.proven
-	peer.mu.Unlock()
+	dst := *peer.dst.Load()
 	pkt, err := peer.kp.seal(buf[:0], secData, p, now)
 	if err != nil {
 		return nil, netip.AddrPort{}, false, err
@@ -218,10 +269,7 @@ func (s *secureServerConn) sweepLocked(now time.Time) {
 		}
 	}
 	for i, peer := range s.peers {
-		peer.mu.Lock()
-		idle := now.Sub(peer.heard) > securePeerIdle
-		peer.mu.Unlock()
-		if idle {
+		if int64(now.Sub(s.born))-peer.heard.Load() > int64(securePeerIdle) {
 			s.forgetLocked(i, peer)
 		}
 	}
@@ -229,6 +277,7 @@ func (s *secureServerConn) sweepLocked(now time.Time) {
 
 // forgetLocked drops a peer's keys. s.mu is held for writing.
 func (s *secureServerConn) forgetLocked(index uint32, peer *securePeer) {
+	s.gen.Add(1)
 	delete(s.peers, index)
 	if s.byVirt[peer.virt] == peer {
 		delete(s.byVirt, peer.virt)
@@ -246,6 +295,12 @@ func (s *secureServerConn) newIndexLocked() uint32 {
 }
 
 func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now time.Time) {
+	if int(s.ctl.queued.Load()) >= s.ctl.slots() {
+		// No room for an answer: spend nothing on the initiation (a flood
+		// filled the ring; the client, if real, sends it again).
+		s.ctl.drops.Add(1)
+		return
+	}
 	s.mu.Lock()
 	s.sweepLocked(now)
 	npending, full := len(s.pending), len(s.peers)+len(s.pending) >= secMaxPeers
@@ -255,16 +310,21 @@ func (s *secureServerConn) handleInitiation(pkt []byte, src netip.AddrPort, now 
 		s.stats.unknown.Add(1)
 		return
 	}
-	reply, rh, err := s.resp.handleInitiation(pkt, src, index, npending, now)
+	reply, rh, err := s.resp.handleInitiationBuf(s.cbuf, pkt, src, index, npending, now)
 	if err != nil {
 		s.countErr(err)
 		return
 	}
-	if reply != nil {
-		s.sock.WriteToUDPAddrPort(reply, src)
+	if reply == nil {
+		return
+	}
+	if !s.ctl.put(reply, src) {
+		// No room for the reply: hold nothing for it either; the client
+		// sends its initiation again.
+		return
 	}
 	if rh == nil {
-		if reply != nil && reply[0] == secCookie {
+		if reply[0] == secCookie {
 			s.stats.cookies.Add(1)
 		}
 		return
@@ -285,7 +345,7 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 	ph, peer := s.pending[index], s.peers[index]
 	s.mu.RUnlock()
 	if peer != nil { // our confirmation was lost: confirm again, on the proven path
-		s.sendTo(peer, secData, nil, src, false)
+		s.sendTo(peer, secData, nil, src, false, now)
 		return
 	}
 	if ph == nil || ph.rh.hs == nil {
@@ -306,7 +366,7 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 	// initiation's source; a finish from elsewhere is validated like any
 	// other new path once transport packets come from there.
 	peer = s.promote(index, kp, ph.src, now)
-	s.sendTo(peer, secData, nil, ph.src, true)
+	s.sendTo(peer, secData, nil, ph.src, true, now)
 }
 
 // promote makes a completed handshake a peer whose proven and virtual
@@ -314,8 +374,9 @@ func (s *secureServerConn) handleFinish(pkt []byte, src netip.AddrPort, now time
 // there by using our response. A peer that had that virtual address is
 // dropped: the client at that address started over.
 func (s *secureServerConn) promote(index uint32, kp *secureKeypair, src netip.AddrPort, now time.Time) *securePeer {
-	peer := &securePeer{kp: kp, virt: src, heard: now}
-	peer.path.proven = src
+	peer := &securePeer{kp: kp, virt: src}
+	peer.heard.Store(int64(now.Sub(s.born)))
+	peer.setProven(src)
 	s.mu.Lock()
 	delete(s.pending, index)
 	if old := s.byVirt[src]; old != nil {
@@ -337,16 +398,25 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 		s.stats.malformed.Add(1)
 		return nil, nil
 	}
-	s.mu.RLock()
-	peer := s.peers[index]
 	var kp *secureKeypair
 	var ph *pendingSecure
-	if peer != nil {
+	g := s.gen.Load()
+	peer := s.rdPeer
+	if peer != nil && s.rdIndex == index && s.rdGen == g {
 		kp = peer.kp
-	} else if ph = s.pending[index]; ph != nil {
-		kp = ph.rh.keys // nil while an XX handshake waits for its finish
+	} else {
+		s.mu.RLock()
+		peer = s.peers[index]
+		if peer != nil {
+			kp = peer.kp
+		} else if ph = s.pending[index]; ph != nil {
+			kp = ph.rh.keys // nil while an XX handshake waits for its finish
+		}
+		s.mu.RUnlock()
+		if peer != nil {
+			s.rdIndex, s.rdPeer, s.rdGen = index, peer, g
+		}
 	}
-	s.mu.RUnlock()
 	if kp == nil {
 		s.stats.unknown.Add(1)
 		return nil, nil
@@ -359,18 +429,20 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	if peer == nil { // the first packet under these keys confirms them
 		peer = s.promote(index, kp, ph.src, now)
 	}
-	peer.mu.Lock()
-	peer.heard = now
-	challenge := peer.path.authenticated(src, wire, now)
-	peer.mu.Unlock()
-	if challenge != nil && s.sendTo(peer, secControl, challenge, src, false) {
+	peer.heard.Store(int64(now.Sub(s.born)))
+	if src != *peer.dst.Load() { // from elsewhere than the proven path
 		peer.mu.Lock()
-		peer.challenge++
+		challenge, due := peer.path.authenticated(src, wire, now)
 		peer.mu.Unlock()
+		if due && s.sendTo(peer, secControl, s.plainOf(challenge), src, false, now) {
+			peer.mu.Lock()
+			peer.challenge++
+			peer.mu.Unlock()
+		}
 	}
 	if typ == secData {
 		if len(plain) == 0 { // keepalive: answer it
-			s.sendTo(peer, secData, nil, src, false)
+			s.sendTo(peer, secData, nil, src, false, now)
 			return nil, nil
 		}
 		return plain, peer
@@ -380,12 +452,13 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	case plain[0] == ctlPathResponse:
 		peer.mu.Lock()
 		if peer.path.responded(src, plain[1:]) {
+			peer.setProven(peer.path.proven)
 			peer.migrated++
 		}
 		peer.mu.Unlock()
 	case plain[0] == ctlPathChallenge:
-		if resp := pathResponse(plain); resp != nil {
-			s.sendTo(peer, secControl, resp, src, false)
+		if resp, ok := pathResponse(plain); ok {
+			s.sendTo(peer, secControl, s.plainOf(resp), src, false, now)
 		}
 	case plain[0] == ctlClose:
 		s.mu.Lock()
@@ -397,26 +470,37 @@ func (s *secureServerConn) handleTransport(pkt []byte, src netip.AddrPort, now t
 	return nil, nil
 }
 
-// sendTo seals payload for peer and sends it to dst, within dst's
-// amplification budget unless proven says the caller knows dst answered. It
-// reports whether the packet went out.
-func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, dst netip.AddrPort, proven bool) bool {
+// plainOf copies a control plaintext into the reader's buffer.
+func (s *secureServerConn) plainOf(b [ctlPathLen]byte) []byte {
+	s.plain = b
+	return s.plain[:]
+}
+
+// sendTo seals payload for peer into a slot of the control queue, for the
+// listener's sender to write to dst, within dst's amplification budget
+// unless proven says the caller knows dst answered. It reports whether the
+// packet was queued; the budget is charged only then.
+func (s *secureServerConn) sendTo(peer *securePeer, typ byte, payload []byte, dst netip.AddrPort, proven bool, now time.Time) bool {
+	buf := s.ctl.begin()
+	if buf == nil {
+		return false
+	}
 	if !proven {
 		peer.mu.Lock()
 		ok := peer.path.allowSend(dst, len(payload)+SecureOverhead)
 		peer.mu.Unlock()
 		if !ok {
+			s.ctl.abort()
 			return false
 		}
 	}
-	bp := secBufPool.Get().(*[]byte)
-	defer secBufPool.Put(bp)
-	pkt, err := peer.kp.seal((*bp)[:0], typ, payload, time.Now())
+	pkt, err := peer.kp.seal(buf, typ, payload, now)
 	if err != nil {
+		s.ctl.abort()
 		return false
 	}
-	_, err = s.sock.WriteToUDPAddrPort(pkt, dst)
-	return err == nil
+	s.ctl.commit(len(pkt), dst)
+	return true
 }
 
 // WriteTo seals p for the peer whose virtual address is addr and sends it to
@@ -431,9 +515,12 @@ func (s *secureServerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, errInvalidOperation
 	}
+	s.mu.RLock()
+	peer := s.byVirt[unmapAddrPort(ua.AddrPort())]
+	s.mu.RUnlock()
 	bp := secBufPool.Get().(*[]byte)
 	defer secBufPool.Put(bp)
-	pkt, dst, ok, err := s.filterOut((*bp)[:0], p, unmapAddrPort(ua.AddrPort()), time.Now())
+	pkt, dst, ok, err := s.sealFor(peer, (*bp)[:0], p, time.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -34,26 +34,25 @@ type securePath struct {
 }
 
 // authenticated is called for every packet from src that opened and passed
-// the replay window, of n bytes on the wire. It returns the challenge
-// plaintext to seal and send to src when one is due (nil otherwise); the
-// caller must still ask allowSend before sending it.
-func (p *securePath) authenticated(src netip.AddrPort, n int, now time.Time) []byte {
+// the replay window, of n bytes on the wire. When a challenge to src is due
+// it returns its plaintext and true; the caller must still ask allowSend
+// before sending it.
+func (p *securePath) authenticated(src netip.AddrPort, n int, now time.Time) (out [ctlPathLen]byte, due bool) {
 	if src == p.proven {
-		return nil
+		return out, false
 	}
 	if src != p.cand {
 		p.cand, p.candRecv, p.candSent, p.sentAt = src, 0, 0, time.Time{}
 	}
 	p.candRecv += n
 	if !p.sentAt.IsZero() && now.Sub(p.sentAt) < pathChallengeRetry {
-		return nil
+		return out, false
 	}
 	rand.Read(p.challenge[:])
 	p.sentAt = now
-	out := make([]byte, ctlPathLen)
 	out[0] = ctlPathChallenge
 	copy(out[1:], p.challenge[:])
-	return out
+	return out, true
 }
 
 // allowSend reports whether size bytes may go to dst now and, if so,
@@ -80,13 +79,12 @@ func (p *securePath) responded(src netip.AddrPort, body []byte) bool {
 }
 
 // pathResponse builds the answer to a challenge plaintext (kind included);
-// nil when it is not a well-formed challenge.
-func pathResponse(challenge []byte) []byte {
+// ok false when it is not a well-formed challenge.
+func pathResponse(challenge []byte) (out [ctlPathLen]byte, ok bool) {
 	if len(challenge) != ctlPathLen || challenge[0] != ctlPathChallenge {
-		return nil
+		return out, false
 	}
-	out := make([]byte, ctlPathLen)
 	out[0] = ctlPathResponse
 	copy(out[1:], challenge[1:])
-	return out
+	return out, true
 }

@@ -708,14 +708,14 @@ func TestSecurePath(t *testing.T) {
 	c := netip.MustParseAddrPort("203.0.113.5:1000")
 	now := time.Unix(1_700_000_000, 0)
 	p := securePath{proven: a}
-	if ch := p.authenticated(a, 100, now); ch != nil {
+	if _, due := p.authenticated(a, 100, now); due {
 		t.Fatal("challenge for the proven address")
 	}
-	ch := p.authenticated(b, 40, now)
-	if len(ch) != ctlPathLen || ch[0] != ctlPathChallenge {
+	ch, due := p.authenticated(b, 40, now)
+	if !due || ch[0] != ctlPathChallenge {
 		t.Fatalf("no challenge for a new address: %x", ch)
 	}
-	if p.authenticated(b, 40, now.Add(time.Millisecond)) != nil {
+	if _, due := p.authenticated(b, 40, now.Add(time.Millisecond)); due {
 		t.Error("second challenge within pathChallengeRetry")
 	}
 	// 80 bytes received from b: 240 may go there, no more.
@@ -725,7 +725,7 @@ func TestSecurePath(t *testing.T) {
 	if !p.allowSend(a, 1<<20) || p.allowSend(c, 1) {
 		t.Error("proven address limited, or an unknown one allowed")
 	}
-	resp := pathResponse(ch)
+	resp, _ := pathResponse(ch[:])
 	if p.responded(c, resp[1:]) || p.responded(b, bytes.Repeat([]byte{0}, 8)) {
 		t.Fatal("path moved on a response from elsewhere or with other bytes")
 	}
@@ -738,7 +738,10 @@ func TestSecurePath(t *testing.T) {
 	if p.responded(b, resp[1:]) {
 		t.Error("one response moved the path twice")
 	}
-	if pathResponse([]byte{ctlPathResponse, 1, 2, 3, 4, 5, 6, 7, 8}) != nil || pathResponse(nil) != nil {
+	if _, ok := pathResponse([]byte{ctlPathResponse, 1, 2, 3, 4, 5, 6, 7, 8}); ok {
+		t.Error("answered something that is not a challenge")
+	}
+	if _, ok := pathResponse(nil); ok {
 		t.Error("answered something that is not a challenge")
 	}
 }

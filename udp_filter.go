@@ -3,6 +3,8 @@ package kcp
 import (
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,8 +20,9 @@ import (
 // into buffers of its own before the batch goes out. The filter's own
 // ReadFrom and WriteTo are the same two functions around one plain call.
 //
-// A filter may write to the socket itself (handshake replies, path
-// challenges): rare packets from the reader goroutine, outside the batch.
+// A filter never writes from the reader goroutine: the replies it makes
+// (handshake responses, cookie replies, path challenges, keepalive answers)
+// go into its ctlQueue, which the socket's sender writes (below).
 
 // datagramFilter is implemented by PacketConns that protect the datagrams of
 // an underlying UDP socket. filterIn is called by the socket's reader
@@ -50,6 +53,10 @@ type datagramFilter interface {
 	// with err: the filter's own failure (the peer closed, the handshake
 	// was never confirmed) when it has one, else err.
 	filterErr(err error) error
+
+	// filterCtl returns the filter's control replies, which the socket's
+	// sendQueue writes.
+	filterCtl() *ctlQueue
 }
 
 const (
@@ -187,4 +194,157 @@ func (r *packetReader) filterHandler(handle func(data []byte, ap netip.AddrPort,
 			handle(data, from, nil)
 		}
 	}
+}
+
+// Control replies. A filter answers some datagrams itself: handshake
+// responses, cookie replies, keepalive answers, path challenges and their
+// responses, the client's key confirmation. It never writes them from the
+// reader goroutine: it formats (and seals) each into a slot of its
+// ctlQueue, and the socket's sendQueue writes them, ahead of the sessions'
+// datagrams, whoever holds its drain token. The queue is a fixed ring of
+// preallocated slots: a flood of packets that draw replies costs no memory
+// beyond it, and a reply that finds the ring full is dropped and counted
+// (a handshake or a challenge is retried by its sender; a keepalive
+// answer is not needed twice).
+const (
+	// ctlSlotsListener and ctlSlotsClient are the number of control replies
+	// a listener's filter and a client's hold for their sender: a listener
+	// answers many sources, in bursts as large as a receive batch; a client
+	// answers its one server.
+	ctlSlotsListener = 256
+	ctlSlotsClient   = 16
+	// ctlSlotLen is the largest control reply: handshake responses,
+	// finishes, cookie replies (66 bytes) and sealed path frames (43) are
+	// all well under it (TestCtlQueue checks).
+	ctlSlotLen = 256
+)
+
+// ctlQueue is a filter's ring of control replies waiting for the socket's
+// sender. Producers (the reader goroutine, a filter's timer) fill a slot
+// between begin and commit, holding mu; the sender takes the filled slots
+// with take, writes them without mu, and frees them with release. Lock
+// order: ctlQueue.mu before a peer's path lock and a key's send lock.
+type ctlQueue struct {
+	mu    sync.Mutex
+	slab  []byte // len(n) slots of ctlSlotLen
+	n     []int  // bytes in each slot
+	to    []netip.AddrPort
+	head  int           // first filled slot
+	count int           // filled slots, head onwards (the sender's taken ones included)
+	wake  chan struct{} // the sender's signal; nil until a sendQueue attaches
+
+	queued atomic.Int32  // mirrors count, for the sender's idle check
+	drops  atomic.Uint64 // replies dropped because the ring was full
+	sent   atomic.Uint64 // replies handed to the socket
+}
+
+func newCtlQueue(slots int) *ctlQueue {
+	return &ctlQueue{
+		slab: make([]byte, slots*ctlSlotLen),
+		n:    make([]int, slots),
+		to:   make([]netip.AddrPort, slots),
+	}
+}
+
+// slots returns the capacity of the ring.
+func (c *ctlQueue) slots() int { return len(c.n) }
+
+// begin returns the next free slot, empty with capacity ctlSlotLen, with
+// mu held; the caller fills it and calls commit or abort. On a full ring it
+// counts the drop and returns nil without mu held.
+func (c *ctlQueue) begin() []byte {
+	c.mu.Lock()
+	if c.count == len(c.n) {
+		c.mu.Unlock()
+		c.drops.Add(1)
+		return nil
+	}
+	i := (c.head + c.count) % len(c.n)
+	return c.slab[i*ctlSlotLen : i*ctlSlotLen : (i+1)*ctlSlotLen]
+}
+
+// commit queues the n bytes written in the slot begin returned, for to, and
+// signals the sender.
+func (c *ctlQueue) commit(n int, to netip.AddrPort) {
+	i := (c.head + c.count) % len(c.n)
+	c.n[i], c.to[i] = n, to
+	c.count++
+	c.queued.Store(int32(c.count))
+	wake := c.wake
+	c.mu.Unlock()
+	if wake != nil {
+		notify(wake)
+	}
+}
+
+// abort releases the slot begin returned, unused.
+func (c *ctlQueue) abort() { c.mu.Unlock() }
+
+// put queues a copy of pkt for to; it reports false when the ring was full
+// (or pkt does not fit a slot).
+func (c *ctlQueue) put(pkt []byte, to netip.AddrPort) bool {
+	if len(pkt) > ctlSlotLen {
+		c.drops.Add(1)
+		return false
+	}
+	buf := c.begin()
+	if buf == nil {
+		return false
+	}
+	c.commit(len(append(buf, pkt...)), to)
+	return true
+}
+
+// attach makes the sender whose signal is wake write the queue, and
+// signals it when replies are already waiting.
+func (c *ctlQueue) attach(wake chan struct{}) {
+	c.mu.Lock()
+	c.wake = wake
+	waiting := c.count > 0
+	c.mu.Unlock()
+	if waiting {
+		notify(wake)
+	}
+}
+
+// take appends the filled slots to out and returns it; they stay reserved
+// until release. One taker at a time (the drain token holder).
+func (c *ctlQueue) take(out []outPacket) []outPacket {
+	c.mu.Lock()
+	for k := 0; k < c.count; k++ {
+		i := (c.head + k) % len(c.n)
+		out = append(out, outPacket{b: c.slab[i*ctlSlotLen : i*ctlSlotLen+c.n[i]], to: c.to[i]})
+	}
+	c.mu.Unlock()
+	return out
+}
+
+// release frees the first k slots, written (sent of them) or dropped.
+func (c *ctlQueue) release(k, sent int) {
+	c.mu.Lock()
+	c.head = (c.head + k) % len(c.n)
+	c.count -= k
+	c.queued.Store(int32(c.count))
+	c.mu.Unlock()
+	c.sent.Add(uint64(sent))
+}
+
+// flushPlain writes the queued replies to sock, one call each. The filters'
+// own ReadFrom, used outside the engine (no sender attached), calls it.
+func (c *ctlQueue) flushPlain(sock *net.UDPConn) {
+	c.mu.Lock()
+	attached := c.wake != nil
+	c.mu.Unlock()
+	if attached {
+		return
+	}
+	out := c.take(nil)
+	sent := 0
+	for _, o := range out {
+		if _, err := sock.WriteToUDPAddrPort(o.b, o.to); err == nil {
+			sent++
+		}
+	}
+	clear(out)
+	c.release(len(out), sent)
 }

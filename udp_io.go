@@ -93,6 +93,7 @@ type IOStats struct {
 	TxErrors       uint64 // datagrams a transient send error dropped (EPERM, ENOBUFS, ...; ARQ resends)
 	TxQueueDrops   uint64 // datagrams dropped before the socket because a session's send queue was full
 	TxAmpLimited   uint64 // times output toward a peer not yet proven to receive at its address waited for its budget (3x what it sent), plus datagrams dropped meanwhile
+	TxCtlDrops     uint64 // secure mode: handshake and control replies dropped because the socket's reply ring was full (a flood; clients retry)
 
 	RxBatch bool // the reader uses recvmmsg
 	GRO     bool // UDP_GRO is on for the socket
@@ -151,6 +152,9 @@ func ioStats(r *packetReader, q *sendQueue) IOStats {
 	st.TxErrors = q.sendErrs.Load()
 	st.TxQueueDrops = q.queueDrops.Load()
 	st.TxAmpLimited = q.ampLimited.Load()
+	if q.ctl != nil {
+		st.TxCtlDrops = q.ctl.drops.Load()
+	}
 	st.TxBatch = w.batching()
 	st.GSO = w.gsoEnabled()
 	return st

@@ -308,10 +308,12 @@ type sendQueue struct {
 	busy   sync.Mutex
 	turn   []*UDPSession // the ready list taken from mu
 	batch  []outPacket
-	bufs   []*[]byte // the pooled buffer behind each batch entry (nil for duplicates)
-	owners []txOwner // runs of batch entries by session
-	failed []bool    // per batch entry: the write of it failed
-	dead   bool      // the socket failed for good: drop, do not write
+	bufs   []*[]byte   // the pooled buffer behind each batch entry (nil for duplicates)
+	owners []txOwner   // runs of batch entries by session
+	failed []bool      // per batch entry: the write of it failed
+	dead   bool        // the socket failed for good: drop, do not write
+	ctl    *ctlQueue   // a filter's control replies (udp_filter.go); nil for other conns
+	ctlOut []outPacket // the replies being written
 
 	queueDrops atomic.Uint64 // datagrams sessions dropped because their txq was full
 	ampLimited atomic.Uint64 // output held back or dropped by the 3x budget toward unproven peers
@@ -334,7 +336,14 @@ func newSendQueue(w *packetWriter) *sendQueue {
 		bufs:   make([]*[]byte, 0, sendBatch+sendTurn*4),
 		failed: make([]bool, 0, sendBatch+sendTurn*4),
 	}
+	if w.filter != nil {
+		q.ctl = w.filter.f.filterCtl()
+		q.ctlOut = make([]outPacket, 0, q.ctl.slots())
+	}
 	go q.run()
+	if q.ctl != nil {
+		q.ctl.attach(q.wake)
+	}
 	return q
 }
 
@@ -371,7 +380,7 @@ func (q *sendQueue) drain() {
 		q.mu.Lock()
 		more := len(q.ready) > 0
 		q.mu.Unlock()
-		if !more {
+		if !more && (q.ctl == nil || q.ctl.queued.Load() == 0) {
 			return
 		}
 	}
@@ -415,15 +424,17 @@ func (q *sendQueue) run() {
 	}
 }
 
-// serve gives each ready session one turn, writing whenever the batch
-// fills; sessions with datagrams left go back on the ready list. It reports
-// whether there were any. Caller holds busy.
+// serve writes the filter's control replies, then gives each ready session
+// one turn, writing whenever the batch fills; sessions with datagrams left
+// go back on the ready list. It reports whether there was anything to
+// write. Caller holds busy.
 func (q *sendQueue) serve() bool {
+	did := q.serveCtl()
 	q.mu.Lock()
 	q.turn, q.ready = q.ready, q.turn[:0]
 	q.mu.Unlock()
 	if len(q.turn) == 0 {
-		return false
+		return did
 	}
 	for i, s := range q.turn {
 		q.turn[i] = nil
@@ -443,6 +454,38 @@ func (q *sendQueue) serve() bool {
 	}
 	q.turn = q.turn[:0]
 	q.flush()
+	return true
+}
+
+// serveCtl writes the control replies the filter has queued, already
+// sealed, and reports whether there were any. Caller holds busy.
+func (q *sendQueue) serveCtl() bool {
+	if q.ctl == nil || q.ctl.queued.Load() == 0 {
+		return false
+	}
+	out := q.ctl.take(q.ctlOut[:0])
+	if len(out) == 0 {
+		return false
+	}
+	sent := 0
+	if !q.dead {
+		q.w.followSocket()
+		for i := 0; i < len(out); {
+			n, err := q.w.sendRaw(out[i:])
+			i += n
+			sent += n
+			if err == nil {
+				break
+			}
+			if fatalWriteError(err) {
+				break // the sessions' next write finds the socket gone
+			}
+			q.sendErrs.Add(1) // a transient error costs this reply only
+			i++
+		}
+	}
+	clear(out)
+	q.ctl.release(len(out), sent)
 	return true
 }
 

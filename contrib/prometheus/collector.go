@@ -213,6 +213,7 @@ var listenerMetrics = []listenerMetric{
 	{"tx_errors_total", "Datagrams a transient send error dropped.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxErrors) }},
 	{"tx_queue_drops_total", "Datagrams dropped because a session's send queue was full.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxQueueDrops) }},
 	{"tx_amp_limited_total", "Output held back or dropped by the 3x budget toward unproven peers.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxAmpLimited) }},
+	{"tx_ctl_drops_total", "Secure mode: handshake and control replies dropped because the reply ring was full.", prometheus.CounterValue, func(_ *kcp.ListenerStats, io *kcp.IOStats) float64 { return float64(io.TxCtlDrops) }},
 }
 
 // listenerCollector exports one listener's Stats and IOStats.
