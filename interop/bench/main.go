@@ -1112,6 +1112,10 @@ func idleServer(name string) {
 		if st, ok := inner.(interface{ IOStats() kcp.IOStats }); ok {
 			fmt.Fprintf(os.Stderr, "bench: %s I/O: %+v\n", name, st.IOStats())
 		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(os.Stderr, "bench: %s memory: heap in use %.1f MiB (%d objects), stacks %.1f MiB, goroutines %d, GC sys %.1f MiB, total from OS %.1f MiB\n",
+			name, float64(ms.HeapInuse)/(1<<20), ms.HeapObjects, float64(ms.StackInuse)/(1<<20), runtime.NumGoroutine(), float64(ms.GCSys)/(1<<20), float64(ms.Sys)/(1<<20))
 	}
 	l.Close()
 }
