@@ -60,6 +60,7 @@ var (
 	bulkMiB   = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
 	idleFor   = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
 	role      = flag.String("role", "", "internal: run as the many-sessions server (kcpx, kcp-go, TCP or quic-go)")
+	only      = flag.String("only", "", "session measures to run, comma-separated (sink, echo, rtt, load, many); empty runs all")
 	implList  = flag.String("impls", "kcpx,kcp-go,tcp,quic-go", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go); TCP and quic-go take the plain measures only")
 )
 
@@ -76,6 +77,15 @@ func main() {
 		columns = append(columns, c.name)
 	}
 	machine()
+	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" && *sessions {
+		// Profile the whole process (both ends) over the session measures.
+		f, err := os.Create(path)
+		if err != nil {
+			fail("%v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if *sessions {
 		sessionMeasures(cs)
 	}
@@ -106,6 +116,9 @@ func sessionMeasures(cs []contender) {
 		{"Salsa20 + FEC 10/3", salsa, 10, 3},
 	}
 	for i, s := range sinks {
+		if !want("sink") {
+			break
+		}
 		who := cs
 		if i > 0 {
 			who = kcpOnly(cs)
@@ -129,6 +142,9 @@ func sessionMeasures(cs []contender) {
 		{"Salsa20, FEC 10/3 dialer, 10/1 listener (kcp-go's BenchmarkEchoSpeed)", salsa, 10, 3, 10, 1},
 	}
 	for i, e := range echoes {
+		if !want("echo") {
+			break
+		}
 		who := cs
 		if i > 0 {
 			who = kcpOnly(cs)
@@ -142,16 +158,21 @@ func sessionMeasures(cs []contender) {
 			pick(res, "  CPU seconds per GiB echoed", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
 		)
 	}
-	lat := alternate(cs, func(ct contender) transfer { return latency(ct, *pings) })
-	rows = append(rows,
-		pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
-		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
-		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
-	)
+	if want("rtt") {
+		lat := alternate(cs, func(ct contender) transfer { return latency(ct, *pings) })
+		rows = append(rows,
+			pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
+			pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
+			pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
+		)
+	}
 	for _, load := range []struct {
 		name string
 		rate float64
 	}{{"bulk data", 0}, {"100 MB/s of bulk data", 100e6}} {
+		if !want("load") {
+			break
+		}
 		loaded := alternate(cs, func(ct contender) transfer { return latencyUnderLoad(ct, *pings, load.rate) })
 		rows = append(rows,
 			pick(loaded, "64 B round trip p50 while another session of the listener sinks "+load.name, "µs", false, func(t transfer) float64 { return t.p50 }),
@@ -159,7 +180,7 @@ func sessionMeasures(cs []contender) {
 			pick(loaded, "  bulk throughput meanwhile", "MB/s", true, func(t transfer) float64 { return t.mbps }),
 		)
 	}
-	if *bulkN > 0 {
+	if *bulkN > 0 && want("many") {
 		many := alternate(cs, func(ct contender) transfer { return manySinks(ct, *bulkN, *bulkMiB<<20) })
 		rows = append(rows,
 			pick(many, fmt.Sprintf("%d sessions sinking into one listener: aggregate", *bulkN), "MB/s", true, func(t transfer) float64 { return t.mbps }),
@@ -167,6 +188,19 @@ func sessionMeasures(cs []contender) {
 		)
 	}
 	printTable("Sessions over loopback", rows)
+}
+
+// want reports whether -only selects the session measure m.
+func want(m string) bool {
+	if *only == "" {
+		return true
+	}
+	for _, f := range strings.Split(*only, ",") {
+		if strings.TrimSpace(f) == m {
+			return true
+		}
+	}
+	return false
 }
 
 // plainListener listens on loopback with ct: for KCP no cipher, no FEC,
