@@ -102,7 +102,13 @@ type IOStats struct {
 
 // IOStats returns the counters of the listener's socket, shared by all its
 // sessions. It is safe for concurrent use and keeps working after Close.
-func (l *Listener) IOStats() IOStats { return ioStats(l.rx, l.sq) }
+func (l *Listener) IOStats() IOStats {
+	st := ioStats(l.rx, l.sq)
+	for _, ln := range l.lanes[1:] {
+		st.add(ioStats(ln.rx, ln.sq))
+	}
+	return st
+}
 
 // IOStats returns the counters of the socket the session uses: its own for a
 // dialled session, its listener's for an accepted one. It is safe for

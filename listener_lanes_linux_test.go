@@ -1,0 +1,172 @@
+package kcp
+
+import (
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// withProcs runs the test with GOMAXPROCS n, restoring it afterwards.
+func withProcs(t *testing.T, n int) {
+	prev := runtime.GOMAXPROCS(n)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
+func TestListenerLanesPinFlows(t *testing.T) {
+	// With 4 cores a listener reads its port with 4 SO_REUSEPORT sockets.
+	// Each client's datagrams land on one socket: every datagram of a
+	// session arrives on the lane the session was created on, and its
+	// replies leave from that lane's socket (the clients' connected sockets
+	// take them, so they came from the listener's address).
+	withProcs(t, 4)
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if len(l.lanes) != 4 {
+		t.Fatalf("%d lanes, want 4", len(l.lanes))
+	}
+	for i, ln := range l.lanes {
+		if ln.conn.LocalAddr().String() != l.Addr().String() {
+			t.Fatalf("lane %d on %v, listener on %v", i, ln.conn.LocalAddr(), l.Addr())
+		}
+	}
+	go func() {
+		for {
+			s, err := l.AcceptKCP()
+			if err != nil {
+				return
+			}
+			go echoServer(s)
+		}
+	}()
+	const clients = 32
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := DialWithOptions(l.Addr().String(), nil, 0, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			echoRoundTrip(t, c, randBytes(uint64(i), 64<<10), 4096)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if n := l.laneN.crossLane.Load(); n != 0 {
+		t.Fatalf("%d datagrams arrived on another lane than their session's", n)
+	}
+	l.mu.Lock()
+	bySq := map[*sendQueue]int{}
+	for _, s := range l.sessions {
+		if s.conn != laneOf(l, s.sq).conn {
+			t.Error("a session's conn is not its lane's")
+		}
+		bySq[s.sq]++
+	}
+	l.mu.Unlock()
+	used := 0
+	for i, ln := range l.lanes {
+		st := ioStats(ln.rx, ln.sq)
+		if bySq[ln.sq] == 0 {
+			if st.RxDatagrams != 0 || st.TxDatagrams != 0 {
+				t.Errorf("lane %d has no session but read %d and sent %d datagrams", i, st.RxDatagrams, st.TxDatagrams)
+			}
+			continue
+		}
+		used++
+		if st.RxDatagrams == 0 || st.TxDatagrams == 0 {
+			t.Errorf("lane %d has %d sessions but read %d and sent %d datagrams", i, bySq[ln.sq], st.RxDatagrams, st.TxDatagrams)
+		}
+	}
+	if used < 2 {
+		t.Fatalf("%d clients used %d of 4 lanes", clients, used)
+	}
+	if st := l.IOStats(); st.RxDatagrams == 0 || st.TxDatagrams == 0 {
+		t.Fatalf("listener IOStats do not sum the lanes: %+v", st)
+	}
+}
+
+// laneOf returns the lane whose sender is sq.
+func laneOf(l *Listener, sq *sendQueue) *listenerLane {
+	for _, ln := range l.lanes {
+		if ln.sq == sq {
+			return ln
+		}
+	}
+	return &listenerLane{}
+}
+
+func TestListenerLanesOptionsAndClose(t *testing.T) {
+	// Buffer sizes reach every socket; Close closes them all, so the port
+	// can be bound again by a socket without SO_REUSEPORT.
+	withProcs(t, 3)
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.lanes) != 3 {
+		t.Fatalf("%d lanes, want 3", len(l.lanes))
+	}
+	// 64 KiB is below any rmem_max; Linux reports twice what was set.
+	if err := l.SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	for i, ln := range l.lanes {
+		rc, err := ln.conn.(*net.UDPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		var gerr error
+		rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+		if gerr != nil || v != 128<<10 {
+			t.Fatalf("lane %d: SO_RCVBUF %d (%v), want %d", i, v, gerr, 128<<10)
+		}
+	}
+	addr := l.Addr().(*net.UDPAddr)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		t.Fatalf("port still held after Close: %v", err)
+	}
+	c.Close()
+}
+
+func TestListenerLanesPortInUse(t *testing.T) {
+	// A port held by another socket is refused as with one socket.
+	withProcs(t, 2)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if l, err := ListenWithOptions(c.LocalAddr().String(), nil, 0, 0); err == nil {
+		l.Close()
+		t.Fatal("listened on a port in use")
+	}
+}
+
+func TestListenerOneLaneOnOneCore(t *testing.T) {
+	withProcs(t, 1)
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if len(l.lanes) != 1 {
+		t.Fatalf("%d lanes with one core, want 1", len(l.lanes))
+	}
+}
