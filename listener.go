@@ -2,7 +2,8 @@ package kcp
 
 // How a datagram crosses the listener.
 //
-// One goroutine (readLoop) owns the socket's receive side:
+// One goroutine (readLoop) owns each socket's receive side (a listener may
+// read its port with one socket per core, listener_lanes.go):
 //
 //	packetReader ──▶ packetCrypter.open (failure: counted as InCsumErrors,
 //	dropped; no session is created or touched) ──Listener.mu──▶ look the

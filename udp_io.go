@@ -101,7 +101,9 @@ type IOStats struct {
 }
 
 // IOStats returns the counters of the listener's socket, shared by all its
-// sessions. It is safe for concurrent use and keeps working after Close.
+// sessions, summed over its sockets when it has one per core (the path
+// flags are the first socket's). It is safe for concurrent use and keeps
+// working after Close.
 func (l *Listener) IOStats() IOStats {
 	st := ioStats(l.rx, l.sq)
 	for _, ln := range l.lanes[1:] {
