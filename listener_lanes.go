@@ -49,6 +49,7 @@ func (st *IOStats) add(o IOStats) {
 	st.RxGROSegments += o.RxGROSegments
 	st.RxDropped += o.RxDropped
 	st.RxFallbacks += o.RxFallbacks
+	st.RxKernelDrops += o.RxKernelDrops
 	st.TxDatagrams += o.TxDatagrams
 	st.TxCalls += o.TxCalls
 	st.TxGSOBatches += o.TxGSOBatches

@@ -83,6 +83,7 @@ type IOStats struct {
 	RxGROSegments uint64 // datagrams that arrived inside GRO runs
 	RxDropped     uint64 // datagrams dropped on read (oversize, unknown source) and transient read errors skipped
 	RxFallbacks   uint64 // 1 once the kernel refused recvmmsg and the reader went to one datagram per call
+	RxKernelDrops uint64 // datagrams the kernel dropped before the reader saw them, mostly for a full receive buffer (Linux 4.19+, SO_MEMINFO; 0 elsewhere)
 
 	TxDatagrams    uint64 // datagrams handed to the kernel (or the conn)
 	TxCalls        uint64 // write system calls (sendmmsg, sendto, or WriteTo calls)
@@ -146,6 +147,7 @@ func ioStats(r *packetReader, q *sendQueue) IOStats {
 		st.RxGROSegments = r.offload.groSegments.Load()
 		st.RxDropped = r.ndropped.Load()
 		st.RxFallbacks = r.nfallback.Load()
+		st.RxKernelDrops = r.kernelDrops()
 		st.RxBatch = r.batchOn.Load()
 		st.GRO = r.groOn.Load()
 	}

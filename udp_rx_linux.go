@@ -342,3 +342,31 @@ func (b *batchReader) zone(scope uint32) string {
 func (b *batchReader) opError(err error) error {
 	return &net.OpError{Op: "read", Net: "udp", Source: b.laddr, Err: err}
 }
+
+// skMeminfoDrops is SK_MEMINFO_DROPS: the index, in the uint32 array that
+// SO_MEMINFO returns, of the datagrams the socket dropped (a full receive
+// buffer, mostly). skMeminfoVars is the array's length as of Linux 4.19.
+const (
+	skMeminfoDrops = 8
+	skMeminfoVars  = 9
+)
+
+// socketDrops reports how many datagrams the kernel dropped on u's socket
+// since it was opened (SO_MEMINFO, Linux 4.19 and later); ok is false when
+// the socket cannot say (closed, older kernel).
+func socketDrops(u *net.UDPConn) (n uint64, ok bool) {
+	rc, err := u.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var info [skMeminfoVars]uint32
+	size := uint32(unsafe.Sizeof(info))
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+	}); err != nil || errno != 0 || size <= skMeminfoDrops*4 {
+		return 0, false
+	}
+	return uint64(info[skMeminfoDrops]), true
+}
