@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -169,4 +170,98 @@ func TestListenerOneLaneOnOneCore(t *testing.T) {
 	if len(l.lanes) != 1 {
 		t.Fatalf("%d lanes with one core, want 1", len(l.lanes))
 	}
+}
+
+// BenchmarkListenerManySinks: 64 sessions sink 1 MiB each into one
+// listener, read by one socket ("one-socket", ServeConn) or one per core
+// ("lanes", ListenWithOptions). Run with -cpu 1,2 for the scaling; it
+// reports the kernel's receive-buffer drops per run.
+func BenchmarkListenerManySinks(b *testing.B) {
+	for _, lanes := range []bool{false, true} {
+		name := "one-socket"
+		if lanes {
+			name = "lanes"
+		}
+		b.Run(name, func(b *testing.B) { benchManySinks(b, lanes, 64, 1<<20) })
+	}
+}
+
+func benchManySinks(b *testing.B, lanes bool, n, total int) {
+	tune := func(s *UDPSession) {
+		s.SetNoDelay(1, 10, 2, 1)
+		s.SetWindowSize(1024, 1024)
+		s.SetStreamMode(true)
+	}
+	var l *Listener
+	var err error
+	if lanes {
+		l, err = ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	} else {
+		var c *net.UDPConn
+		if c, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err == nil {
+			tuneOwnSocket(c)
+			defer c.Close()
+			l, err = ServeConn(nil, 0, 0, c)
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	clis, srvs := make([]*UDPSession, n), make([]*UDPSession, n)
+	for i := range n {
+		c, err := DialWithOptions(l.Addr().String(), nil, 0, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		tune(c)
+		c.Write([]byte{1})
+		l.SetDeadline(time.Now().Add(10 * time.Second))
+		s, err := l.AcceptKCP()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		tune(s)
+		if _, err := s.Read(make([]byte, 1)); err != nil {
+			b.Fatal(err)
+		}
+		clis[i], srvs[i] = c, s
+	}
+	b.SetBytes(int64(n * total))
+	drops := l.IOStats().RxKernelDrops
+	b.ResetTimer()
+	for range b.N {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				chunk := make([]byte, 64<<10)
+				for sent := 0; sent < total; sent += len(chunk) {
+					if _, err := clis[i].Write(chunk); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 256<<10)
+				srvs[i].SetReadDeadline(time.Now().Add(time.Minute))
+				for got := 0; got < total; {
+					m, err := srvs[i].Read(buf)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					got += m
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(l.IOStats().RxKernelDrops-drops)/float64(b.N), "kdrops/op")
 }
