@@ -1,9 +1,12 @@
 package kcp
 
 import (
+	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,4 +267,134 @@ func benchManySinks(b *testing.B, lanes bool, n, total int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(l.IOStats().RxKernelDrops-drops)/float64(b.N), "kdrops/op")
+}
+
+// BenchmarkListenerPingBesideBulk: 64-byte round trips on one session of a
+// listener while another session sinks bulk data as fast as it can; the
+// ping's session shares the bulk session's socket and reader ("shared") or
+// sits on another lane ("apart": clients are dialled until the kernel puts
+// them on different sockets). Reports p50 and p99 in µs and the bulk rate.
+func BenchmarkListenerPingBesideBulk(b *testing.B) {
+	for _, apart := range []bool{false, true} {
+		name := "shared"
+		if apart {
+			name = "apart"
+		}
+		b.Run(name, func(b *testing.B) { benchPingBesideBulk(b, apart) })
+	}
+}
+
+func benchPingBesideBulk(b *testing.B, apart bool) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs two lanes: run with -cpu 2 or more")
+	}
+	tune := func(s *UDPSession) {
+		s.SetNoDelay(1, 10, 2, 1)
+		s.SetWindowSize(1024, 1024)
+		s.SetStreamMode(true)
+	}
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	open := func() (c, s *UDPSession) {
+		c, err := DialWithOptions(l.Addr().String(), nil, 0, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tune(c)
+		c.Write([]byte{1})
+		l.SetDeadline(time.Now().Add(10 * time.Second))
+		if s, err = l.AcceptKCP(); err != nil {
+			b.Fatal(err)
+		}
+		tune(s)
+		if _, err := s.Read(make([]byte, 1)); err != nil {
+			b.Fatal(err)
+		}
+		return c, s
+	}
+	bulkCli, bulkSrv := open()
+	defer bulkCli.Close()
+	defer bulkSrv.Close()
+	var pingCli, pingSrv *UDPSession
+	for range 64 {
+		pingCli, pingSrv = open()
+		if (pingSrv.sq != bulkSrv.sq) == apart {
+			break
+		}
+		pingCli.Close()
+		pingSrv.Close()
+		pingCli = nil
+	}
+	if pingCli == nil {
+		b.Skip("the kernel did not place the sessions as asked in 64 tries")
+	}
+	defer pingCli.Close()
+	defer pingSrv.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(pingSrv, buf); err != nil {
+				return
+			}
+			if _, err := pingSrv.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	var received atomic.Int64
+	go func() {
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := bulkSrv.Read(buf)
+			if err != nil {
+				return
+			}
+			received.Add(int64(n))
+		}
+	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := bulkCli.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	pingCli.SetDeadline(time.Now().Add(time.Minute))
+	rtt := func() float64 {
+		start := time.Now()
+		if _, err := pingCli.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(pingCli, buf); err != nil {
+			b.Fatal(err)
+		}
+		return float64(time.Since(start).Nanoseconds()) / 1e3
+	}
+	for range 200 {
+		rtt()
+	}
+	samples := make([]float64, 0, b.N)
+	r0, t0 := received.Load(), time.Now()
+	b.ResetTimer()
+	for range b.N {
+		samples = append(samples, rtt())
+	}
+	b.StopTimer()
+	rate := float64(received.Load()-r0) / time.Since(t0).Seconds() / 1e6
+	slices.Sort(samples)
+	b.ReportMetric(samples[len(samples)/2], "p50-µs")
+	b.ReportMetric(samples[len(samples)*99/100], "p99-µs")
+	b.ReportMetric(rate, "bulk-MB/s")
 }
