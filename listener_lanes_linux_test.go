@@ -163,6 +163,21 @@ func TestListenerLanesPortInUse(t *testing.T) {
 	}
 }
 
+func TestListenerLanesSecondListenRefused(t *testing.T) {
+	// A second listener on a port a listener's lanes hold is refused: the
+	// lanes' SO_REUSEPORT does not let another listener join them.
+	withProcs(t, 2)
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l2, err := ListenWithOptions(l.Addr().String(), nil, 0, 0); err == nil {
+		l2.Close()
+		t.Fatal("a second listener joined the first one's port")
+	}
+}
+
 func TestListenerOneLaneOnOneCore(t *testing.T) {
 	withProcs(t, 1)
 	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
