@@ -226,10 +226,13 @@ func floodEcho(t *testing.T, pps int) {
 	}
 }
 
-// udpDrops is the kernel's drop count for the UDP socket bound to port (the
+// udpDrops is the kernel's drop count for the UDP sockets bound to port (the
 // last column of /proc/net/udp or udp6).
 func udpDrops(port uint16) (uint64, error) {
+	// A listener may hold the port with one socket per core: sum them.
 	suffix := fmt.Sprintf(":%04X", port)
+	var total uint64
+	found := false
 	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
 		b, err := os.ReadFile(table)
 		if err != nil {
@@ -238,9 +241,17 @@ func udpDrops(port uint16) (uint64, error) {
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			f := strings.Fields(line)
 			if len(f) > 2 && strings.HasSuffix(f[1], suffix) {
-				return strconv.ParseUint(f[len(f)-1], 10, 64)
+				n, err := strconv.ParseUint(f[len(f)-1], 10, 64)
+				if err != nil {
+					return 0, err
+				}
+				total += n
+				found = true
 			}
 		}
 	}
-	return 0, fmt.Errorf("no UDP socket on port %d in /proc/net/udp{,6}", port)
+	if !found {
+		return 0, fmt.Errorf("no UDP socket on port %d in /proc/net/udp{,6}", port)
+	}
+	return total, nil
 }

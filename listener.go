@@ -2,7 +2,8 @@ package kcp
 
 // How a datagram crosses the listener.
 //
-// One goroutine (readLoop) owns the socket's receive side:
+// One goroutine (readLoop) owns each socket's receive side (a listener may
+// read its port with one socket per core, listener_lanes.go):
 //
 //	packetReader ──▶ packetCrypter.open (failure: counted as InCsumErrors,
 //	dropped; no session is created or touched) ──Listener.mu──▶ look the
@@ -75,6 +76,11 @@ type Listener struct {
 	die                      chan struct{} // closed by Close
 	loopDone                 chan struct{} // closed when readLoop returns
 	closeOnce                sync.Once
+	// lanes are the listener's sockets, each with its reader and sender;
+	// lanes[0] is conn, rx, sq and loopDone. More than one only from
+	// ListenWithOptions on Linux (listener_lanes.go).
+	lanes []*listenerLane
+	laneN laneStats
 
 	bad   Snmp          // rejected datagrams not yet published; guard.badMu
 	guard listenerGuard // admission: caps, replay cache, rejection counters (listener_guard.go)
@@ -114,12 +120,16 @@ func ListenWithOptions(laddr string, block BlockCrypt, dataShards, parityShards 
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenUDP("udp", udpaddr)
+	conns, err := listenLanes(udpaddr)
 	if err != nil {
 		return nil, err
 	}
-	tuneOwnSocket(conn)
-	return serveConn(block, dataShards, parityShards, conn, true), nil
+	pcs := make([]net.PacketConn, len(conns))
+	for i, c := range conns {
+		tuneOwnSocket(c)
+		pcs[i] = c
+	}
+	return serveConns(block, dataShards, parityShards, pcs, true), nil
 }
 
 // ServeConn serves KCP on conn, which stays the caller's: Listener.Close
@@ -138,50 +148,73 @@ func ServeConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketCo
 }
 
 func serveConn(block BlockCrypt, dataShards, parityShards int, conn net.PacketConn, ownConn bool) *Listener {
+	return serveConns(block, dataShards, parityShards, []net.PacketConn{conn}, ownConn)
+}
+
+// serveConns serves KCP on conns, one lane each (listener_lanes.go); the
+// first is the listener's conn. Only a single conn may be a PacketPusher.
+func serveConns(block BlockCrypt, dataShards, parityShards int, conns []net.PacketConn, ownConn bool) *Listener {
 	l := &Listener{
-		conn:         conn,
+		conn:         conns[0],
 		ownConn:      ownConn,
 		crypt:        newPacketCrypter(block),
 		dataShards:   dataShards,
 		parityShards: parityShards,
-		sq:           newSendQueue(newPacketWriter(conn)),
 		pendingTTL:   defaultPendingTTL,
 		rd:           newDeadline(),
 		chAccept:     make(chan struct{}, 1),
 		die:          make(chan struct{}),
-		loopDone:     make(chan struct{}),
 		sessions:     make(map[netip.AddrPort]*UDPSession),
 		others:       make(map[string]*UDPSession),
 	}
 	l.guard.init()
-	if pp, ok := conn.(PacketPusher); ok {
+	for _, c := range conns {
+		l.lanes = append(l.lanes, &listenerLane{
+			conn:     c,
+			sq:       newSendQueue(newPacketWriter(c)),
+			loopDone: make(chan struct{}),
+		})
+	}
+	l.sq, l.loopDone = l.lanes[0].sq, l.lanes[0].loopDone
+	if pp, ok := conns[0].(PacketPusher); ok && len(conns) == 1 {
 		l.startPushed(pp) // udp_push.go: no read goroutine
-	} else {
-		l.rx = newPacketReader(conn)
-		go l.readLoop()
+		return l
+	}
+	for _, ln := range l.lanes {
+		ln.rx = newPacketReader(ln.conn)
+	}
+	l.rx = l.lanes[0].rx
+	for _, ln := range l.lanes {
+		go l.readLoop(ln)
 	}
 	return l
 }
 
-func (l *Listener) readLoop() {
-	defer close(l.loopDone)
-	r := l.rx
-	err := r.read(l.handle)
+func (l *Listener) readLoop(ln *listenerLane) {
+	defer close(ln.loopDone)
+	r := ln.rx
+	err := r.read(func(data []byte, ap netip.AddrPort, addr net.Addr) { l.handleOn(ln, data, ap, addr) })
 	if !l.ownConn {
 		r.release() // leave the caller's socket as we found it (GRO off)
 	}
 	l.publishBad()
 	l.mu.Lock()
-	if !l.closed {
-		l.readErr = opError("read", l.conn, nil, err)
+	if !l.closed && l.readErr == nil {
+		l.readErr = opError("read", ln.conn, nil, err)
 	}
 	l.mu.Unlock()
 	notify(l.chAccept)
 }
 
-// handle takes one datagram from the read loop. Who may create a session
-// is decided in listener_guard.go (admitLocked).
+// handle takes one datagram of the first lane (a pushing conn's callback).
 func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
+	l.handleOn(l.lanes[0], data, ap, addr)
+}
+
+// handleOn takes one datagram from lane ln's read loop. Who may create a
+// session is decided in listener_guard.go (admitLocked); a new session
+// sends through ln.
+func (l *Listener) handleOn(ln *listenerLane, data []byte, ap netip.AddrPort, addr net.Addr) {
 	wireLen := len(data)
 	p, err := l.crypt.open(data)
 	if err != nil {
@@ -222,6 +255,9 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 			l.guard.replay.add(nonce, time.Now())
 		}
 		l.mu.Unlock()
+		if s.sq != ln.sq {
+			l.laneN.crossLane.Add(1)
+		}
 		s.input(p, wireLen)
 		return
 	}
@@ -246,7 +282,7 @@ func (l *Listener) handle(data []byte, ap netip.AddrPort, addr net.Addr) {
 	} else {
 		remote = addr
 	}
-	s = newUDPSession(conv, l.dataShards, l.parityShards, l, l.conn, false, remote, l.crypt, l.sq)
+	s = newUDPSession(conv, l.dataShards, l.parityShards, l, ln.conn, false, remote, l.crypt, ln.sq)
 	if key == "" {
 		l.sessions[ap] = s
 		s.lkey = ap
@@ -443,22 +479,27 @@ func (l *Listener) SetWriteDeadline(t time.Time) error { return errInvalidOperat
 // SetDSCP sets the DSCP field of every datagram the listener's sessions
 // send (IPv4 TOS and IPv6 traffic class = dscp<<2), through the conn's own
 // SetDSCP(int) error when it has one.
-func (l *Listener) SetDSCP(dscp int) error { return setDSCP(l.conn, dscp) }
+func (l *Listener) SetDSCP(dscp int) error {
+	return l.eachConn(func(c net.PacketConn) error { return setDSCP(c, dscp) })
+}
 
 // SetReadBuffer sets the socket receive buffer in bytes, when the conn
-// supports it.
+// supports it; for a listener with several sockets (listener_lanes.go),
+// of each.
 func (l *Listener) SetReadBuffer(bytes int) error {
-	return setReadBuffer(l.conn, bytes)
+	return l.eachConn(func(c net.PacketConn) error { return setReadBuffer(c, bytes) })
 }
 
 // SetWriteBuffer sets the socket send buffer in bytes, when the conn
-// supports it.
+// supports it; for a listener with several sockets, of each.
 func (l *Listener) SetWriteBuffer(bytes int) error {
-	return setWriteBuffer(l.conn, bytes)
+	return l.eachConn(func(c net.PacketConn) error { return setWriteBuffer(c, bytes) })
 }
 
 // Control calls f with the underlying PacketConn and returns its error.
-// Changing its deadlines or closing it stops the listener.
+// Changing its deadlines or closing it stops the listener. A listener that
+// ListenWithOptions opened on Linux with several cores reads its port with
+// one socket per core (SO_REUSEPORT); f gets the first of them.
 func (l *Listener) Control(f func(conn net.PacketConn) error) error { return f(l.conn) }
 
 // Addr returns the local address of the underlying PacketConn.
@@ -491,13 +532,16 @@ func (l *Listener) Close() error {
 			s.abort()
 		}
 		l.rd.stop()
-		// The sender writes the sessions' last datagrams (their FINs), then
-		// the socket is let go.
-		var err error
-		l.sq.close(func() { err = letGoConn(l.conn, l.ownConn, l.pusher) })
-		<-l.sq.done
-		if err == nil {
-			<-l.loopDone
+		// Each lane's sender writes its sessions' last datagrams (their
+		// FINs), then the lane's socket is let go.
+		for _, ln := range l.lanes {
+			ln.sq.close(func() { ln.letGoErr = letGoConn(ln.conn, l.ownConn, l.pusher) })
+		}
+		for _, ln := range l.lanes {
+			<-ln.sq.done
+			if ln.letGoErr == nil {
+				<-ln.loopDone
+			}
 		}
 	})
 	if !first {

@@ -48,6 +48,12 @@ const (
 	// without GSO on loopback a call takes 16 datagrams instead of 64, which
 	// costs little: the per-datagram work dominates.
 	groSlots = 16
+
+	// groBusySlots is the number of messages a call takes while GRO runs
+	// arrive: four runs are up to 180 datagrams of 1400 bytes, enough to
+	// make the call's cost small beside their input, and few enough that a
+	// datagram arriving meanwhile waits for no more than those.
+	groBusySlots = 4
 )
 
 // cmsgSegSpace is the room for one UDP_SEGMENT control message (a uint16).

@@ -536,3 +536,84 @@ func TestGROReleaseForCallerOwnedConn(t *testing.T) {
 		}
 	}
 }
+
+func TestGROLoneDatagramsFirst(t *testing.T) {
+	// One read holding a bulk peer's GRO runs and another peer's lone
+	// datagram delivers the lone one first; a source's own datagrams keep
+	// their order (bulk's lone datagram after its run stays after it).
+	rx := listenUDP(t, "udp4", "127.0.0.1:0")
+	bulk := listenUDP(t, "udp4", "127.0.0.1:0")
+	ping := listenUDP(t, "udp4", "127.0.0.1:0")
+	r, w := newPacketReader(rx), newPacketWriter(bulk)
+	if !r.groEnabled() || !w.gsoEnabled() {
+		t.Skipf("needs UDP GSO and GRO: groEnabled %v, gsoEnabled %v", r.groEnabled(), w.gsoEnabled())
+	}
+	run1, run2 := sized(1, repeat(1400, 20)...), sized(100, repeat(1200, 10)...)
+	for _, run := range [][][]byte{run1, run2} {
+		if n, err := w.write(run, localAP(rx), nil); n != len(run) || err != nil {
+			t.Fatalf("write = %d, %v", n, err)
+		}
+	}
+	if _, err := ping.WriteToUDPAddrPort(datagram(7, 64), localAP(rx)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bulk.WriteToUDPAddrPort(datagram(8, 64), localAP(rx)); err != nil {
+		t.Fatal(err)
+	}
+	var got []received
+	if err := r.readOnce(func(d []byte, ap netip.AddrPort, _ net.Addr) {
+		got = append(got, received{data: bytes.Clone(d), ap: ap})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []received{{data: datagram(7, 64), ap: localAP(ping)}}
+	for _, p := range append(append(run1, run2...), datagram(8, 64)) {
+		want = append(want, received{data: p, ap: localAP(bulk)})
+	}
+	if len(got) != len(want) {
+		t.Fatalf("one read delivered %d datagrams, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i].data, want[i].data) || got[i].ap != want[i].ap {
+			t.Fatalf("datagram %d: %d bytes from %v, want %d bytes from %v", i, len(got[i].data), got[i].ap, len(want[i].data), want[i].ap)
+		}
+	}
+}
+
+func TestGROBusyCallsTakeFewerMessages(t *testing.T) {
+	// After a read that held GRO runs, the next read takes at most
+	// groBusySlots messages, so a datagram arriving behind bulk waits for
+	// that much input only; a read of lone datagrams takes a full batch again.
+	rx := listenUDP(t, "udp4", "127.0.0.1:0")
+	bulk := listenUDP(t, "udp4", "127.0.0.1:0")
+	ping := listenUDP(t, "udp4", "127.0.0.1:0")
+	r, w := newPacketReader(rx), newPacketWriter(bulk)
+	if !r.groEnabled() || !w.gsoEnabled() {
+		t.Skipf("needs UDP GSO and GRO: groEnabled %v, gsoEnabled %v", r.groEnabled(), w.gsoEnabled())
+	}
+	if n, err := w.write(sized(1, repeat(1400, 8)...), localAP(rx), nil); n != 8 || err != nil {
+		t.Fatalf("write = %d, %v", n, err)
+	}
+	count := func() int {
+		n := 0
+		if err := r.readOnce(func([]byte, netip.AddrPort, net.Addr) { n++ }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 8 {
+		t.Fatalf("first read delivered %d, want the run of 8", n)
+	}
+	const lone = groSlots + groBusySlots
+	for i := range lone {
+		if _, err := ping.WriteToUDPAddrPort(datagram(i, 64), localAP(rx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != groBusySlots {
+		t.Fatalf("read after runs delivered %d, want %d", n, groBusySlots)
+	}
+	if n := count(); n != groSlots {
+		t.Fatalf("read after lone datagrams delivered %d, want %d", n, groSlots)
+	}
+}

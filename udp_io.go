@@ -83,6 +83,7 @@ type IOStats struct {
 	RxGROSegments uint64 // datagrams that arrived inside GRO runs
 	RxDropped     uint64 // datagrams dropped on read (oversize, unknown source) and transient read errors skipped
 	RxFallbacks   uint64 // 1 once the kernel refused recvmmsg and the reader went to one datagram per call
+	RxKernelDrops uint64 // datagrams the kernel dropped before the reader saw them, mostly for a full receive buffer (Linux 4.19+, SO_MEMINFO; 0 elsewhere)
 
 	TxDatagrams    uint64 // datagrams handed to the kernel (or the conn)
 	TxCalls        uint64 // write system calls (sendmmsg, sendto, or WriteTo calls)
@@ -102,8 +103,16 @@ type IOStats struct {
 }
 
 // IOStats returns the counters of the listener's socket, shared by all its
-// sessions. It is safe for concurrent use and keeps working after Close.
-func (l *Listener) IOStats() IOStats { return ioStats(l.rx, l.sq) }
+// sessions, summed over its sockets when it has one per core (the path
+// flags are the first socket's). It is safe for concurrent use and keeps
+// working after Close.
+func (l *Listener) IOStats() IOStats {
+	st := ioStats(l.rx, l.sq)
+	for _, ln := range l.lanes[1:] {
+		st.add(ioStats(ln.rx, ln.sq))
+	}
+	return st
+}
 
 // IOStats returns the counters of the socket the session uses: its own for a
 // dialled session, its listener's for an accepted one. It is safe for
@@ -139,6 +148,7 @@ func ioStats(r *packetReader, q *sendQueue) IOStats {
 		st.RxGROSegments = r.offload.groSegments.Load()
 		st.RxDropped = r.ndropped.Load()
 		st.RxFallbacks = r.nfallback.Load()
+		st.RxKernelDrops = r.kernelDrops()
 		st.RxBatch = r.batchOn.Load()
 		st.GRO = r.groOn.Load()
 	}

@@ -29,8 +29,9 @@ type packetReader struct {
 	ndatagram atomic.Uint64 // plain path: datagrams delivered (the batch path counts in offload)
 	ncalls    atomic.Uint64 // plain path: reads that returned a datagram
 	offload   offloadStats
-	groOn     atomic.Bool // mirrors batch.groOn() for readers on other goroutines
-	batchOn   atomic.Bool // mirrors batch != nil
+	kdrops    atomic.Uint64 // the socket's kernel drop count, as last read (kernelDrops)
+	groOn     atomic.Bool   // mirrors batch.groOn() for readers on other goroutines
+	batchOn   atomic.Bool   // mirrors batch != nil
 
 	// refusedFatal makes ECONNREFUSED end read instead of being skipped: a
 	// dialled session's connected socket whose peer has not answered yet
@@ -213,6 +214,20 @@ func (r *packetReader) release() {
 		r.batch.stopGRO()
 	}
 	r.groOn.Store(false)
+}
+
+// kernelDrops reports how many datagrams the kernel dropped on the
+// reader's socket because its receive buffer was full (Linux; 0 elsewhere
+// and for conns that are not UDP sockets). Once the socket is closed it
+// reports what it last read.
+func (r *packetReader) kernelDrops() uint64 {
+	if r.udp != nil {
+		if n, ok := socketDrops(r.udp); ok {
+			for old := r.kdrops.Load(); n > old && !r.kdrops.CompareAndSwap(old, n); old = r.kdrops.Load() {
+			}
+		}
+	}
+	return r.kdrops.Load()
 }
 
 // groSegments reports how many datagrams arrived inside GRO-coalesced runs

@@ -67,6 +67,9 @@ type batchReader struct {
 
 	recvFn func(fd uintptr) bool // b.recv, bound once so Read does not allocate
 	got    int                   // messages filled by the last call
+	vlen   int                   // messages the next call may fill: len(msgs), or groBusySlots while runs arrive
+	seg    []int                 // per message of the last call: its datagrams' size, 0 once dropped or delivered
+	srcs   []netip.AddrPort      // per message of the last call: its source
 	errno  syscall.Errno         // error of the last call
 	zones  map[uint32]string     // IPv6 scope id to zone name, filled on demand
 
@@ -105,6 +108,9 @@ func (b *batchReader) layout(gro bool) {
 	b.msgs = make([]mmsghdr, slots)
 	b.iovs = make([]unix.Iovec, slots)
 	b.names = make([]sockaddrBuf, slots)
+	b.seg = make([]int, slots)
+	b.srcs = make([]netip.AddrPort, slots)
+	b.vlen = slots
 	b.slab = make([]byte, slots*size)
 	for i := range b.msgs {
 		b.iovs[i].Base = &b.slab[i*size]
@@ -172,7 +178,7 @@ func (b *batchReader) groOn() bool { return b.gro }
 func (b *batchReader) recv(fd uintptr) bool {
 	for {
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), 0, 0, 0)
+			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(b.vlen), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
 			continue
@@ -188,6 +194,16 @@ func (b *batchReader) recv(fd uintptr) bool {
 }
 
 // receive makes one recvmmsg call and hands each datagram to handle.
+//
+// A batch that holds GRO runs (a bulk peer's datagrams, 40 or so a message)
+// is delivered lone datagrams first: a message carrying one datagram goes
+// before the runs, unless a run from its own source came earlier in the
+// batch, so each source's datagrams keep their order while a 64-byte ping
+// does not wait behind hundreds of bulk inputs (the session it wakes can
+// run on another core meanwhile). While runs arrive, a call takes
+// groBusySlots messages instead of all, which bounds the work between two
+// looks at the socket: a datagram arriving during a batch waits for at most
+// that much input before it is read.
 func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr net.Addr), dropped *atomic.Uint64) error {
 	if b.inject != 0 {
 		e := b.inject
@@ -219,44 +235,100 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 			b.full = 0
 		}
 	}
-	delivered := 0
+	runs := 0
 	for i := range b.msgs[:b.got] {
-		m := &b.msgs[i]
-		ap, ok := b.source(i)
-		if m.hdr.Flags&unix.MSG_TRUNC != 0 || !ok {
-			dropped.Add(1)
-			continue
+		b.seg[i] = b.segment(i, dropped)
+		if b.seg[i] > 0 && b.seg[i] < int(b.msgs[i].n) {
+			runs++
 		}
-		n := int(m.n)
-		off := i * b.slotSize
-		if !b.gro {
-			delivered++
-			handle(b.slab[off:off+n:off+n], ap, nil)
-			continue
+	}
+	b.vlen = len(b.msgs)
+	if runs > 0 && groBusySlots < b.vlen {
+		b.vlen = groBusySlots
+	}
+	delivered := 0
+	if runs == 0 || runs == b.got {
+		for i := range b.msgs[:b.got] {
+			delivered += b.deliver(i, handle)
 		}
-		seg := n
-		if s := groSegmentSize(b.ctrl[i*cmsgGROSpace : i*cmsgGROSpace+int(m.hdr.Controllen)]); s > 0 && s < n {
-			seg = s
+	} else {
+		// Lone datagrams first, then the rest in order.
+		for i := range b.msgs[:b.got] {
+			if b.seg[i] > 0 && b.seg[i] >= int(b.msgs[i].n) && !b.runBefore(i) {
+				delivered += b.deliver(i, handle)
+				b.seg[i] = 0
+			}
 		}
-		if seg > b.limit {
-			dropped.Add(uint64((n + seg - 1) / seg))
-			continue
-		}
-		if seg == n { // one datagram, possibly empty
-			delivered++
-			handle(b.slab[off:off+n:off+n], ap, nil)
-			continue
-		}
-		b.stats.groSegments.Add(uint64((n + seg - 1) / seg))
-		b.stats.groBatches.Add(1)
-		for end := off + n; off < end; off += seg {
-			delivered++
-			e := min(off+seg, end)
-			handle(b.slab[off:e:e], ap, nil)
+		for i := range b.msgs[:b.got] {
+			delivered += b.deliver(i, handle)
 		}
 	}
 	b.stats.rxDatagrams.Add(uint64(delivered))
 	return nil
+}
+
+// segment checks message i of the last call and returns the size of the
+// datagrams it carries (its length for one datagram), or 0 when it is
+// dropped (truncated, bad source, segments over the limit), counting the
+// drop. Message i's source is left in srcs[i].
+func (b *batchReader) segment(i int, dropped *atomic.Uint64) int {
+	m := &b.msgs[i]
+	ap, ok := b.source(i)
+	b.srcs[i] = ap
+	if m.hdr.Flags&unix.MSG_TRUNC != 0 || !ok {
+		dropped.Add(1)
+		return 0
+	}
+	n := int(m.n)
+	if !b.gro || n == 0 {
+		return max(n, 1) // an empty datagram is one datagram; deliver cuts by n
+	}
+	seg := n
+	if s := groSegmentSize(b.ctrl[i*cmsgGROSpace : i*cmsgGROSpace+int(m.hdr.Controllen)]); s > 0 && s < n {
+		seg = s
+	}
+	if seg > b.limit {
+		dropped.Add(uint64((n + seg - 1) / seg))
+		return 0
+	}
+	return seg
+}
+
+// runBefore reports whether a GRO run from message i's source comes before
+// message i in the last call.
+func (b *batchReader) runBefore(i int) bool {
+	for j := range i {
+		if b.seg[j] > 0 && b.seg[j] < int(b.msgs[j].n) && b.srcs[j] == b.srcs[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// deliver hands message i's datagrams to handle, cutting a GRO run apart,
+// and returns how many it delivered; a message already delivered or dropped
+// (seg 0) delivers none.
+func (b *batchReader) deliver(i int, handle func(data []byte, ap netip.AddrPort, addr net.Addr)) int {
+	seg := b.seg[i]
+	if seg <= 0 {
+		return 0
+	}
+	n := int(b.msgs[i].n)
+	off := i * b.slotSize
+	ap := b.srcs[i]
+	if seg >= n { // one datagram, possibly empty
+		handle(b.slab[off:off+n:off+n], ap, nil)
+		return 1
+	}
+	b.stats.groSegments.Add(uint64((n + seg - 1) / seg))
+	b.stats.groBatches.Add(1)
+	cnt := 0
+	for end := off + n; off < end; off += seg {
+		cnt++
+		e := min(off+seg, end)
+		handle(b.slab[off:e:e], ap, nil)
+	}
+	return cnt
 }
 
 // source decodes message i's source address without allocating.
@@ -307,4 +379,32 @@ func (b *batchReader) zone(scope uint32) string {
 
 func (b *batchReader) opError(err error) error {
 	return &net.OpError{Op: "read", Net: "udp", Source: b.laddr, Err: err}
+}
+
+// skMeminfoDrops is SK_MEMINFO_DROPS: the index, in the uint32 array that
+// SO_MEMINFO returns, of the datagrams the socket dropped (a full receive
+// buffer, mostly). skMeminfoVars is the array's length as of Linux 4.19.
+const (
+	skMeminfoDrops = 8
+	skMeminfoVars  = 9
+)
+
+// socketDrops reports how many datagrams the kernel dropped on u's socket
+// since it was opened (SO_MEMINFO, Linux 4.19 and later); ok is false when
+// the socket cannot say (closed, older kernel).
+func socketDrops(u *net.UDPConn) (n uint64, ok bool) {
+	rc, err := u.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var info [skMeminfoVars]uint32
+	size := uint32(unsafe.Sizeof(info))
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+	}); err != nil || errno != 0 || size <= skMeminfoDrops*4 {
+		return 0, false
+	}
+	return uint64(info[skMeminfoDrops]), true
 }

@@ -214,3 +214,35 @@ func TestDialReaderGrowsUnderLoad(t *testing.T) {
 		t.Fatalf("growing call delivered %d datagrams, want %d", got, want)
 	}
 }
+
+func TestKernelDropsCounted(t *testing.T) {
+	// Datagrams sent to a socket whose small receive buffer is full are
+	// dropped by the kernel; IOStats-level counting reads them (SO_MEMINFO)
+	// and keeps the last figure once the socket is closed.
+	rx := listenUDP(t, "udp4", "127.0.0.1:0")
+	tx := listenUDP(t, "udp4", "127.0.0.1:0")
+	if err := rx.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	r := newPacketReader(rx)
+	if _, ok := socketDrops(rx); !ok {
+		t.Skip("the kernel does not report socket drops (SO_MEMINFO before Linux 4.19)")
+	}
+	if n := r.kernelDrops(); n != 0 {
+		t.Fatalf("%d drops before any datagram", n)
+	}
+	const sent = 200
+	for i := range sent {
+		if _, err := tx.WriteToUDPAddrPort(datagram(i, 1400), localAP(rx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := r.kernelDrops()
+	if n == 0 || n >= sent {
+		t.Fatalf("%d kernel drops after %d datagrams into a 4 KiB buffer, want some but not all", n, sent)
+	}
+	rx.Close()
+	if got := r.kernelDrops(); got != n {
+		t.Fatalf("after Close %d drops, want the last figure %d", got, n)
+	}
+}

@@ -37,3 +37,7 @@ func (*batchReader) stopGRO() {}
 func (*batchReader) receive(func(data []byte, ap netip.AddrPort, addr net.Addr), *atomic.Uint64) error {
 	return nil
 }
+
+// socketDrops reports nothing on this OS: its sockets' drop counts are not
+// read.
+func socketDrops(*net.UDPConn) (uint64, bool) { return 0, false }

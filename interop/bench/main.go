@@ -71,6 +71,7 @@ var (
 	clientAddr  = flag.String("client-addr", "", "internal: the idle-client child's server address")
 	clientN     = flag.Int("client-n", 0, "internal: the idle-client child's session count")
 	clientIP    = flag.String("client-ip", "", "internal: the idle-client child's local address")
+	only        = flag.String("only", "", "session measures to run, comma-separated (sink, echo, rtt, setup, load, many); empty runs all")
 	role        = flag.String("role", "", "internal: run as the many-sessions server (kcpx, kcp-go, TCP or quic-go)")
 	implList    = flag.String("impls", "kcpx,kcp-go,tcp,quic-go,kcpx-secure", "implementations to measure, in order (kcpx, kcp-go, tcp, quic-go, kcpx-secure); TCP, quic-go and kcpx secure mode take the plain measures only")
 )
@@ -102,6 +103,15 @@ func main() {
 		columns = append(columns, c.name)
 	}
 	machine()
+	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" && *sessions {
+		// Profile the whole process (both ends) over the session measures.
+		f, err := os.Create(path)
+		if err != nil {
+			fail("%v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if *sessions {
 		sessionMeasures(cs)
 	}
@@ -132,6 +142,9 @@ func sessionMeasures(cs []contender) {
 		{"Salsa20 + FEC 10/3", salsa, 10, 3},
 	}
 	for i, s := range sinks {
+		if !want("sink") {
+			break
+		}
 		who := cs
 		if i > 0 {
 			who = kcpOnly(cs)
@@ -155,6 +168,9 @@ func sessionMeasures(cs []contender) {
 		{"Salsa20, FEC 10/3 dialer, 10/1 listener (kcp-go's BenchmarkEchoSpeed)", salsa, 10, 3, 10, 1},
 	}
 	for i, e := range echoes {
+		if !want("echo") {
+			break
+		}
 		who := cs
 		if i > 0 {
 			who = kcpOnly(cs)
@@ -168,13 +184,15 @@ func sessionMeasures(cs []contender) {
 			pick(res, "  CPU seconds per GiB echoed", "s", false, func(t transfer) float64 { return t.cpuPerGiB }),
 		)
 	}
-	lat := alternate(cs, func(ct contender) transfer { return latency(ct, *pings) })
-	rows = append(rows,
-		pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
-		pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
-		pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
-	)
-	if *setups > 0 {
+	if want("rtt") {
+		lat := alternate(cs, func(ct contender) transfer { return latency(ct, *pings) })
+		rows = append(rows,
+			pick(lat, "64 B round trip p50 (plain)", "µs", false, func(t transfer) float64 { return t.p50 }),
+			pick(lat, "64 B round trip p99 (plain)", "µs", false, func(t transfer) float64 { return t.p99 }),
+			pick(lat, "  allocations per round trip", "allocs", false, func(t transfer) float64 { return t.allocsPerOp }),
+		)
+	}
+	if *setups > 0 && want("setup") {
 		set := alternate(cs, func(ct contender) transfer { return connSetup(ct, *setups) })
 		rows = append(rows,
 			pick(set, "connection setup, dial to first 1-byte echo, p50", "µs", false, func(t transfer) float64 { return t.p50 }),
@@ -186,6 +204,9 @@ func sessionMeasures(cs []contender) {
 		name string
 		rate float64
 	}{{"bulk data", 0}, {"100 MB/s of bulk data", 100e6}} {
+		if !want("load") {
+			break
+		}
 		loaded := alternate(cs, func(ct contender) transfer { return latencyUnderLoad(ct, *pings, load.rate) })
 		rows = append(rows,
 			pick(loaded, "64 B round trip p50 while another session of the listener sinks "+load.name, "µs", false, func(t transfer) float64 { return t.p50 }),
@@ -193,7 +214,7 @@ func sessionMeasures(cs []contender) {
 			pick(loaded, "  bulk throughput meanwhile", "MB/s", true, func(t transfer) float64 { return t.mbps }),
 		)
 	}
-	if *bulkN > 0 {
+	if *bulkN > 0 && want("many") {
 		many := alternate(cs, func(ct contender) transfer { return manySinks(ct, *bulkN, *bulkMiB<<20) })
 		rows = append(rows,
 			pick(many, fmt.Sprintf("%d sessions sinking into one listener: aggregate", *bulkN), "MB/s", true, func(t transfer) float64 { return t.mbps }),
@@ -201,6 +222,19 @@ func sessionMeasures(cs []contender) {
 		)
 	}
 	printTable("Sessions over loopback", rows)
+}
+
+// want reports whether -only selects the session measure m.
+func want(m string) bool {
+	if *only == "" {
+		return true
+	}
+	for _, f := range strings.Split(*only, ",") {
+		if strings.TrimSpace(f) == m {
+			return true
+		}
+	}
+	return false
 }
 
 // plainListener listens on loopback with ct: for KCP no cipher, no FEC,
