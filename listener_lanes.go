@@ -59,6 +59,7 @@ func (st *IOStats) add(o IOStats) {
 	st.TxErrors += o.TxErrors
 	st.TxQueueDrops += o.TxQueueDrops
 	st.TxAmpLimited += o.TxAmpLimited
+	st.TxCtlDrops += o.TxCtlDrops
 }
 
 // eachConn calls f with every lane's conn and returns the first error.

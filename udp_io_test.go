@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -786,5 +787,26 @@ func TestPacketWriterManyDestinations(t *testing.T) {
 				t.Error("GSO carried none of the runs")
 			}
 		})
+	}
+}
+
+// A listener's IOStats sums its lanes: add must carry every counter (a
+// counter added to IOStats and forgotten here would read lane 0's only).
+func TestIOStatsAddSumsEveryCounter(t *testing.T) {
+	var o IOStats
+	v := reflect.ValueOf(&o).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Uint64 {
+			f.SetUint(uint64(i + 1))
+		}
+	}
+	var st IOStats
+	st.add(o)
+	st.add(o)
+	got := reflect.ValueOf(st)
+	for i := range got.NumField() {
+		if f := got.Field(i); f.Kind() == reflect.Uint64 && f.Uint() != 2*uint64(i+1) {
+			t.Errorf("%s = %d after adding %d twice", got.Type().Field(i).Name, f.Uint(), i+1)
+		}
 	}
 }
