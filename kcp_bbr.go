@@ -46,23 +46,26 @@ package kcp
 // (bunched ACKs read high, and a max filter would keep them), and a loss
 // cuts the estimate to 0.7 once a round, as CUBIC cuts its window. Beside
 // kernel CUBIC through a tbf bottleneck this keeps 0.45..0.65 of the link.
+//
+// Times are the core's µs clock, so the model holds on paths whose round
+// trip is well under a ms (loopback, a LAN) as on long ones.
 
 const (
-	bbrStartupGain    = 2.77   // Startup pacing gain (4 ln 2)
-	bbrDrainGain      = 0.35   // Drain pacing gain
-	bbrCwndGain       = 2.0    // cwnd gain in every state but ProbeRTT
-	bbrBwRounds       = 10     // rounds the bandwidth max filter spans
-	bbrMinRTTWindow   = 10_000 // ms the min RTT filter spans
-	bbrProbeRTTEvery  = 5_000  // ms without a lower RTT before ProbeRTT
-	bbrProbeRTTTime   = 200    // ms ProbeRTT holds the small window
-	bbrInitCwnd       = 10     // segments before the first bandwidth sample
-	bbrMinCwnd        = 4      // segments
-	bbrPacingMargin   = 0.99   // pace 1% below the estimate, as the draft
-	bbrQueueDrainGain = 0.9    // Cruise gain while a standing queue persists
-	bbrQueueCwndGain  = 1.1    // cwnd gain while a standing queue persists
-	bbrQueueSegs      = 4      // segments each flow may keep queued beyond that
-	bbrYieldRounds    = 16     // rounds a standing queue is answered by draining
-	bbrCompeteBeta    = 0.7    // estimate kept on a loss while competing (CUBIC's beta)
+	bbrStartupGain    = 2.77       // Startup pacing gain (4 ln 2)
+	bbrDrainGain      = 0.35       // Drain pacing gain
+	bbrCwndGain       = 2.0        // cwnd gain in every state but ProbeRTT
+	bbrBwRounds       = 10         // rounds the bandwidth max filter spans
+	bbrMinRTTWindow   = 10_000_000 // µs the min RTT filter spans
+	bbrProbeRTTEvery  = 5_000_000  // µs without a lower RTT before ProbeRTT
+	bbrProbeRTTTime   = 200_000    // µs ProbeRTT holds the small window
+	bbrInitCwnd       = 10         // segments before the first bandwidth sample
+	bbrMinCwnd        = 4          // segments
+	bbrPacingMargin   = 0.99       // pace 1% below the estimate, as the draft
+	bbrQueueDrainGain = 0.9        // Cruise gain while a standing queue persists
+	bbrQueueCwndGain  = 1.1        // cwnd gain while a standing queue persists
+	bbrQueueSegs      = 4          // segments each flow may keep queued beyond that
+	bbrYieldRounds    = 16         // rounds a standing queue is answered by draining
+	bbrCompeteBeta    = 0.7        // estimate kept on a loss while competing (CUBIC's beta)
 )
 
 const (
@@ -97,7 +100,7 @@ type bbr struct {
 	roundStart         bool
 
 	// RTT model
-	minRtt           uint32 // ms; 0 before a sample
+	minRtt           uint32 // µs; 0 before a sample
 	minRttStamp      uint32
 	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery ms
 	probeRttMinStamp uint32
@@ -108,7 +111,8 @@ type bbr struct {
 	queueRounds      int    // rounds in a row that ended with a standing queue
 	lossCut          uint32 // when competing last cut the estimate for a loss
 	competeCap       uint64 // while competing: bound on rate samples, bytes/s (0: none)
-	srtt             int32
+	srtt             int32  // µs
+	ackDelay         uint32 // µs the peer may hold an ACK (rateSample.ackDelay)
 
 	// Startup
 	fullBw      uint64
@@ -173,21 +177,30 @@ func (b *bbr) onLoss(now, _ uint32, _ int, _ uint32) {
 // the delivery rate falls by itself if the path has really slowed.
 func (b *bbr) onTimeout(uint32, uint32, uint32) {}
 
-// bdp is gain × bandwidth × min RTT, in segments (the initial window before
-// a model exists).
-func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.minRtt) }
+// bdp is gain × bandwidth × min RTT (at least the peer's ACK delay, see
+// winRtt), in segments (the initial window before a model exists).
+func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.winRtt(b.minRtt)) }
 
-// bdpAt is gain × bandwidth × rtt (ms), in segments.
+// winRtt is the round-trip time windows and probing phases are sized by:
+// rtt, but at least the time a KCP receiver may hold its ACKs (its flush
+// interval). A path whose RTT is shorter than that (loopback, a LAN) is
+// driven by ACKs that come once per interval: a window of the min RTT's
+// BDP would hold the flow to one window per interval, and the delay the
+// peer adds to every round would read as a standing queue.
+func (b *bbr) winRtt(rtt uint32) uint32 { return max(rtt, b.ackDelay) }
+
+// bdpAt is gain × bandwidth × rtt (µs), in segments.
 func (b *bbr) bdpAt(gain float64, rtt uint32) uint32 {
 	if b.bw == 0 || rtt == 0 {
 		return bbrInitCwnd
 	}
-	bytes := float64(b.bw) * float64(rtt) / 1000 * gain
+	bytes := float64(b.bw) * float64(rtt) / 1e6 * gain
 	return uint32(bytes/float64(b.seg)) + 1
 }
 
 func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.srtt = rs.srtt
+	b.ackDelay = rs.ackDelay
 	b.updateRound(now, rs)
 	b.updateBw(rs)
 	b.updateMinRtt(now, rs)
@@ -215,7 +228,7 @@ func (b *bbr) updateRound(now uint32, rs *rateSample) {
 		b.nextRoundDelivered = rs.totalDelivered
 		var roundRate uint64 // what the last round delivered over its length
 		if b.roundStamp != 0 && now != b.roundStamp {
-			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1000 / uint64(now-b.roundStamp)
+			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1_000_000 / uint64(now-b.roundStamp)
 		}
 		b.roundStamp, b.roundDelivered = now, rs.totalDelivered
 		b.rounds++
@@ -269,7 +282,7 @@ func (b *bbr) updateRound(now uint32, rs *rateSample) {
 			if !b.competing() {
 				base += base / 4
 			}
-			b.bwSlot[b.rounds%bbrBwRounds] = min(b.bw, base) + b.seg*500/uint64(rtt)
+			b.bwSlot[b.rounds%bbrBwRounds] = min(b.bw, base) + b.seg*500_000/uint64(rtt)
 		}
 		b.bw = 0
 		for _, v := range b.bwSlot {
@@ -287,7 +300,7 @@ func (b *bbr) updateAckAggregation(now uint32, rs *rateSample) {
 		return
 	}
 	elapsed := min(uint64(now-b.aggStamp), bbrMinRTTWindow) // a clock jump must not overflow
-	expected := b.bw * elapsed / 1000
+	expected := b.bw * elapsed / 1_000_000
 	if b.aggStamp == 0 || b.aggDelivered <= expected {
 		b.aggStamp, b.aggDelivered, expected = now, 0, 0
 	}
@@ -390,7 +403,7 @@ func (b *bbr) enterProbeBW(now uint32) {
 // Up lasts until what is in flight reached 1.25 BDP (at most three min
 // RTTs), Down ends early once the queue it built is drained.
 func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
-	rtt := b.roundRtt()
+	rtt := b.winRtt(b.roundRtt())
 	elapsed := int32(now-b.cycleStamp) > int32(rtt)
 	next := elapsed
 	switch b.cycleIdx {
@@ -443,8 +456,15 @@ func (b *bbr) competing() bool {
 	return b.standingQueue() && b.queueRounds > bbrYieldRounds
 }
 
+// Below the peer's ACK delay (winRtt) a round's RTT says nothing of a
+// queue: the peer may have held every ACK of a short flight for up to its
+// flush interval, so the excess must pass that too.
 func (b *bbr) standingQueue() bool {
-	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/10, 2)
+	slack := max(b.minRtt/10, 2000)
+	if b.minRtt < b.ackDelay {
+		slack = max(slack, b.ackDelay)
+	}
+	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+slack
 }
 
 func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
@@ -482,11 +502,11 @@ func (b *bbr) checkProbeRTT(now uint32, rs *rateSample) {
 
 func (b *bbr) setPacing() {
 	if b.bw == 0 {
-		rtt := uint64(100)
+		rtt := uint64(100_000)
 		if b.srtt > 0 {
 			rtt = uint64(b.srtt)
 		}
-		b.pacing = uint64(b.pacingGain * float64(uint64(b.cwnd)*b.seg*1000/rtt))
+		b.pacing = uint64(b.pacingGain * float64(uint64(b.cwnd)*b.seg*1_000_000/rtt))
 		return
 	}
 	rate := uint64(b.pacingGain * bbrPacingMargin * float64(b.bw))
@@ -510,7 +530,7 @@ func (b *bbr) setCwnd(rs *rateSample) {
 	if b.state == bbrProbeBW {
 		rtt = b.roundRtt()
 	}
-	target := max(b.bdpAt(gain, rtt), bbrMinCwnd)
+	target := max(b.bdpAt(gain, b.winRtt(rtt)), bbrMinCwnd)
 	if gain == bbrQueueCwndGain {
 		// A queue stands, so the pipe stays full through bunched ACKs:
 		// only the per-flow allowance goes on top.
