@@ -113,6 +113,7 @@ type bbr struct {
 	competeCap       uint64 // while competing: bound on rate samples, bytes/s (0: none)
 	srtt             int32  // µs
 	ackDelay         uint32 // µs the peer may hold an ACK (rateSample.ackDelay)
+	ackEvery         uint32 // segments after which the peer ACKs at once (rateSample.ackEvery)
 
 	// Startup
 	fullBw      uint64
@@ -182,12 +183,28 @@ func (b *bbr) onTimeout(uint32, uint32, uint32) {}
 func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.winRtt(b.minRtt)) }
 
 // winRtt is the round-trip time windows and probing phases are sized by:
-// rtt, but at least the time a KCP receiver may hold its ACKs (its flush
-// interval). A path whose RTT is shorter than that (loopback, a LAN) is
-// driven by ACKs that come once per interval: a window of the min RTT's
-// BDP would hold the flow to one window per interval, and the delay the
-// peer adds to every round would read as a standing queue.
-func (b *bbr) winRtt(rtt uint32) uint32 { return max(rtt, b.ackDelay) }
+// rtt, plus on a path whose min RTT is shorter than the peer's flush
+// interval (loopback, a LAN) the time the peer holds an ACK (ackWait). On
+// such a path the ACK, not the path, sets the pace of the rounds: a window
+// of the min RTT's BDP alone would hold the flow to a few segments per
+// ACK, which the peer sends late, so that the window never grows.
+func (b *bbr) winRtt(rtt uint32) uint32 {
+	if b.minRtt >= b.ackDelay {
+		return rtt // the ACK delay is within the round trip
+	}
+	return rtt + b.ackWait()
+}
+
+// ackWait is how long a KCP receiver holds the ACK of a segment that
+// arrives at the estimated rate: until its next flush (the interval), or
+// until it has an mtu of ACKs to send (kcpx's receivers; the segments of
+// that many ACKs arrive at the rate), whichever comes first.
+func (b *bbr) ackWait() uint32 {
+	if b.bw == 0 {
+		return b.ackDelay
+	}
+	return uint32(min(uint64(b.ackDelay), uint64(b.ackEvery)*b.seg*1_000_000/b.bw))
+}
 
 // bdpAt is gain × bandwidth × rtt (µs), in segments.
 func (b *bbr) bdpAt(gain float64, rtt uint32) uint32 {
@@ -200,7 +217,7 @@ func (b *bbr) bdpAt(gain float64, rtt uint32) uint32 {
 
 func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.srtt = rs.srtt
-	b.ackDelay = rs.ackDelay
+	b.ackDelay, b.ackEvery = rs.ackDelay, rs.ackEvery
 	b.updateRound(now, rs)
 	b.updateBw(rs)
 	b.updateMinRtt(now, rs)
@@ -456,13 +473,13 @@ func (b *bbr) competing() bool {
 	return b.standingQueue() && b.queueRounds > bbrYieldRounds
 }
 
-// Below the peer's ACK delay (winRtt) a round's RTT says nothing of a
-// queue: the peer may have held every ACK of a short flight for up to its
-// flush interval, so the excess must pass that too.
+// On a path shorter than the peer's flush interval the round's least RTT
+// may include the time the peer held the ACK (ackWait), so the excess must
+// pass that too.
 func (b *bbr) standingQueue() bool {
 	slack := max(b.minRtt/10, 2000)
 	if b.minRtt < b.ackDelay {
-		slack = max(slack, b.ackDelay)
+		slack = max(slack, b.ackWait())
 	}
 	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+slack
 }

@@ -84,6 +84,7 @@ type rateSample struct {
 	inflight       uint32 // segments sent and still unacknowledged
 	appLimited     bool   // the newest acked segment left while the sender had too little to send
 	ackDelay       uint32 // µs a peer may hold an ACK back: its flush interval (ours stands in for it)
+	ackEvery       uint32 // segments after which a kcpx peer ACKs at once (an mtu of ACKs; ours stands in)
 
 	rttSentUs uint32 // when the newest once-sent segment acked left
 	hasRttUs  bool   // rttSentUs is set
@@ -384,6 +385,7 @@ func (kcp *KCP) ccAckEnd(rtt int32) {
 	}
 	rs.srtt = int32(c.srttUs)
 	rs.ackDelay = kcp.interval * 1000
+	rs.ackEvery = kcp.mtu / IKCP_OVERHEAD
 	rs.inflight = c.sentOut
 	if rs.hasPrior {
 		rs.delivered = c.delivered - rs.priorDelivered
