@@ -183,14 +183,16 @@ func (b *bbr) onTimeout(uint32, uint32, uint32) {}
 func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.winRtt(b.minRtt)) }
 
 // winRtt is the round-trip time windows and probing phases are sized by:
-// rtt, plus on a path whose min RTT is shorter than the peer's flush
-// interval (loopback, a LAN) the time the peer holds an ACK (ackWait). On
-// such a path the ACK, not the path, sets the pace of the rounds: a window
-// of the min RTT's BDP alone would hold the flow to a few segments per
-// ACK, which the peer sends late, so that the window never grows.
+// rtt, plus when rtt is shorter than the peer's flush interval (loopback,
+// a LAN) the time the peer holds an ACK (ackWait). On such a path the ACK,
+// not the path, sets the pace of the rounds: a window of the min RTT's BDP
+// alone would hold the flow to a few segments per ACK, which the peer
+// sends late, so that the window never grows. (A longer rtt, such as the
+// round of a flow that competes beside a standing queue, holds the ACK
+// delay already.)
 func (b *bbr) winRtt(rtt uint32) uint32 {
-	if b.minRtt >= b.ackDelay {
-		return rtt // the ACK delay is within the round trip
+	if rtt >= b.ackDelay {
+		return rtt
 	}
 	return rtt + b.ackWait()
 }
@@ -478,9 +480,6 @@ func (b *bbr) competing() bool {
 // pass that too.
 func (b *bbr) standingQueue() bool {
 	slack := max(b.minRtt/10, 2000)
-	if b.minRtt < b.ackDelay {
-		slack = max(slack, b.ackWait())
-	}
 	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+slack
 }
 

@@ -138,10 +138,10 @@ func runFastPath(t testing.TB, cc string, msOnly bool, durationUs, warmupUs uint
 // serialisation and pacing), and the window covers the BDP and the mtu of
 // ACKs a receiver batches before it answers, not the BDP of the min RTT
 // alone (a dozen segments), nor the 10 ms the receiver may hold an ACK
-// (which would overflow the buffer). On the ms clock alone (msOnly, what
-// the controllers had before they got a µs clock) a round trip reads as 0
-// or 1 ms and rate samples quantize; those runs, and CUBIC's, are logged
-// for comparison.
+// (which would overflow the buffer). On the ms clock alone (msOnly: the
+// sampler and controllers on ms × 1000, as a bare KCP runs them and as all
+// ran before the µs clock) a round trip reads as 0 or 1 ms and rate
+// samples quantize; those runs, and CUBIC's, are logged for comparison.
 func TestFastPathControllers(t *testing.T) {
 	const duration, warmup = 1_500_000, 500_000
 	none := runFastPath(t, CongestionNone, false, duration, warmup)
