@@ -93,7 +93,8 @@ type bbr struct {
 	bwSlot             [bbrBwRounds]uint64
 	measSlot           [bbrBwRounds]uint64 // the same, of measured rates only
 	bw                 uint64              // max over bwSlot, bytes/s
-	rounds             uint64
+	rounds             uint64              // filter slots begun (see updateRound)
+	slotStamp          uint32              // when the current slot began
 	nextRoundDelivered uint32
 	roundStamp         uint32 // when the current round started
 	roundDelivered     uint32 // the delivered count then
@@ -250,12 +251,20 @@ func (b *bbr) updateRound(now uint32, rs *rateSample) {
 			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1_000_000 / uint64(now-b.roundStamp)
 		}
 		b.roundStamp, b.roundDelivered = now, rs.totalDelivered
-		b.rounds++
 		b.roundStart = true
 		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
-		b.bwSlot[b.rounds%bbrBwRounds] = 0
-		b.measSlot[b.rounds%bbrBwRounds] = 0
-		b.extraSlot[b.rounds%bbrBwRounds] = 0
+		if b.minRtt >= b.ackDelay || int32(now-b.slotStamp) >= int32(b.ackDelay) {
+			// A new slot of the filters. Rounds shorter than the
+			// peer's ACK interval share one until it has passed: else
+			// a path of a tenth of a ms would keep the bandwidth of the
+			// last ms only, and one late wake-up of the sender (a busy
+			// machine) would wipe its estimate.
+			b.rounds++
+			b.slotStamp = now
+			b.bwSlot[b.rounds%bbrBwRounds] = 0
+			b.measSlot[b.rounds%bbrBwRounds] = 0
+			b.extraSlot[b.rounds%bbrBwRounds] = 0
+		}
 		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
 		if b.standingQueue() {
 			b.queueRounds++
