@@ -99,6 +99,7 @@ type bbr struct {
 	roundStamp         uint32 // when the current round started
 	roundDelivered     uint32 // the delivered count then
 	roundStart         bool
+	slotStart          bool // this round began a filter slot
 
 	// RTT model
 	minRtt           uint32 // µs; 0 before a sample
@@ -243,7 +244,7 @@ func (b *bbr) onAck(now uint32, rs *rateSample) {
 }
 
 func (b *bbr) updateRound(now uint32, rs *rateSample) {
-	b.roundStart = false
+	b.roundStart, b.slotStart = false, false
 	if rs.hasPrior && int32(rs.priorDelivered-b.nextRoundDelivered) >= 0 {
 		b.nextRoundDelivered = rs.totalDelivered
 		var roundRate uint64 // what the last round delivered over its length
@@ -260,7 +261,7 @@ func (b *bbr) updateRound(now uint32, rs *rateSample) {
 			// last ms only, and one late wake-up of the sender (a busy
 			// machine) would wipe its estimate.
 			b.rounds++
-			b.slotStamp = now
+			b.slotStamp, b.slotStart = now, true
 			b.bwSlot[b.rounds%bbrBwRounds] = 0
 			b.measSlot[b.rounds%bbrBwRounds] = 0
 			b.extraSlot[b.rounds%bbrBwRounds] = 0
@@ -346,9 +347,12 @@ func (b *bbr) updateBw(rs *rateSample) {
 	if rs.interval == 0 || rs.deliveryRate == 0 {
 		return
 	}
-	// An app-limited sample shows only what the application offered,
-	// unless it beats the estimate.
-	if rs.appLimited && rs.deliveryRate < b.bw {
+	// An app-limited sample shows only what the application offered: it
+	// counts only when it beats what this round's slot holds (as the
+	// draft's filter, whose new slot starts empty). Compared with the
+	// whole estimate, it would leave the slots of an app-limited stretch
+	// empty, and once they were all empty the estimate would be gone.
+	if rs.appLimited && rs.deliveryRate < b.bwSlot[b.rounds%bbrBwRounds] {
 		return
 	}
 	rate := rs.deliveryRate
@@ -399,14 +403,20 @@ func (b *bbr) enterStartup() {
 // bandwidth by a quarter (app-limited rounds do not count), or a round kept
 // a standing queue.
 func (b *bbr) checkFullPipe(rs *rateSample) {
-	if b.filledPipe || !b.roundStart || rs.appLimited {
+	// Counted per filter slot: on a path shorter than the peer's ACK
+	// interval a round may end before the ACKs of its growth came back.
+	if b.filledPipe || !b.slotStart || rs.appLimited {
 		return
 	}
-	if b.standingQueue() {
+	if b.standingQueue() && b.minRtt >= b.ackDelay {
 		// A queue that lasted a whole round: the pipe is full already,
 		// whatever the bandwidth did (a delay signal, so random loss
 		// cannot end Startup early, and a drop-tail buffer need not
-		// overflow before it ends).
+		// overflow before it ends). On a path shorter than the peer's
+		// ACK interval a small Startup window is ACKed on the peer's
+		// timer, late by up to the interval and more on a busy
+		// machine, so the delay says nothing yet: the bandwidth's
+		// plateau alone ends Startup there.
 		b.filledPipe = true
 		return
 	}
@@ -489,6 +499,9 @@ func (b *bbr) competing() bool {
 // pass that too.
 func (b *bbr) standingQueue() bool {
 	slack := max(b.minRtt/10, 2000)
+	if b.minRtt < b.ackDelay {
+		slack = max(slack, b.ackWait())
+	}
 	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+slack
 }
 
