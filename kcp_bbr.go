@@ -45,10 +45,14 @@ package kcp
 // rate samples are held within 1/8 of what the last whole round delivered
 // (bunched ACKs read high, and a max filter would keep them), and a loss
 // cuts the estimate to 0.7 once a round, as CUBIC cuts its window. Beside
-// kernel CUBIC through a tbf bottleneck this keeps 0.45..0.65 of the link.
+// kernel CUBIC through a tbf bottleneck this kept 0.45..0.65 of the link on
+// the ms clock (docs/PERFORMANCE.md has the µs clock's less steady figures).
 //
 // Times are the core's µs clock, so the model holds on paths whose round
-// trip is well under a ms (loopback, a LAN) as on long ones.
+// trip is well under a ms (loopback, a LAN) as on long ones. On a path
+// shorter than the peer's ACK interval the peer's delayed ACK, not the
+// path, paces the rounds; winRtt, the filter slots (updateRound) and
+// checkFullPipe allow for it.
 
 const (
 	bbrStartupGain    = 2.77       // Startup pacing gain (4 ln 2)
@@ -104,7 +108,7 @@ type bbr struct {
 	// RTT model
 	minRtt           uint32 // µs; 0 before a sample
 	minRttStamp      uint32
-	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery ms
+	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery µs
 	probeRttMinStamp uint32
 	probeRttDone     uint32 // when ProbeRTT may end; 0 until it holds the small window
 	probeRttRound    bool   // a round passed in ProbeRTT
@@ -399,9 +403,10 @@ func (b *bbr) enterStartup() {
 	b.state, b.pacingGain, b.cwndGain = bbrStartup, bbrStartupGain, bbrCwndGain
 }
 
-// checkFullPipe ends Startup once three rounds in a row did not grow the
-// bandwidth by a quarter (app-limited rounds do not count), or a round kept
-// a standing queue.
+// checkFullPipe ends Startup once three filter slots (rounds; see
+// updateRound) in a row did not grow the bandwidth by a quarter
+// (app-limited ones do not count), or, on a path at least as long as the
+// peer's ACK interval, a round kept a standing queue.
 func (b *bbr) checkFullPipe(rs *rateSample) {
 	// Counted per filter slot: on a path shorter than the peer's ACK
 	// interval a round may end before the ACKs of its growth came back.
@@ -494,9 +499,9 @@ func (b *bbr) competing() bool {
 	return b.standingQueue() && b.queueRounds > bbrYieldRounds
 }
 
-// On a path shorter than the peer's flush interval the round's least RTT
-// may include the time the peer held the ACK (ackWait), so the excess must
-// pass that too.
+// standingQueue is described above yielding. On a path shorter than the
+// peer's flush interval the round's least RTT may include the time the
+// peer held the ACK (ackWait), so the excess must pass that too.
 func (b *bbr) standingQueue() bool {
 	slack := max(b.minRtt/10, 2000)
 	if b.minRtt < b.ackDelay {
