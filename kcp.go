@@ -114,7 +114,7 @@ type KCP struct {
 	zeroWnd      bool
 	zeroSince    uint32
 
-	// pacing (setPace): a token bucket over the clock, in milli-bytes. A
+	// pacing (setPace): a token bucket over the µs clock, in micro-bytes. A
 	// segment is released only while tokens remain, and its RTO starts when
 	// it is released, so a paced segment never times out while it waits.
 	// Datagrams that carry data are charged; ACK-only ones are not, so
@@ -123,9 +123,9 @@ type KCP struct {
 	paceExtra  int64  // bytes each datagram costs beyond its KCP bytes
 	paceTokens int64  // may go below 0 by up to one datagram
 	paceBurst  int64
-	paceLast   uint32
-	paceData   bool // the datagram being assembled carries data: charge it
-	paceHeld   bool // the last flush left segments to the pacer
+	paceLast   uint32 // µs clock (usAt) of the last refill
+	paceData   bool   // the datagram being assembled carries data: charge it
+	paceHeld   bool   // the last flush left segments to the pacer
 }
 
 // NewKCP returns the state machine of conversation conv, with kcp-go's
@@ -438,7 +438,7 @@ func (kcp *KCP) parseUna(una, current uint32) int {
 	for i := 0; i < n; i++ {
 		seg := kcp.sndBuf.pop()
 		if !seg.acked {
-			kcp.ccAcked(&seg, current)
+			kcp.ccAcked(&seg)
 			kcp.obs.ack(len(seg.data))
 		}
 		kcp.putBuf(seg.data)
@@ -460,7 +460,7 @@ func (kcp *KCP) parseAck(sn, current uint32) (int, bool) {
 		return 0, false
 	}
 	seg.acked = true
-	kcp.ccAcked(seg, current)
+	kcp.ccAcked(seg)
 	kcp.obs.ack(len(seg.data))
 	kcp.putBuf(seg.data)
 	seg.data = nil
@@ -521,7 +521,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 	haveSample := false
 	flushNow := false
 	ret := 0
-	kcp.ccAckBegin()
+	kcp.ccAckBegin(current)
 
 	for len(data) >= IKCP_OVERHEAD {
 		conv := binary.LittleEndian.Uint32(data[0:])
@@ -640,7 +640,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 			sample = rtt
 		}
 	}
-	kcp.ccAckEnd(current, sample)
+	kcp.ccAckEnd(sample)
 
 	if kcp.cc.ctl == nil && !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {
 		kcp.growCwnd()
@@ -698,7 +698,7 @@ func (kcp *KCP) reserve(n, need int) int {
 
 func (kcp *KCP) emit(n int) {
 	if kcp.paceData {
-		kcp.paceTokens -= (int64(n) + kcp.paceExtra) * 1000
+		kcp.paceCharge(n)
 		kcp.paceData = false
 	}
 	if kcp.logmask&IKCP_LOG_OUTPUT != 0 {
@@ -729,7 +729,7 @@ func (kcp *KCP) update(current uint32) {
 			kcp.tsFlush = current + kcp.interval
 		}
 		kcp.flush(current, IKCP_FLUSH_FULL)
-	} else if kcp.paceHeld && kcp.cc.ctl != nil && kcp.paceWait(current, 0) == 0 {
+	} else if kcp.paceHeld && kcp.cc.ctl != nil && kcp.paceWait(kcp.usAt(current), 0) == 0 {
 		// The pacer held segments back and has tokens again: release
 		// them when Check said to, not at the next interval, or a
 		// controller's 2 ms bucket would pace at a fifth of its rate.
@@ -758,7 +758,7 @@ func (kcp *KCP) check(current uint32) uint32 {
 	}
 	minimal := uint32(int32(tsFlush - current))
 	// A segment due (or never sent) waits only for the pacer, if any.
-	paceWait := kcp.paceWait(current, 0)
+	paceWait := kcp.paceWait(kcp.usAt(current), 0)
 	a, b := kcp.sndBuf.spans()
 	for _, span := range [2][]segment{a, b} {
 		for i := range span {
@@ -897,7 +897,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 	next := kcp.interval
 	var lost, fast, early uint64
 
-	kcp.paceRefill(current)
+	kcp.paceRefill(kcp.ccNow(current))
 	paced := false
 	a, b := kcp.sndBuf.spans()
 	for _, span := range [2][]segment{a, b} {
@@ -945,7 +945,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				} else {
 					early++
 				}
-				kcp.ccLoss(seg, current)
+				kcp.ccLoss(seg)
 				if kcp.tracer != nil {
 					kcp.tracer.SegmentLost(seg.sn, LossReordering)
 				}
@@ -954,7 +954,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.resendts = current + seg.rto
 			case sendTimeout:
 				lost++
-				kcp.ccTimeout(seg, current)
+				kcp.ccTimeout(seg)
 				if kcp.tracer != nil {
 					kcp.tracer.SegmentLost(seg.sn, LossTimeout)
 				}
@@ -972,7 +972,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				kcp.tracer.SegmentRetransmitted(seg.sn, seg.xmit)
 			}
 			seg.ts = current
-			kcp.ccSent(seg, current)
+			kcp.ccSent(seg)
 			if !kcp.tsSent {
 				kcp.tsSent, kcp.tsStart = true, current
 			}
@@ -995,7 +995,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 		}
 	}
 	if paced {
-		next = min(next, kcp.paceWait(current, n))
+		next = min(next, kcp.paceWait(kcp.cc.nowUs, n))
 	}
 	kcp.paceHeld = paced
 

@@ -45,24 +45,31 @@ package kcp
 // rate samples are held within 1/8 of what the last whole round delivered
 // (bunched ACKs read high, and a max filter would keep them), and a loss
 // cuts the estimate to 0.7 once a round, as CUBIC cuts its window. Beside
-// kernel CUBIC through a tbf bottleneck this keeps 0.45..0.65 of the link.
+// kernel CUBIC through a tbf bottleneck this kept 0.45..0.65 of the link on
+// the ms clock (docs/PERFORMANCE.md has the µs clock's less steady figures).
+//
+// Times are the core's µs clock, so the model holds on paths whose round
+// trip is well under a ms (loopback, a LAN) as on long ones. On a path
+// shorter than the peer's ACK interval the peer's delayed ACK, not the
+// path, paces the rounds; winRtt, the filter slots (updateRound) and
+// checkFullPipe allow for it.
 
 const (
-	bbrStartupGain    = 2.77   // Startup pacing gain (4 ln 2)
-	bbrDrainGain      = 0.35   // Drain pacing gain
-	bbrCwndGain       = 2.0    // cwnd gain in every state but ProbeRTT
-	bbrBwRounds       = 10     // rounds the bandwidth max filter spans
-	bbrMinRTTWindow   = 10_000 // ms the min RTT filter spans
-	bbrProbeRTTEvery  = 5_000  // ms without a lower RTT before ProbeRTT
-	bbrProbeRTTTime   = 200    // ms ProbeRTT holds the small window
-	bbrInitCwnd       = 10     // segments before the first bandwidth sample
-	bbrMinCwnd        = 4      // segments
-	bbrPacingMargin   = 0.99   // pace 1% below the estimate, as the draft
-	bbrQueueDrainGain = 0.9    // Cruise gain while a standing queue persists
-	bbrQueueCwndGain  = 1.1    // cwnd gain while a standing queue persists
-	bbrQueueSegs      = 4      // segments each flow may keep queued beyond that
-	bbrYieldRounds    = 16     // rounds a standing queue is answered by draining
-	bbrCompeteBeta    = 0.7    // estimate kept on a loss while competing (CUBIC's beta)
+	bbrStartupGain    = 2.77       // Startup pacing gain (4 ln 2)
+	bbrDrainGain      = 0.35       // Drain pacing gain
+	bbrCwndGain       = 2.0        // cwnd gain in every state but ProbeRTT
+	bbrBwRounds       = 10         // rounds the bandwidth max filter spans
+	bbrMinRTTWindow   = 10_000_000 // µs the min RTT filter spans
+	bbrProbeRTTEvery  = 5_000_000  // µs without a lower RTT before ProbeRTT
+	bbrProbeRTTTime   = 200_000    // µs ProbeRTT holds the small window
+	bbrInitCwnd       = 10         // segments before the first bandwidth sample
+	bbrMinCwnd        = 4          // segments
+	bbrPacingMargin   = 0.99       // pace 1% below the estimate, as the draft
+	bbrQueueDrainGain = 0.9        // Cruise gain while a standing queue persists
+	bbrQueueCwndGain  = 1.1        // cwnd gain while a standing queue persists
+	bbrQueueSegs      = 4          // segments each flow may keep queued beyond that
+	bbrYieldRounds    = 16         // rounds a standing queue is answered by draining
+	bbrCompeteBeta    = 0.7        // estimate kept on a loss while competing (CUBIC's beta)
 )
 
 const (
@@ -90,16 +97,18 @@ type bbr struct {
 	bwSlot             [bbrBwRounds]uint64
 	measSlot           [bbrBwRounds]uint64 // the same, of measured rates only
 	bw                 uint64              // max over bwSlot, bytes/s
-	rounds             uint64
+	rounds             uint64              // filter slots begun (see updateRound)
+	slotStamp          uint32              // when the current slot began
 	nextRoundDelivered uint32
 	roundStamp         uint32 // when the current round started
 	roundDelivered     uint32 // the delivered count then
 	roundStart         bool
+	slotStart          bool // this round began a filter slot
 
 	// RTT model
-	minRtt           uint32 // ms; 0 before a sample
+	minRtt           uint32 // µs; 0 before a sample
 	minRttStamp      uint32
-	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery ms
+	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery µs
 	probeRttMinStamp uint32
 	probeRttDone     uint32 // when ProbeRTT may end; 0 until it holds the small window
 	probeRttRound    bool   // a round passed in ProbeRTT
@@ -108,7 +117,9 @@ type bbr struct {
 	queueRounds      int    // rounds in a row that ended with a standing queue
 	lossCut          uint32 // when competing last cut the estimate for a loss
 	competeCap       uint64 // while competing: bound on rate samples, bytes/s (0: none)
-	srtt             int32
+	srtt             int32  // µs
+	ackDelay         uint32 // µs the peer may hold an ACK (rateSample.ackDelay)
+	ackEvery         uint32 // segments after which the peer ACKs at once (rateSample.ackEvery)
 
 	// Startup
 	fullBw      uint64
@@ -173,21 +184,48 @@ func (b *bbr) onLoss(now, _ uint32, _ int, _ uint32) {
 // the delivery rate falls by itself if the path has really slowed.
 func (b *bbr) onTimeout(uint32, uint32, uint32) {}
 
-// bdp is gain × bandwidth × min RTT, in segments (the initial window before
-// a model exists).
-func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.minRtt) }
+// bdp is gain × bandwidth × min RTT (at least the peer's ACK delay, see
+// winRtt), in segments (the initial window before a model exists).
+func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.winRtt(b.minRtt)) }
 
-// bdpAt is gain × bandwidth × rtt (ms), in segments.
+// winRtt is the round-trip time windows and probing phases are sized by:
+// rtt, plus when rtt is shorter than the peer's flush interval (loopback,
+// a LAN) the time the peer holds an ACK (ackWait). On such a path the ACK,
+// not the path, sets the pace of the rounds: a window of the min RTT's BDP
+// alone would hold the flow to a few segments per ACK, which the peer
+// sends late, so that the window never grows. (A longer rtt, such as the
+// round of a flow that competes beside a standing queue, holds the ACK
+// delay already.)
+func (b *bbr) winRtt(rtt uint32) uint32 {
+	if rtt >= b.ackDelay {
+		return rtt
+	}
+	return rtt + b.ackWait()
+}
+
+// ackWait is how long a KCP receiver holds the ACK of a segment that
+// arrives at the estimated rate: until its next flush (the interval), or
+// until it has an mtu of ACKs to send (kcpx's receivers; the segments of
+// that many ACKs arrive at the rate), whichever comes first.
+func (b *bbr) ackWait() uint32 {
+	if b.bw == 0 {
+		return b.ackDelay
+	}
+	return uint32(min(uint64(b.ackDelay), uint64(b.ackEvery)*b.seg*1_000_000/b.bw))
+}
+
+// bdpAt is gain × bandwidth × rtt (µs), in segments.
 func (b *bbr) bdpAt(gain float64, rtt uint32) uint32 {
 	if b.bw == 0 || rtt == 0 {
 		return bbrInitCwnd
 	}
-	bytes := float64(b.bw) * float64(rtt) / 1000 * gain
+	bytes := float64(b.bw) * float64(rtt) / 1e6 * gain
 	return uint32(bytes/float64(b.seg)) + 1
 }
 
 func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.srtt = rs.srtt
+	b.ackDelay, b.ackEvery = rs.ackDelay, rs.ackEvery
 	b.updateRound(now, rs)
 	b.updateBw(rs)
 	b.updateMinRtt(now, rs)
@@ -210,20 +248,28 @@ func (b *bbr) onAck(now uint32, rs *rateSample) {
 }
 
 func (b *bbr) updateRound(now uint32, rs *rateSample) {
-	b.roundStart = false
+	b.roundStart, b.slotStart = false, false
 	if rs.hasPrior && int32(rs.priorDelivered-b.nextRoundDelivered) >= 0 {
 		b.nextRoundDelivered = rs.totalDelivered
 		var roundRate uint64 // what the last round delivered over its length
 		if b.roundStamp != 0 && now != b.roundStamp {
-			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1000 / uint64(now-b.roundStamp)
+			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1_000_000 / uint64(now-b.roundStamp)
 		}
 		b.roundStamp, b.roundDelivered = now, rs.totalDelivered
-		b.rounds++
 		b.roundStart = true
 		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
-		b.bwSlot[b.rounds%bbrBwRounds] = 0
-		b.measSlot[b.rounds%bbrBwRounds] = 0
-		b.extraSlot[b.rounds%bbrBwRounds] = 0
+		if b.minRtt >= b.ackDelay || int32(now-b.slotStamp) >= int32(b.ackDelay) {
+			// A new slot of the filters. Rounds shorter than the
+			// peer's ACK interval share one until it has passed: else
+			// a path of a tenth of a ms would keep the bandwidth of the
+			// last ms only, and one late wake-up of the sender (a busy
+			// machine) would wipe its estimate.
+			b.rounds++
+			b.slotStamp, b.slotStart = now, true
+			b.bwSlot[b.rounds%bbrBwRounds] = 0
+			b.measSlot[b.rounds%bbrBwRounds] = 0
+			b.extraSlot[b.rounds%bbrBwRounds] = 0
+		}
 		prev := b.bwSlot[(b.rounds+bbrBwRounds-1)%bbrBwRounds]
 		if b.standingQueue() {
 			b.queueRounds++
@@ -269,7 +315,7 @@ func (b *bbr) updateRound(now uint32, rs *rateSample) {
 			if !b.competing() {
 				base += base / 4
 			}
-			b.bwSlot[b.rounds%bbrBwRounds] = min(b.bw, base) + b.seg*500/uint64(rtt)
+			b.bwSlot[b.rounds%bbrBwRounds] = min(b.bw, base) + b.seg*500_000/uint64(rtt)
 		}
 		b.bw = 0
 		for _, v := range b.bwSlot {
@@ -287,7 +333,7 @@ func (b *bbr) updateAckAggregation(now uint32, rs *rateSample) {
 		return
 	}
 	elapsed := min(uint64(now-b.aggStamp), bbrMinRTTWindow) // a clock jump must not overflow
-	expected := b.bw * elapsed / 1000
+	expected := b.bw * elapsed / 1_000_000
 	if b.aggStamp == 0 || b.aggDelivered <= expected {
 		b.aggStamp, b.aggDelivered, expected = now, 0, 0
 	}
@@ -305,9 +351,12 @@ func (b *bbr) updateBw(rs *rateSample) {
 	if rs.interval == 0 || rs.deliveryRate == 0 {
 		return
 	}
-	// An app-limited sample shows only what the application offered,
-	// unless it beats the estimate.
-	if rs.appLimited && rs.deliveryRate < b.bw {
+	// An app-limited sample shows only what the application offered: it
+	// counts only when it beats what this round's slot holds (as the
+	// draft's filter, whose new slot starts empty). Compared with the
+	// whole estimate, it would leave the slots of an app-limited stretch
+	// empty, and once they were all empty the estimate would be gone.
+	if rs.appLimited && rs.deliveryRate < b.bwSlot[b.rounds%bbrBwRounds] {
 		return
 	}
 	rate := rs.deliveryRate
@@ -354,18 +403,25 @@ func (b *bbr) enterStartup() {
 	b.state, b.pacingGain, b.cwndGain = bbrStartup, bbrStartupGain, bbrCwndGain
 }
 
-// checkFullPipe ends Startup once three rounds in a row did not grow the
-// bandwidth by a quarter (app-limited rounds do not count), or a round kept
-// a standing queue.
+// checkFullPipe ends Startup once three filter slots (rounds; see
+// updateRound) in a row did not grow the bandwidth by a quarter
+// (app-limited ones do not count), or, on a path at least as long as the
+// peer's ACK interval, a round kept a standing queue.
 func (b *bbr) checkFullPipe(rs *rateSample) {
-	if b.filledPipe || !b.roundStart || rs.appLimited {
+	// Counted per filter slot: on a path shorter than the peer's ACK
+	// interval a round may end before the ACKs of its growth came back.
+	if b.filledPipe || !b.slotStart || rs.appLimited {
 		return
 	}
-	if b.standingQueue() {
+	if b.standingQueue() && b.minRtt >= b.ackDelay {
 		// A queue that lasted a whole round: the pipe is full already,
 		// whatever the bandwidth did (a delay signal, so random loss
 		// cannot end Startup early, and a drop-tail buffer need not
-		// overflow before it ends).
+		// overflow before it ends). On a path shorter than the peer's
+		// ACK interval a small Startup window is ACKed on the peer's
+		// timer, late by up to the interval and more on a busy
+		// machine, so the delay says nothing yet: the bandwidth's
+		// plateau alone ends Startup there.
 		b.filledPipe = true
 		return
 	}
@@ -390,7 +446,7 @@ func (b *bbr) enterProbeBW(now uint32) {
 // Up lasts until what is in flight reached 1.25 BDP (at most three min
 // RTTs), Down ends early once the queue it built is drained.
 func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
-	rtt := b.roundRtt()
+	rtt := b.winRtt(b.roundRtt())
 	elapsed := int32(now-b.cycleStamp) > int32(rtt)
 	next := elapsed
 	switch b.cycleIdx {
@@ -443,8 +499,15 @@ func (b *bbr) competing() bool {
 	return b.standingQueue() && b.queueRounds > bbrYieldRounds
 }
 
+// standingQueue is described above yielding. On a path shorter than the
+// peer's flush interval the round's least RTT may include the time the
+// peer held the ACK (ackWait), so the excess must pass that too.
 func (b *bbr) standingQueue() bool {
-	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+max(b.minRtt/10, 2)
+	slack := max(b.minRtt/10, 2000)
+	if b.minRtt < b.ackDelay {
+		slack = max(slack, b.ackWait())
+	}
+	return b.lastRoundMinRtt != 0 && b.minRtt != 0 && b.lastRoundMinRtt > b.minRtt+slack
 }
 
 func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
@@ -482,11 +545,11 @@ func (b *bbr) checkProbeRTT(now uint32, rs *rateSample) {
 
 func (b *bbr) setPacing() {
 	if b.bw == 0 {
-		rtt := uint64(100)
+		rtt := uint64(100_000)
 		if b.srtt > 0 {
 			rtt = uint64(b.srtt)
 		}
-		b.pacing = uint64(b.pacingGain * float64(uint64(b.cwnd)*b.seg*1000/rtt))
+		b.pacing = uint64(b.pacingGain * float64(uint64(b.cwnd)*b.seg*1_000_000/rtt))
 		return
 	}
 	rate := uint64(b.pacingGain * bbrPacingMargin * float64(b.bw))
@@ -510,7 +573,7 @@ func (b *bbr) setCwnd(rs *rateSample) {
 	if b.state == bbrProbeBW {
 		rtt = b.roundRtt()
 	}
-	target := max(b.bdpAt(gain, rtt), bbrMinCwnd)
+	target := max(b.bdpAt(gain, b.winRtt(rtt)), bbrMinCwnd)
 	if gain == bbrQueueCwndGain {
 		// A queue stands, so the pipe stays full through bunched ACKs:
 		// only the per-flow allowance goes on top.

@@ -17,6 +17,14 @@ import "errors"
 // (draft-ietf-ccwg-bbr, "Delivery Rate Samples"): each transmission records
 // how much had been delivered, and when, and every ACK turns the
 // difference into a rate over the longer of the send and ACK intervals.
+//
+// The sampler, the controllers and the pacer run on a µs clock (usAt):
+// over a fast path (loopback, a LAN) a round trip is well under a ms, and
+// rates and RTTs measured in whole ms would be off by up to the sample
+// itself (a sample over 0.3 ms counted as 1 ms reads a third of the rate).
+// A session passes its µs clock in (sessionClocks); a bare KCP, and the
+// simulated links of the tests, take the ms clock times 1000. KCP's wire ts,
+// its RTO and its legacy modes stay on the ms clock.
 
 // ErrUnknownCongestionControl is returned by SetCongestionControl for a name
 // it does not know. Known names are "kcp", "none", "bbr" and "cubic".
@@ -39,8 +47,9 @@ const (
 )
 
 // controller is a model-based congestion controller. Times are the core's
-// ms clock; windows are segments; rates are bytes per second, counted in
-// KCP bytes (segment header and payload).
+// µs clock (usAt; it wraps, so compare by differences); windows are
+// segments; rates are bytes per second, counted in KCP bytes (segment
+// header and payload).
 type controller interface {
 	// onSend is told of every data transmission: sn, its bytes, whether it
 	// is a retransmission, and the segments unacknowledged after it.
@@ -56,24 +65,29 @@ type controller interface {
 	window() uint32
 	// pacingRate is the rate to release data at, bytes/s (at least 1).
 	pacingRate() uint64
-	// minRTT is the controller's minimum RTT estimate, ms (0: none yet).
+	// minRTT is the controller's minimum RTT estimate, µs (0: none yet).
 	minRTT() uint32
 }
 
 // rateSample is what one input taught about the path.
 type rateSample struct {
 	delivered      uint32 // bytes delivered over interval
-	interval       uint32 // ms; 0 when no rate could be computed
+	interval       uint32 // µs; 0 when no rate could be computed
 	deliveryRate   uint64 // bytes/s, valid when interval > 0
 	priorDelivered uint32 // the delivered count when the newest acked segment left
 	hasPrior       bool   // priorDelivered is set: a segment that had left was acked
 	totalDelivered uint32 // bytes delivered since the start (wraps)
 	newlyAcked     uint32 // bytes acknowledged by this input
 	newlyAckedSegs uint32
-	rtt            int32  // ms, from the ts echo; -1 when this input had none
-	srtt           int32  // the core's smoothed RTT, ms (0 before a sample)
+	rtt            int32  // µs; -1 when this input had none
+	srtt           int32  // smoothed RTT, µs (0 before a sample)
 	inflight       uint32 // segments sent and still unacknowledged
 	appLimited     bool   // the newest acked segment left while the sender had too little to send
+	ackDelay       uint32 // µs a peer may hold an ACK back: its flush interval (ours stands in for it)
+	ackEvery       uint32 // segments after which a kcpx peer ACKs at once (an mtu of ACKs; ours stands in)
+
+	rttSentUs uint32 // when the newest once-sent segment acked left
+	hasRttUs  bool   // rttSentUs is set
 }
 
 // ccCore is the core's congestion-control state: the controller (nil in
@@ -82,14 +96,21 @@ type ccCore struct {
 	ctl  controller
 	name string // "" for the legacy modes, which NoDelay's nc selects
 
+	// The µs clock: the session's (nil: the ms clock times 1000), and its
+	// reading at the start of the current input or flush.
+	clockUs func() uint32
+	nowUs   uint32
+
 	// The delivery-rate sampler (kept in every mode, for observability).
+	// Times are µs.
 	delivered     uint32 // bytes acknowledged since the start; wraps
 	deliveredTime uint32 // when delivered last grew
 	firstSentTime uint32 // send time of the newest acked segment's flight
 	appLimitedTo  uint32 // while appLimited: delivered count that ends it
 	appLimited    bool
 	lastRate      uint64 // last valid delivery-rate sample, bytes/s
-	minRTTSeen    uint32 // least RTT sample, ms (0: none)
+	minRTTSeen    uint32 // least RTT sample, µs (0: none)
+	srttUs        uint32 // smoothed RTT over the µs samples (0: none)
 
 	// per-input accumulation (reset by ccAckBegin)
 	rs rateSample
@@ -132,6 +153,22 @@ func (kcp *KCP) SetCongestionControl(name string) error {
 	return nil
 }
 
+// usAt is the µs clock at ms time current: the session's µs clock, or for
+// a bare KCP current in µs (which wraps along with it, every 71 minutes).
+func (kcp *KCP) usAt(current uint32) uint32 {
+	if kcp.cc.clockUs != nil {
+		return kcp.cc.clockUs()
+	}
+	return current * 1000
+}
+
+// ccNow reads the µs clock for the input or flush at ms time current; the
+// hooks below use that reading.
+func (kcp *KCP) ccNow(current uint32) uint32 {
+	kcp.cc.nowUs = kcp.usAt(current)
+	return kcp.cc.nowUs
+}
+
 // congestionControl returns the name of the controller in use: "kcp",
 // "none", "bbr" or "cubic".
 func (kcp *KCP) congestionControl() string {
@@ -148,7 +185,8 @@ func (kcp *KCP) congestionControl() string {
 // segments that bounds new data now (KCP's cwnd, the controller's window,
 // or with "none" the send window), the pacing rate in bytes/s the core
 // releases data at (0: unpaced), the last delivery-rate sample in bytes/s
-// (0 before one), and the least RTT seen in ms (0 before a sample).
+// (0 before one), and the least RTT seen in ms, rounded up (0 before a
+// sample).
 func (kcp *KCP) ccState() (cwnd uint32, pacingRate uint64, deliveryRate uint64, minRTT uint32) {
 	switch {
 	case kcp.cc.ctl != nil:
@@ -162,7 +200,7 @@ func (kcp *KCP) ccState() (cwnd uint32, pacingRate uint64, deliveryRate uint64, 
 	if minRTT == 0 {
 		minRTT = kcp.cc.minRTTSeen
 	}
-	return cwnd, uint64(kcp.paceRate), kcp.cc.lastRate, minRTT
+	return cwnd, uint64(kcp.paceRate), kcp.cc.lastRate, (minRTT + 999) / 1000
 }
 
 // setWriteLimit bounds, in bytes, what writable lets the application queue
@@ -215,10 +253,12 @@ func (kcp *KCP) ccAdmit() bool {
 	return kcp.cc.ctl == nil || kcp.cc.unacked < kcp.cc.ctl.window()
 }
 
-// ccSent records the transmission of seg at now for the rate sampler and
-// tells the controller. Call it after seg.ts and seg.xmit are updated.
-func (kcp *KCP) ccSent(seg *segment, now uint32) {
+// ccSent records the transmission of seg (in the flush ccNow began) for the
+// rate sampler and tells the controller. Call it after seg.xmit is updated.
+func (kcp *KCP) ccSent(seg *segment) {
 	c := &kcp.cc
+	now := c.nowUs
+	seg.sentUs = now
 	if seg.xmit == 1 {
 		if c.sentOut == 0 {
 			// Nothing in flight: the idle time before this flight must not
@@ -254,15 +294,17 @@ func (kcp *KCP) ccAppLimited(wnd uint32) {
 	}
 }
 
-// ccAckBegin starts the accumulation of one input's acknowledgements.
-func (kcp *KCP) ccAckBegin() {
+// ccAckBegin starts the accumulation of one input at ms time current.
+func (kcp *KCP) ccAckBegin(current uint32) {
 	kcp.cc.rs = rateSample{rtt: -1}
+	kcp.ccNow(current)
 }
 
 // ccAcked records that seg, still holding its payload, was acknowledged
-// at now.
-func (kcp *KCP) ccAcked(seg *segment, now uint32) {
+// by the input ccAckBegin began.
+func (kcp *KCP) ccAcked(seg *segment) {
 	c := &kcp.cc
+	now := c.nowUs
 	bytes := uint32(len(seg.data) + IKCP_OVERHEAD)
 	if c.unacked > 0 { // (only a test fills sndBuf behind the core's back)
 		c.unacked--
@@ -278,23 +320,29 @@ func (kcp *KCP) ccAcked(seg *segment, now uint32) {
 	if c.sentOut > 0 {
 		c.sentOut--
 	}
+	if seg.xmit == 1 && (!c.rs.hasRttUs || int32(seg.sentUs-c.rs.rttSentUs) > 0) {
+		// Sent once, so the ACK answers that transmission: an RTT
+		// sample to the µs, from the newest one acked.
+		c.rs.rttSentUs, c.rs.hasRttUs = seg.sentUs, true
+	}
 	// The newest transmission acked so far defines the sample.
 	if !rs.hasPrior || int32(seg.delivered-rs.priorDelivered) >= 0 {
 		rs.hasPrior = true
 		rs.priorDelivered = seg.delivered
 		rs.appLimited = seg.appLimited
-		sendElapsed := seg.ts - seg.firstSent
+		sendElapsed := seg.sentUs - seg.firstSent
 		ackElapsed := now - seg.deliveredTime
 		rs.interval = max(sendElapsed, ackElapsed, 1)
-		c.firstSentTime = seg.ts
+		c.firstSentTime = seg.sentUs
 	}
 }
 
 // ccAckEnd finishes one input: it computes the rate sample and hands it to
 // the controller, which sets the pacer. rtt is the input's RTT sample in
-// ms, or -1.
-func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
+// ms from the ts echo, or -1 (then the input yields no RTT sample).
+func (kcp *KCP) ccAckEnd(rtt int32) {
 	c := &kcp.cc
+	now := c.nowUs
 	rs := &c.rs
 	if rs.newlyAckedSegs == 0 {
 		return
@@ -303,12 +351,42 @@ func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
 		c.appLimited = false
 	}
 	rs.totalDelivered = c.delivered
-	rs.rtt = rtt
-	rs.srtt = kcp.rxSrtt
-	rs.inflight = c.sentOut
-	if rtt >= 0 && (c.minRTTSeen == 0 || uint32(rtt) < c.minRTTSeen) {
-		c.minRTTSeen = max(uint32(rtt), 1)
+	rs.rtt = -1
+	if rtt >= 0 {
+		// The ts echo's sample, refined to the µs by the newest segment
+		// sent once that this input acknowledged, unless the two
+		// disagree by more than the ms clock's step (that segment's own
+		// ACK was lost and a later una covered it).
+		// Without a µs clock (a bare KCP) the ms sample stands, at least
+		// 1 ms as always; with one, the two clocks are read at slightly
+		// different moments, hence the wider tolerance, and a ms sample
+		// of 0 that could not be refined says nothing.
+		us, slack := int64(max(rtt, 1))*1000, int64(1000)
+		if c.clockUs != nil {
+			us, slack = int64(rtt)*1000, 2000
+		}
+		if rs.hasRttUs {
+			if d := int64(int32(now - rs.rttSentUs)); d > 0 && d > us-slack && d < us+slack {
+				us = d
+			}
+		}
+		if us > 0 {
+			rs.rtt = int32(us)
+			r := uint32(us)
+			if c.srttUs == 0 {
+				c.srttUs = r
+			} else {
+				c.srttUs = uint32(int64(c.srttUs) + (int64(r)-int64(c.srttUs))/8)
+			}
+			if c.minRTTSeen == 0 || r < c.minRTTSeen {
+				c.minRTTSeen = r
+			}
+		}
 	}
+	rs.srtt = int32(c.srttUs)
+	rs.ackDelay = kcp.interval * 1000
+	rs.ackEvery = kcp.mtu / IKCP_OVERHEAD
+	rs.inflight = c.sentOut
 	if rs.hasPrior {
 		rs.delivered = c.delivered - rs.priorDelivered
 		// An interval shorter than the least RTT comes from ACKs bunched
@@ -316,7 +394,7 @@ func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
 		if c.minRTTSeen != 0 && rs.interval < c.minRTTSeen {
 			rs.interval = 0
 		} else {
-			rs.deliveryRate = uint64(rs.delivered) * 1000 / uint64(rs.interval)
+			rs.deliveryRate = uint64(rs.delivered) * 1_000_000 / uint64(rs.interval)
 			c.lastRate = rs.deliveryRate
 		}
 	}
@@ -327,19 +405,20 @@ func (kcp *KCP) ccAckEnd(now uint32, rtt int32) {
 }
 
 // ccLoss tells the controller that seg is sent again by fast or early
-// retransmission.
-func (kcp *KCP) ccLoss(seg *segment, now uint32) {
-	if kcp.cc.ctl != nil {
-		kcp.cc.ctl.onLoss(now, seg.sn, len(seg.data)+IKCP_OVERHEAD, kcp.sndNxt)
-		kcp.ccApplyPace(now)
+// retransmission (in the flush ccNow began).
+func (kcp *KCP) ccLoss(seg *segment) {
+	if c := &kcp.cc; c.ctl != nil {
+		c.ctl.onLoss(c.nowUs, seg.sn, len(seg.data)+IKCP_OVERHEAD, kcp.sndNxt)
+		kcp.ccApplyPace(c.nowUs)
 	}
 }
 
-// ccTimeout tells the controller that seg's RTO fired.
-func (kcp *KCP) ccTimeout(seg *segment, now uint32) {
-	if kcp.cc.ctl != nil {
-		kcp.cc.ctl.onTimeout(now, seg.sn, kcp.sndNxt)
-		kcp.ccApplyPace(now)
+// ccTimeout tells the controller that seg's RTO fired (in the flush ccNow
+// began).
+func (kcp *KCP) ccTimeout(seg *segment) {
+	if c := &kcp.cc; c.ctl != nil {
+		c.ctl.onTimeout(c.nowUs, seg.sn, kcp.sndNxt)
+		kcp.ccApplyPace(c.nowUs)
 	}
 }
 

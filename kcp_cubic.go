@@ -2,7 +2,7 @@ package kcp
 
 import "math"
 
-// A CUBIC controller (RFC 9438) over the core's segments and ms clock: slow
+// A CUBIC controller (RFC 9438) over the core's segments and µs clock: slow
 // start to the first loss, then the cubic window growth with the
 // Reno-friendly region, β = 0.7, C = 0.4, fast convergence, at most one
 // reduction per smoothed RTT (KCP reports each retransmitted segment, and
@@ -28,8 +28,8 @@ type cubic struct {
 	wEst      float64 // Reno-friendly estimate
 	cwndEpoch float64
 	recovery  uint32 // no further reduction before this time
-	srtt      int32
-	minRtt    uint32
+	srtt      int32  // µs
+	minRtt    uint32 // µs
 }
 
 func newCubic(segBytes uint32) *cubic {
@@ -40,7 +40,7 @@ func (c *cubic) window() uint32 { return uint32(max(c.cwnd, cubicMinCwnd)) }
 func (c *cubic) minRTT() uint32 { return c.minRtt }
 
 func (c *cubic) pacingRate() uint64 {
-	srtt := float64(100)
+	srtt := float64(100_000)
 	if c.srtt > 0 {
 		srtt = float64(c.srtt)
 	}
@@ -48,7 +48,7 @@ func (c *cubic) pacingRate() uint64 {
 	if c.cwnd < c.ssthresh {
 		gain = 2
 	}
-	return uint64(gain * c.cwnd * c.seg * 1000 / srtt)
+	return uint64(gain * c.cwnd * c.seg * 1e6 / srtt)
 }
 
 func (c *cubic) onSend(uint32, uint32, int, bool, uint32) {}
@@ -78,8 +78,8 @@ func (c *cubic) onAck(now uint32, rs *rateSample) {
 		c.k = math.Cbrt((c.wMax - c.cwndEpoch) / cubicC)
 		c.wEst = c.cwnd
 	}
-	rtt := float64(max(c.srtt, 1)) / 1000
-	t := float64(now-c.epoch)/1000 + rtt
+	rtt := float64(max(c.srtt, 1)) / 1e6
+	t := float64(now-c.epoch)/1e6 + rtt
 	target := cubicC*math.Pow(t-c.k, 3) + c.wMax
 	target = min(max(target, c.cwnd), 1.5*c.cwnd)
 	// Reno-friendly region (RFC 9438 section 4.3)

@@ -16,12 +16,13 @@ type segment struct {
 	frg      uint8
 	acked    bool // acknowledged out of order; dropped once una passes it
 	// Delivery-rate sampling (kcp_cc.go), recorded at each transmission:
-	// the sampler's delivered count, when it last grew, and when the
-	// flight this transmission belongs to started.
+	// the sampler's delivered count, when it last grew, when the flight
+	// this transmission belongs to started, and when it left (µs clock).
 	appLimited    bool // sent while the sender had too little to send
 	delivered     uint32
 	deliveredTime uint32
 	firstSent     uint32
+	sentUs        uint32
 	data          []byte // payload; capacity is at least mss, from the free list
 }
 

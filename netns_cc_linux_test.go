@@ -17,16 +17,20 @@ import (
 // TestNetnsBBRBesideCubic runs a kcpx BBR flow and a kernel TCP CUBIC flow
 // at once through one tbf bottleneck of 20 Mbit/s (queue of 40 ms) on the
 // veth between two namespaces, and measures each one's goodput once both
-// have started: BBR must get between half and twice its fair share, so
-// neither starves the other. 4 s are measured by default, 10 s with
-// KCPX_FULL set.
+// have started: BBR must move between half and twice what TCP moves (a
+// share of the link between 1/3 and 2/3), so neither starves the other.
+// 8 s are measured by default, 20 s with KCPX_FULL set.
 func TestNetnsBBRBesideCubic(t *testing.T) {
 	l := newNetnsLink(t)
 	const rate = 20_000_000
 	l.rateLimit(t, l.nsA, l.devA, rate, 32<<10, 40*time.Millisecond)
-	warm, measure := 2*time.Second, 4*time.Second
+	// CUBIC's epoch (from one loss back to the window it had then) lasts
+	// about 5 s on this path (K = cbrt(W(1-β)/C) for a window of ~140
+	// segments). A 4 s window caught one phase of it: BBR's share ranged
+	// 0.50..0.69 from run to run, against 0.47..0.52 over 10 s.
+	warm, measure := 2*time.Second, 8*time.Second
 	if os.Getenv("KCPX_FULL") != "" {
-		measure = 10 * time.Second
+		measure = 20 * time.Second
 	}
 
 	// the TCP flow, CUBIC chosen on the socket
@@ -156,6 +160,6 @@ func TestNetnsBBRBesideCubic(t *testing.T) {
 		t.Errorf("the two flows moved %.1f Mbit/s together, under 60%% of the %d Mbit/s link", kMbit+tMbit, rate/1_000_000)
 	}
 	if share < 1.0/3 || share > 2.0/3 {
-		t.Errorf("BBR's share of the bottleneck %.3f, want 1/3..2/3 (0.5..2× its fair share)", share)
+		t.Errorf("BBR's share of the bottleneck %.3f, want 1/3..2/3 (BBR at 0.5..2× TCP's rate)", share)
 	}
 }

@@ -208,6 +208,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		s.fecDec = newFECDecoder(ds, ps)
 	}
 	s.kcp = NewKCP(conv, s.output)
+	sessionClocks(s.kcp)
 	s.kcp.setTsOffset(sessionTsOffset()) // issue 13: echoed ts proves the peer receives
 	s.kcpMtu = s.kcpMtuFor(IKCP_MTU_DEF)
 	s.kcp.SetMtu(s.kcpMtu)

@@ -1,5 +1,16 @@
 package kcp
 
+import "time"
+
+// sessionClocks gives a session's core its two clocks, read from one
+// start: the ms clock of KCP's timers and wire ts, and the µs clock its
+// congestion control samples rates and RTTs on and paces by (usAt).
+func sessionClocks(k *KCP) {
+	start := time.Now()
+	k.clock = func() uint32 { return uint32(time.Since(start).Milliseconds()) }
+	k.cc.clockUs = func() uint32 { return uint32(time.Since(start).Microseconds()) }
+}
+
 // SetCongestionControl selects how the session decides how fast to send:
 //
 //   - "kcp" (the default): KCP's own congestion window, as kcp-go's; the
