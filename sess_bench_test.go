@@ -227,10 +227,14 @@ func benchSinkCrypt(b *testing.B, nbytes int, bc BlockCrypt, ds, ps int) {
 	tokens := benchWriter(cli, nbytes)
 	b.SetBytes(int64(nbytes))
 	b.ReportAllocs()
+	cpu0 := benchCPU()
 	for b.Loop() {
 		tokens <- struct{}{}
 		<-chunks
 	}
+	// CPU of both ends per GiB delivered (the driver's row).
+	cpu := benchCPU() - cpu0
+	b.ReportMetric(cpu.Seconds()/(float64(b.N)*float64(nbytes)/(1<<30)), "cpu-s/GiB")
 	close(tokens)
 	for range benchDepth(nbytes) {
 		<-chunks
