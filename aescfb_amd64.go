@@ -14,6 +14,12 @@ import (
 // runs on crypto/aes through cfbCrypt.
 var useAESNI = cpu.X86.HasAES && cpu.X86.HasSSE41
 
+// useVAES adds the VAES kernels, two blocks per YMM register: sixteen
+// datagram chains at once, and decryption sixteen blocks at once. x/sys/cpu
+// reports VAES only together with AVX-512, so CPUs with VAES but no AVX-512
+// keep the AES-NI kernels.
+var useVAES = useAESNI && cpu.X86.HasAVX2 && cpu.X86.HasAVX512VAES
+
 // cfbLane is one chain of the multi-datagram encryption kernels: the next
 // block to write (dst) and its plaintext (src). The ciphertext block before
 // dst is the chain's current cipher input.
@@ -34,6 +40,12 @@ func aesCFBEncLanes4(rk *byte, rounds int, lanes *[4]cfbLane, blocks int)
 
 //go:noescape
 func aesCFBEncLanes8(rk *byte, rounds int, lanes *[8]cfbLane, blocks int)
+
+//go:noescape
+func aesCFBEncLanes16(rk *byte, rounds int, lanes *[16]cfbLane, blocks int)
+
+//go:noescape
+func aesCFBDec16(rk *byte, rounds int, dst, src *byte, blocks int)
 
 //go:noescape
 func aesCFBDec(rk *byte, rounds int, dst, src *byte, blocks int)
@@ -119,8 +131,20 @@ func (c *aesCFB) Decrypt(dst, src []byte) {
 		aesEncBlock(&c.rk[0], c.rounds, &ks, &src[full-16])
 		xorTail(dst[full:n], src[full:n], ks[:])
 	}
-	if full > 16 {
-		aesCFBDec(&c.rk[0], c.rounds, &dst[0], &src[0], full/16-1)
+	if m := full/16 - 1; m > 0 {
+		// VAES takes whole groups of sixteen blocks, AES-NI the rest. The
+		// rest goes first: in place, the groups' last store overwrites the
+		// rest's first cipher input.
+		groups := 0
+		if useVAES {
+			groups = m &^ 15
+		}
+		if m > groups {
+			aesCFBDec(&c.rk[0], c.rounds, &dst[16*groups], &src[16*groups], m-groups)
+		}
+		if groups > 0 {
+			aesCFBDec16(&c.rk[0], c.rounds, &dst[0], &src[0], groups)
+		}
 	}
 	// Block 0 last: its ciphertext is the input of block 1.
 	put64(dst, le64(src)^le64(c.first[:]))
@@ -128,20 +152,24 @@ func (c *aesCFB) Decrypt(dst, src []byte) {
 }
 
 // encryptBatch encrypts every datagram of pkts in place, as Encrypt(b, b)
-// each, running up to eight chains at once. Lanes are kept packed at the
-// front of the lane array; a kernel call runs the fewest lanes (1, 2, 4 or
-// 8) that hold every active chain, padding with copies of lane 0, for as
-// many blocks as the shortest active chain has left. A chain that ends hands
-// its lane to the next datagram. It does not allocate.
+// each, running up to eight chains at once (sixteen with VAES). Lanes are
+// kept packed at the front of the lane array; a kernel call runs the fewest
+// lanes (1, 2, 4, 8 or 16) that hold every active chain, padding with copies
+// of lane 0, for as many blocks as the shortest active chain has left. A
+// chain that ends hands its lane to the next datagram. It does not allocate.
 func (c *aesCFB) encryptBatch(pkts []outPacket) {
-	var lanes [8]cfbLane
-	var left [8]int     // full blocks each active lane still has to encrypt
-	var owner [8][]byte // the datagram each active lane belongs to
+	var lanes [16]cfbLane
+	var left [16]int     // full blocks each active lane still has to encrypt
+	var owner [16][]byte // the datagram each active lane belongs to
 	active, next := 0, 0
+	width := 8
+	if useVAES {
+		width = 16
+	}
 	rk := &c.rk[0]
 	for {
 		// Fill free lanes from the queue.
-		for active < 8 && next < len(pkts) {
+		for active < width && next < len(pkts) {
 			b := pkts[next].b
 			next++
 			if len(b) < 16 {
@@ -175,11 +203,16 @@ func (c *aesCFB) encryptBatch(pkts []outPacket) {
 				lanes[j] = lanes[0]
 			}
 			aesCFBEncLanes4(rk, c.rounds, (*[4]cfbLane)(lanes[:4]), steps)
-		default:
+		case active <= 8:
 			for j := active; j < 8; j++ {
 				lanes[j] = lanes[0]
 			}
-			aesCFBEncLanes8(rk, c.rounds, &lanes, steps)
+			aesCFBEncLanes8(rk, c.rounds, (*[8]cfbLane)(lanes[:8]), steps)
+		default:
+			for j := active; j < 16; j++ {
+				lanes[j] = lanes[0]
+			}
+			aesCFBEncLanes16(rk, c.rounds, &lanes, steps)
 		}
 		// Advance the lanes; finish and drop the chains that ended, moving
 		// the last active lane into the freed slot.

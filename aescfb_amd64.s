@@ -290,6 +290,163 @@ aesCFBEncLanes8_round:
 	JNZ aesCFBEncLanes8_step
 	RET
 
+// func aesCFBEncLanes16(rk *byte, rounds int, lanes *[16]cfbLane, blocks int)
+//
+// aesCFBEncLanes8 for sixteen lanes on VAES: lanes 2k and 2k+1 share Yk
+// (low and high half). Requires AVX2 and VAES.
+TEXT ·aesCFBEncLanes16(SB), NOSPLIT, $0-32
+	MOVQ rk+0(FP), DI
+	MOVQ rounds+8(FP), CX
+	MOVQ lanes+16(FP), SI
+	MOVQ blocks+24(FP), DX
+	XORQ AX, AX // byte offset of the current block in every lane
+	// Chain inputs: the ciphertext block before each lane's first block.
+	MOVQ 0(SI), R8
+	MOVQ 16(SI), R9
+	VMOVDQU -16(R8), X0
+	VINSERTI128 $1, -16(R9), Y0, Y0
+	MOVQ 32(SI), R8
+	MOVQ 48(SI), R9
+	VMOVDQU -16(R8), X1
+	VINSERTI128 $1, -16(R9), Y1, Y1
+	MOVQ 64(SI), R8
+	MOVQ 80(SI), R9
+	VMOVDQU -16(R8), X2
+	VINSERTI128 $1, -16(R9), Y2, Y2
+	MOVQ 96(SI), R8
+	MOVQ 112(SI), R9
+	VMOVDQU -16(R8), X3
+	VINSERTI128 $1, -16(R9), Y3, Y3
+	MOVQ 128(SI), R8
+	MOVQ 144(SI), R9
+	VMOVDQU -16(R8), X4
+	VINSERTI128 $1, -16(R9), Y4, Y4
+	MOVQ 160(SI), R8
+	MOVQ 176(SI), R9
+	VMOVDQU -16(R8), X5
+	VINSERTI128 $1, -16(R9), Y5, Y5
+	MOVQ 192(SI), R8
+	MOVQ 208(SI), R9
+	VMOVDQU -16(R8), X6
+	VINSERTI128 $1, -16(R9), Y6, Y6
+	MOVQ 224(SI), R8
+	MOVQ 240(SI), R9
+	VMOVDQU -16(R8), X7
+	VINSERTI128 $1, -16(R9), Y7, Y7
+aesCFBEncLanes16_step:
+	// Whitening with round key 0, broadcast to both 128-bit lanes.
+	VBROADCASTI128 (DI), Y8
+	VPXOR Y8, Y0, Y0
+	VPXOR Y8, Y1, Y1
+	VPXOR Y8, Y2, Y2
+	VPXOR Y8, Y3, Y3
+	VPXOR Y8, Y4, Y4
+	VPXOR Y8, Y5, Y5
+	VPXOR Y8, Y6, Y6
+	VPXOR Y8, Y7, Y7
+	LEAQ 16(DI), R10
+	LEAQ -1(CX), R11
+aesCFBEncLanes16_round:
+	VBROADCASTI128 (R10), Y8
+	VAESENC Y8, Y0, Y0
+	VAESENC Y8, Y1, Y1
+	VAESENC Y8, Y2, Y2
+	VAESENC Y8, Y3, Y3
+	VAESENC Y8, Y4, Y4
+	VAESENC Y8, Y5, Y5
+	VAESENC Y8, Y6, Y6
+	VAESENC Y8, Y7, Y7
+	ADDQ $16, R10
+	DECQ R11
+	JNZ aesCFBEncLanes16_round
+	VBROADCASTI128 (R10), Y8
+	VAESENCLAST Y8, Y0, Y0
+	VAESENCLAST Y8, Y1, Y1
+	VAESENCLAST Y8, Y2, Y2
+	VAESENCLAST Y8, Y3, Y3
+	VAESENCLAST Y8, Y4, Y4
+	VAESENCLAST Y8, Y5, Y5
+	VAESENCLAST Y8, Y6, Y6
+	VAESENCLAST Y8, Y7, Y7
+	// Load every lane's plaintext, then XOR and store.
+	MOVQ 8(SI), R8
+	MOVQ 24(SI), R9
+	VMOVDQU (R8)(AX*1), X8
+	VINSERTI128 $1, (R9)(AX*1), Y8, Y8
+	MOVQ 40(SI), R8
+	MOVQ 56(SI), R9
+	VMOVDQU (R8)(AX*1), X9
+	VINSERTI128 $1, (R9)(AX*1), Y9, Y9
+	MOVQ 72(SI), R8
+	MOVQ 88(SI), R9
+	VMOVDQU (R8)(AX*1), X10
+	VINSERTI128 $1, (R9)(AX*1), Y10, Y10
+	MOVQ 104(SI), R8
+	MOVQ 120(SI), R9
+	VMOVDQU (R8)(AX*1), X11
+	VINSERTI128 $1, (R9)(AX*1), Y11, Y11
+	MOVQ 136(SI), R8
+	MOVQ 152(SI), R9
+	VMOVDQU (R8)(AX*1), X12
+	VINSERTI128 $1, (R9)(AX*1), Y12, Y12
+	MOVQ 168(SI), R8
+	MOVQ 184(SI), R9
+	VMOVDQU (R8)(AX*1), X13
+	VINSERTI128 $1, (R9)(AX*1), Y13, Y13
+	MOVQ 200(SI), R8
+	MOVQ 216(SI), R9
+	VMOVDQU (R8)(AX*1), X14
+	VINSERTI128 $1, (R9)(AX*1), Y14, Y14
+	MOVQ 232(SI), R8
+	MOVQ 248(SI), R9
+	VMOVDQU (R8)(AX*1), X15
+	VINSERTI128 $1, (R9)(AX*1), Y15, Y15
+	VPXOR Y8, Y0, Y0
+	VPXOR Y9, Y1, Y1
+	VPXOR Y10, Y2, Y2
+	VPXOR Y11, Y3, Y3
+	VPXOR Y12, Y4, Y4
+	VPXOR Y13, Y5, Y5
+	VPXOR Y14, Y6, Y6
+	VPXOR Y15, Y7, Y7
+	MOVQ 0(SI), R8
+	MOVQ 16(SI), R9
+	VMOVDQU X0, (R8)(AX*1)
+	VEXTRACTI128 $1, Y0, (R9)(AX*1)
+	MOVQ 32(SI), R8
+	MOVQ 48(SI), R9
+	VMOVDQU X1, (R8)(AX*1)
+	VEXTRACTI128 $1, Y1, (R9)(AX*1)
+	MOVQ 64(SI), R8
+	MOVQ 80(SI), R9
+	VMOVDQU X2, (R8)(AX*1)
+	VEXTRACTI128 $1, Y2, (R9)(AX*1)
+	MOVQ 96(SI), R8
+	MOVQ 112(SI), R9
+	VMOVDQU X3, (R8)(AX*1)
+	VEXTRACTI128 $1, Y3, (R9)(AX*1)
+	MOVQ 128(SI), R8
+	MOVQ 144(SI), R9
+	VMOVDQU X4, (R8)(AX*1)
+	VEXTRACTI128 $1, Y4, (R9)(AX*1)
+	MOVQ 160(SI), R8
+	MOVQ 176(SI), R9
+	VMOVDQU X5, (R8)(AX*1)
+	VEXTRACTI128 $1, Y5, (R9)(AX*1)
+	MOVQ 192(SI), R8
+	MOVQ 208(SI), R9
+	VMOVDQU X6, (R8)(AX*1)
+	VEXTRACTI128 $1, Y6, (R9)(AX*1)
+	MOVQ 224(SI), R8
+	MOVQ 240(SI), R9
+	VMOVDQU X7, (R8)(AX*1)
+	VEXTRACTI128 $1, Y7, (R9)(AX*1)
+	ADDQ $16, AX
+	DECQ DX
+	JNZ aesCFBEncLanes16_step
+	VZEROUPPER
+	RET
+
 // func aesCFBDec(rk *byte, rounds int, dst, src *byte, blocks int)
 //
 // For i in [0, blocks): dst[16+16i:32+16i] = E(src[16i:16i+16]) XOR
@@ -410,6 +567,96 @@ dec_one_round:
 	DECQ DX
 	JNZ dec_one
 dec_done:
+	RET
+
+// func aesCFBDec16(rk *byte, rounds int, dst, src *byte, blocks int)
+//
+// aesCFBDec for a multiple of sixteen blocks, two per YMM register:
+// Yk takes cipher inputs C[2k], C[2k+1] of the group and is XORed with
+// C[2k+1], C[2k+2]. In place, a group's stores overwrite its successor's
+// first input, which is carried in X9. Requires AVX2 and VAES.
+TEXT ·aesCFBDec16(SB), NOSPLIT, $0-40
+	MOVQ rk+0(FP), DI
+	MOVQ rounds+8(FP), CX
+	MOVQ dst+16(FP), BX
+	MOVQ src+24(FP), SI
+	MOVQ blocks+32(FP), DX
+	ADDQ $16, BX // output block i is at BX+16i
+	VMOVDQU (SI), X9 // carry: the group's first cipher input
+dec16_group:
+	VINSERTI128 $1, 16(SI), Y9, Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VMOVDQU 128(SI), Y4
+	VMOVDQU 160(SI), Y5
+	VMOVDQU 192(SI), Y6
+	VMOVDQU 224(SI), Y7
+	// Whitening with round key 0, broadcast to both 128-bit lanes.
+	VBROADCASTI128 (DI), Y8
+	VPXOR Y8, Y0, Y0
+	VPXOR Y8, Y1, Y1
+	VPXOR Y8, Y2, Y2
+	VPXOR Y8, Y3, Y3
+	VPXOR Y8, Y4, Y4
+	VPXOR Y8, Y5, Y5
+	VPXOR Y8, Y6, Y6
+	VPXOR Y8, Y7, Y7
+	LEAQ 16(DI), R10
+	LEAQ -1(CX), R11
+dec16_round:
+	VBROADCASTI128 (R10), Y8
+	VAESENC Y8, Y0, Y0
+	VAESENC Y8, Y1, Y1
+	VAESENC Y8, Y2, Y2
+	VAESENC Y8, Y3, Y3
+	VAESENC Y8, Y4, Y4
+	VAESENC Y8, Y5, Y5
+	VAESENC Y8, Y6, Y6
+	VAESENC Y8, Y7, Y7
+	ADDQ $16, R10
+	DECQ R11
+	JNZ dec16_round
+	VBROADCASTI128 (R10), Y8
+	VAESENCLAST Y8, Y0, Y0
+	VAESENCLAST Y8, Y1, Y1
+	VAESENCLAST Y8, Y2, Y2
+	VAESENCLAST Y8, Y3, Y3
+	VAESENCLAST Y8, Y4, Y4
+	VAESENCLAST Y8, Y5, Y5
+	VAESENCLAST Y8, Y6, Y6
+	VAESENCLAST Y8, Y7, Y7
+	// XOR in the ciphertext and store; the last block's is the carry.
+	VMOVDQU 16(SI), Y10
+	VPXOR Y10, Y0, Y0
+	VMOVDQU Y0, 0(BX)
+	VMOVDQU 48(SI), Y10
+	VPXOR Y10, Y1, Y1
+	VMOVDQU Y1, 32(BX)
+	VMOVDQU 80(SI), Y10
+	VPXOR Y10, Y2, Y2
+	VMOVDQU Y2, 64(BX)
+	VMOVDQU 112(SI), Y10
+	VPXOR Y10, Y3, Y3
+	VMOVDQU Y3, 96(BX)
+	VMOVDQU 144(SI), Y10
+	VPXOR Y10, Y4, Y4
+	VMOVDQU Y4, 128(BX)
+	VMOVDQU 176(SI), Y10
+	VPXOR Y10, Y5, Y5
+	VMOVDQU Y5, 160(BX)
+	VMOVDQU 208(SI), Y10
+	VPXOR Y10, Y6, Y6
+	VMOVDQU Y6, 192(BX)
+	VMOVDQU 240(SI), Y10
+	VEXTRACTI128 $1, Y10, X9
+	VPXOR Y10, Y7, Y7
+	VMOVDQU Y7, 224(BX)
+	ADDQ $256, SI
+	ADDQ $256, BX
+	SUBQ $16, DX
+	JNZ dec16_group
+	VZEROUPPER
 	RET
 
 // func aesEncBlock(rk *byte, rounds int, dst *[16]byte, src *byte)

@@ -174,18 +174,27 @@ func benchWriter(cli *UDPSession, nbytes int) chan struct{} {
 // 64 KiB writes, the server reads and discards. Side by side: crypto/aes
 // under the generic CFB loops (the code before the AES-NI assembly), the
 // assembly sealing one datagram at a time (the cipher wrapped so that it is
-// no batchEncrypter), and the assembly sealing whole batches.
+// no batchEncrypter), and the assembly sealing whole batches, on AES-NI
+// alone and with VAES (the AES-NI rows run with VAES off).
 func BenchmarkSinkAESFEC(b *testing.B) {
 	blk, _ := aes.NewCipher(testKey)
 	asm, _ := NewAESBlockCrypt(testKey)
+	vaes := useVAES
+	defer func() { useVAES = vaes }()
 	for _, tc := range []struct {
 		name string
 		bc   BlockCrypt
+		vaes bool
 	}{
-		{"crypto-aes", newCFBCrypt(blk, wordAES)},
-		{"asm-serial", struct{ BlockCrypt }{asm}},
-		{"asm-batch", asm},
+		{"crypto-aes", newCFBCrypt(blk, wordAES), false},
+		{"asm-serial", struct{ BlockCrypt }{asm}, false},
+		{"asm-batch", asm, false},
+		{"vaes-batch", asm, true},
 	} {
+		if tc.vaes && !vaes {
+			continue // no VAES on this CPU
+		}
+		useVAES = tc.vaes
 		b.Run(tc.name, func(b *testing.B) { benchSinkCrypt(b, 65536, tc.bc, 10, 3) })
 	}
 }

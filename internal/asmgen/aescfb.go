@@ -161,6 +161,120 @@ func (g *gen) dec() {
 	g.p("")
 }
 
+// roundsY is rounds on the YMM registers Y0..Y(n-1), each holding two
+// independent blocks (VAES): the 128-bit round key is broadcast to both
+// halves of Y8.
+func (g *gen) roundsY(n int, label string) {
+	g.p("\t// Whitening with round key 0, broadcast to both 128-bit lanes.")
+	g.p("\tVBROADCASTI128 (DI), Y8")
+	for j := range n {
+		g.p("\tVPXOR Y8, Y%d, Y%d", j, j)
+	}
+	g.p("\tLEAQ 16(DI), R10")
+	g.p("\tLEAQ -1(CX), R11")
+	g.p("%s:", label)
+	g.p("\tVBROADCASTI128 (R10), Y8")
+	for j := range n {
+		g.p("\tVAESENC Y8, Y%d, Y%d", j, j)
+	}
+	g.p("\tADDQ $16, R10")
+	g.p("\tDECQ R11")
+	g.p("\tJNZ %s", label)
+	g.p("\tVBROADCASTI128 (R10), Y8")
+	for j := range n {
+		g.p("\tVAESENCLAST Y8, Y%d, Y%d", j, j)
+	}
+}
+
+// encLanes16 emits aesCFBEncLanes16: sixteen chains, two per YMM register.
+// AES-NI on XMM registers saturates at eight chains (four cycles of latency,
+// two rounds started per cycle); VAES starts two rounds of two blocks each
+// per cycle, so sixteen chains fill it.
+func (g *gen) encLanes16() {
+	name := "aesCFBEncLanes16"
+	g.p("// func %s(rk *byte, rounds int, lanes *[16]cfbLane, blocks int)", name)
+	g.p("//")
+	g.p("// aesCFBEncLanes8 for sixteen lanes on VAES: lanes 2k and 2k+1 share Yk")
+	g.p("// (low and high half). Requires AVX2 and VAES.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	g.p("\tMOVQ rk+0(FP), DI")
+	g.p("\tMOVQ rounds+8(FP), CX")
+	g.p("\tMOVQ lanes+16(FP), SI")
+	g.p("\tMOVQ blocks+24(FP), DX")
+	g.p("\tXORQ AX, AX // byte offset of the current block in every lane")
+	g.p("\t// Chain inputs: the ciphertext block before each lane's first block.")
+	for k := range 8 {
+		g.p("\tMOVQ %d(SI), R8", 32*k)
+		g.p("\tMOVQ %d(SI), R9", 32*k+16)
+		g.p("\tVMOVDQU -16(R8), X%d", k)
+		g.p("\tVINSERTI128 $1, -16(R9), Y%d, Y%d", k, k)
+	}
+	g.p("%s_step:", name)
+	g.roundsY(8, name+"_round")
+	g.p("\t// Load every lane's plaintext, then XOR and store.")
+	for k := range 8 {
+		g.p("\tMOVQ %d(SI), R8", 32*k+8)
+		g.p("\tMOVQ %d(SI), R9", 32*k+24)
+		g.p("\tVMOVDQU (R8)(AX*1), X%d", 8+k)
+		g.p("\tVINSERTI128 $1, (R9)(AX*1), Y%d, Y%d", 8+k, 8+k)
+	}
+	for k := range 8 {
+		g.p("\tVPXOR Y%d, Y%d, Y%d", 8+k, k, k)
+	}
+	for k := range 8 {
+		g.p("\tMOVQ %d(SI), R8", 32*k)
+		g.p("\tMOVQ %d(SI), R9", 32*k+16)
+		g.p("\tVMOVDQU X%d, (R8)(AX*1)", k)
+		g.p("\tVEXTRACTI128 $1, Y%d, (R9)(AX*1)", k)
+	}
+	g.p("\tADDQ $16, AX")
+	g.p("\tDECQ DX")
+	g.p("\tJNZ %s_step", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// dec16 emits aesCFBDec16: aesCFBDec sixteen blocks at a time on VAES.
+func (g *gen) dec16() {
+	g.p("// func aesCFBDec16(rk *byte, rounds int, dst, src *byte, blocks int)")
+	g.p("//")
+	g.p("// aesCFBDec for a multiple of sixteen blocks, two per YMM register:")
+	g.p("// Yk takes cipher inputs C[2k], C[2k+1] of the group and is XORed with")
+	g.p("// C[2k+1], C[2k+2]. In place, a group's stores overwrite its successor's")
+	g.p("// first input, which is carried in X9. Requires AVX2 and VAES.")
+	g.p("TEXT ·aesCFBDec16(SB), NOSPLIT, $0-40")
+	g.p("\tMOVQ rk+0(FP), DI")
+	g.p("\tMOVQ rounds+8(FP), CX")
+	g.p("\tMOVQ dst+16(FP), BX")
+	g.p("\tMOVQ src+24(FP), SI")
+	g.p("\tMOVQ blocks+32(FP), DX")
+	g.p("\tADDQ $16, BX // output block i is at BX+16i")
+	g.p("\tVMOVDQU (SI), X9 // carry: the group's first cipher input")
+	g.p("dec16_group:")
+	g.p("\tVINSERTI128 $1, 16(SI), Y9, Y0")
+	for k := 1; k < 8; k++ {
+		g.p("\tVMOVDQU %d(SI), Y%d", 32*k, k)
+	}
+	g.roundsY(8, "dec16_round")
+	g.p("\t// XOR in the ciphertext and store; the last block's is the carry.")
+	for k := range 8 {
+		g.p("\tVMOVDQU %d(SI), Y10", 16+32*k)
+		if k == 7 {
+			g.p("\tVEXTRACTI128 $1, Y10, X9")
+		}
+		g.p("\tVPXOR Y10, Y%d, Y%d", k, k)
+		g.p("\tVMOVDQU Y%d, %d(BX)", k, 32*k)
+	}
+	g.p("\tADDQ $256, SI")
+	g.p("\tADDQ $256, BX")
+	g.p("\tSUBQ $16, DX")
+	g.p("\tJNZ dec16_group")
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 // block emits aesEncBlock: one block, for the keystream of a partial last block.
 func (g *gen) block() {
 	g.p("// func aesEncBlock(rk *byte, rounds int, dst *[16]byte, src *byte)")
@@ -194,7 +308,9 @@ func main() {
 	for _, n := range []int{1, 2, 4, 8} {
 		g.encLanes(n)
 	}
+	g.encLanes16()
 	g.dec()
+	g.dec16()
 	g.block()
 	if err := g.w.Flush(); err != nil {
 		log.Fatal(err)
