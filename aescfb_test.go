@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"encoding/binary"
 	"encoding/hex"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -158,6 +160,9 @@ func checkSealBatch(t testing.TB, key []byte, c *packetCrypter, lens []int, rng 
 		refCFB(t, key, true).XORKeyStream(dec, got)
 		if !bytes.Equal(dec[cryptHeader:], plain[i][cryptHeader:]) {
 			t.Fatalf("batch of %d, datagram %d (%d bytes): payload differs at %d", len(lens), i, n, cryptHeader+firstDiff(dec[cryptHeader:], plain[i][cryptHeader:]))
+		}
+		if got, want := binary.LittleEndian.Uint32(dec[cfbNonceSize:]), crc32.ChecksumIEEE(dec[cryptHeader:]); got != want {
+			t.Fatalf("batch of %d, datagram %d (%d bytes): CRC %#08x, want %#08x", len(lens), i, n, got, want)
 		}
 		want := bytes.Clone(dec)
 		refCFB(t, key, false).XORKeyStream(want, dec)

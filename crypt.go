@@ -9,7 +9,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"sync"
 
 	"github.com/emmansun/gmsm/sm4"
@@ -590,7 +589,7 @@ func (c *packetCrypter) sealBatch(pkts []outPacket) {
 			continue
 		}
 		fillNonce(pkt[:cfbNonceSize])
-		binary.LittleEndian.PutUint32(pkt[cfbNonceSize:], crc32.ChecksumIEEE(pkt[cryptHeader:]))
+		binary.LittleEndian.PutUint32(pkt[cfbNonceSize:], crcIEEE(pkt[cryptHeader:]))
 	}
 	c.batch.encryptBatch(pkts)
 }
@@ -618,7 +617,7 @@ func (c *packetCrypter) seal(pkt []byte) []byte {
 		return c.aead.Seal(nonce, nonce, pkt[c.hdr:], nil)
 	case c.block != nil:
 		fillNonce(pkt[:cfbNonceSize])
-		binary.LittleEndian.PutUint32(pkt[cfbNonceSize:], crc32.ChecksumIEEE(pkt[cryptHeader:]))
+		binary.LittleEndian.PutUint32(pkt[cfbNonceSize:], crcIEEE(pkt[cryptHeader:]))
 		c.block.Encrypt(pkt, pkt)
 	}
 	return pkt
@@ -645,7 +644,7 @@ func (c *packetCrypter) open(pkt []byte) ([]byte, error) {
 			return nil, errCorrupt
 		}
 		c.block.Decrypt(pkt, pkt)
-		if crc32.ChecksumIEEE(pkt[cryptHeader:]) != binary.LittleEndian.Uint32(pkt[cfbNonceSize:]) {
+		if crcIEEE(pkt[cryptHeader:]) != binary.LittleEndian.Uint32(pkt[cfbNonceSize:]) {
 			return nil, errCorrupt
 		}
 		return pkt[cryptHeader:], nil

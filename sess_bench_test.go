@@ -175,26 +175,28 @@ func benchWriter(cli *UDPSession, nbytes int) chan struct{} {
 // under the generic CFB loops (the code before the AES-NI assembly), the
 // assembly sealing one datagram at a time (the cipher wrapped so that it is
 // no batchEncrypter), and the assembly sealing whole batches, on AES-NI
-// alone and with VAES (the AES-NI rows run with VAES off).
+// alone and with VAES (the AES-NI rows run with VAES off); all with
+// hash/crc32, then the last with the AVX-512 CRC (crc_amd64.s).
 func BenchmarkSinkAESFEC(b *testing.B) {
 	blk, _ := aes.NewCipher(testKey)
 	asm, _ := NewAESBlockCrypt(testKey)
-	vaes := useVAES
-	defer func() { useVAES = vaes }()
+	vaes, crc := useVAES, useCRCAVX512
+	defer func() { useVAES, useCRCAVX512 = vaes, crc }()
 	for _, tc := range []struct {
-		name string
-		bc   BlockCrypt
-		vaes bool
+		name      string
+		bc        BlockCrypt
+		vaes, crc bool
 	}{
-		{"crypto-aes", newCFBCrypt(blk, wordAES), false},
-		{"asm-serial", struct{ BlockCrypt }{asm}, false},
-		{"asm-batch", asm, false},
-		{"vaes-batch", asm, true},
+		{"crypto-aes", newCFBCrypt(blk, wordAES), false, false},
+		{"asm-serial", struct{ BlockCrypt }{asm}, false, false},
+		{"asm-batch", asm, false, false},
+		{"vaes-batch", asm, true, false},
+		{"vaes-batch-crc512", asm, true, true},
 	} {
-		if tc.vaes && !vaes {
-			continue // no VAES on this CPU
+		if (tc.vaes && !vaes) || (tc.crc && !crc) {
+			continue // not on this CPU
 		}
-		useVAES = tc.vaes
+		useVAES, useCRCAVX512 = tc.vaes, tc.crc
 		b.Run(tc.name, func(b *testing.B) { benchSinkCrypt(b, 65536, tc.bc, 10, 3) })
 	}
 }
