@@ -19,17 +19,11 @@ const crcFoldMin = 256
 //go:noescape
 func crc32FoldAVX512(state uint32, p *byte, n int, k *[11][2]uint64) uint32
 
-// crcIEEE is crc32.ChecksumIEEE(p). From 256 bytes on AVX-512 the whole
-// 16-byte blocks go through the assembly and the last 0..15 bytes through
-// hash/crc32.
+// crcIEEE is crc32.ChecksumIEEE(p): from 256 bytes on AVX-512 by the
+// assembly, else by hash/crc32.
 func crcIEEE(p []byte) uint32 {
 	if !useCRCAVX512 || len(p) < crcFoldMin {
 		return crc32.ChecksumIEEE(p)
 	}
-	m := len(p) &^ 15
-	crc := ^crc32FoldAVX512(0xffffffff, &p[0], m, &crcFoldK)
-	if m == len(p) {
-		return crc
-	}
-	return crc32.Update(crc, crc32.IEEETable, p[m:])
+	return ^crc32FoldAVX512(0xffffffff, &p[0], len(p), &crcFoldK)
 }

@@ -2,13 +2,26 @@
 
 #include "textflag.h"
 
+// PSHUFB masks for a final partial block of t bytes (1..15): 16 bytes from
+// offset t shift a register up by 16-t bytes (zero fill), 16 bytes from
+// offset 16+t shift it down by t bytes (zero fill). 0x80 selects zero.
+DATA crcTailShuf<>+0(SB)/8, $0x8080808080808080
+DATA crcTailShuf<>+8(SB)/8, $0x8080808080808080
+DATA crcTailShuf<>+16(SB)/8, $0x0706050403020100
+DATA crcTailShuf<>+24(SB)/8, $0x0f0e0d0c0b0a0908
+DATA crcTailShuf<>+32(SB)/8, $0x8080808080808080
+DATA crcTailShuf<>+40(SB)/8, $0x8080808080808080
+GLOBL crcTailShuf<>(SB), RODATA|NOPTR, $48
+
 // func crc32FoldAVX512(state uint32, p *byte, n int, k *[11][2]uint64) uint32
 //
-// Returns the bit-reflected CRC-32 state after n bytes of p (n a multiple of
-// 16, at least 256) from the given state (XORed into the first four bytes),
-// without the final inversion. The input is folded down to 128 bits
-// congruent to it modulo the polynomial, which is then reduced to 32 (fold
-// by x^96 and x^64, then Barrett reduction). k is crcFoldK (crc.go): each
+// Returns the bit-reflected CRC-32 state after n bytes of p (n at least 256)
+// from the given state (XORed into the first four bytes), without the final
+// inversion. The whole 16-byte blocks are folded down to 128 bits congruent to
+// them modulo the polynomial; a partial last block of t bytes is folded in by
+// treating the value and the t bytes as a 16+t byte message: its first t bytes
+// (zero-extended in front) fold by 128 bits onto its last 16. The 128 bits are
+// then reduced to 32 (fold by x^96 and x^64, then Barrett reduction). k is crcFoldK (crc.go): each
 // 16-byte entry is a (lo, hi) pair of constants. A fold of a 128-bit
 // lane X into Y is Y ^= clmul(X.lo, k.lo) ^ clmul(X.hi, k.hi); a 512-bit
 // register holds four such lanes, earliest bytes in lane 0.
@@ -17,6 +30,10 @@ TEXT ·crc32FoldAVX512(SB), NOSPLIT, $0-36
 	MOVQ p+8(FP), SI
 	MOVQ n+16(FP), CX
 	MOVQ k+24(FP), DX
+	LEAQ (SI)(CX*1), R8 // end of the input
+	MOVQ CX, R9
+	ANDQ $15, R9 // t: bytes of the partial last block
+	ANDQ $-16, CX // bytes in whole blocks
 
 	// The first 256 bytes, with the state XORed into bytes 0..3.
 	VMOVDQU64 (SI), Z0
@@ -96,7 +113,7 @@ lanes:
 	VMOVDQU 128(DX), X8
 loop16:
 	CMPQ CX, $16
-	JB reduce
+	JB partial
 	VMOVDQU (SI), X12
 	VPCLMULQDQ $0x00, X8, X0, X4
 	VPCLMULQDQ $0x11, X8, X0, X0
@@ -104,6 +121,24 @@ loop16:
 	ADDQ $16, SI
 	SUBQ $16, CX
 	JMP loop16
+
+	// The partial last block, if any: with R the 128 bits so far and T
+	// the t bytes, H = R[0:t] moved to the top (zeros before it) folds by
+	// 128 bits onto L = R[t:16] ++ T, whose T part is the input's last 16
+	// bytes' top t bytes.
+partial:
+	TESTQ R9, R9
+	JZ reduce
+	LEAQ crcTailShuf<>(SB), R10
+	VMOVDQU (R10)(R9*1), X5 // shift up by 16-t; top bit set where i < 16-t
+	VMOVDQU 16(R10)(R9*1), X6 // shift down by t
+	VPSHUFB X6, X0, X6 // R[t:16] in bytes 0..15-t
+	VPSHUFB X5, X0, X0 // H in bytes 16-t..15
+	VMOVDQU -16(R8), X7 // the input's last 16 bytes, T in bytes 16-t..15
+	VPBLENDVB X5, X6, X7, X1 // L: X6 (R shifted down) where the mask's top bit is set (i < 16-t), else X7 (T)
+	VPCLMULQDQ $0x00, X8, X0, X4
+	VPCLMULQDQ $0x11, X8, X0, X0
+	VPTERNLOGD $0x96, X4, X1, X0
 
 reduce:
 	// 128 bits to the 32-bit CRC state. X3 masks the low 32 bits.
