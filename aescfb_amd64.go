@@ -59,7 +59,7 @@ func newAESCFB(key []byte) *aesCFB {
 	if !useAESNI {
 		return nil
 	}
-	c := new(aesCFB)
+	c := &aesCFB{vaes: useVAES}
 	if c.rounds = aesExpandKey(key, &c.rk); c.rounds == 0 {
 		return nil
 	}
@@ -76,6 +76,7 @@ type aesCFB struct {
 	rk     [16 * (aesMaxRounds + 1)]byte // round keys, FIPS-197 order
 	rounds int
 	first  [16]byte // E(IV): keystream of block 0, the same for every datagram
+	vaes   bool     // use the VAES kernels (useVAES when made; tests clear it)
 }
 
 // Encrypt CFB-encrypts min(len(dst), len(src)) bytes of src into dst. dst and
@@ -136,7 +137,7 @@ func (c *aesCFB) Decrypt(dst, src []byte) {
 		// rest goes first: in place, the groups' last store overwrites the
 		// rest's first cipher input.
 		groups := 0
-		if useVAES {
+		if c.vaes {
 			groups = m &^ 15
 		}
 		if m > groups {
@@ -163,7 +164,7 @@ func (c *aesCFB) encryptBatch(pkts []outPacket) {
 	var owner [16][]byte // the datagram each active lane belongs to
 	active, next := 0, 0
 	width := 8
-	if useVAES {
+	if c.vaes {
 		width = 16
 	}
 	rk := &c.rk[0]

@@ -2,17 +2,15 @@
 
 package kcp
 
-import "testing"
-
-// TestAESCFBWithoutVAES holds the AES-NI kernels alone (eight chains, eight
-// blocks) to crypto/cipher on a CPU that would otherwise use VAES for
-// batches of more than eight datagrams and decryptions of 17 blocks or more.
-func TestAESCFBWithoutVAES(t *testing.T) {
-	if !useVAES {
-		t.Skip("no VAES here: the other tests already run the AES-NI kernels alone")
+// aesWithoutVAES returns a copy of the assembly AES-CFB cipher bc that keeps
+// to the AES-NI kernels, or nil when bc is not one or would not use VAES
+// anyway (so there is nothing different to test or measure).
+func aesWithoutVAES(bc BlockCrypt) BlockCrypt {
+	c, ok := bc.(*aesCFB)
+	if !ok || !c.vaes {
+		return nil
 	}
-	useVAES = false
-	defer func() { useVAES = true }()
-	TestAESCFBMatchesCryptoCipher(t)
-	TestAESCFBSealBatch(t)
+	d := *c
+	d.vaes = false
+	return &d
 }

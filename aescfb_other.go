@@ -15,6 +15,3 @@ func (c *aesCFB) encryptBatch(pkts []outPacket) {
 		c.Encrypt(p.b, p.b)
 	}
 }
-
-// useVAES is false: there are no VAES kernels here.
-var useVAES = false

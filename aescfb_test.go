@@ -74,9 +74,9 @@ func TestAESExpandKeyFIPS197(t *testing.T) {
 	}
 }
 
-// aesCFBUnderTest returns NewAESBlockCrypt's cipher and, when it is the
-// assembly one, the crypto/aes fallback for the same key beside it, so both
-// are held to crypto/cipher.
+// aesCFBUnderTest returns NewAESBlockCrypt's cipher, the crypto/aes
+// fallback for the same key and, on a CPU with VAES, the assembly cipher
+// kept to its AES-NI kernels, so all are held to crypto/cipher.
 func aesCFBUnderTest(t testing.TB, key []byte) []BlockCrypt {
 	t.Helper()
 	bc, err := NewAESBlockCrypt(key)
@@ -84,7 +84,11 @@ func aesCFBUnderTest(t testing.TB, key []byte) []BlockCrypt {
 		t.Fatal(err)
 	}
 	b, _ := aes.NewCipher(key)
-	return []BlockCrypt{bc, newCFBCrypt(b, wordAES)}
+	out := []BlockCrypt{bc, newCFBCrypt(b, wordAES)}
+	if alt := aesWithoutVAES(bc); alt != nil {
+		out = append(out, alt) // the AES-NI kernels alone
+	}
+	return out
 }
 
 // TestAESCFBMatchesCryptoCipher: every length 0..1500, random AES-128/192/256
@@ -177,7 +181,8 @@ func checkSealBatch(t testing.TB, key []byte, c *packetCrypter, lens []int, rng 
 
 // TestAESCFBSealBatch: batches of 1..70 datagrams of random lengths
 // 0..1500 (every lane count, lanes ending at different blocks and handed
-// on), each datagram the bytes crypto/cipher gives for it alone.
+// on), each datagram the bytes crypto/cipher gives for it alone; with VAES
+// and with the AES-NI kernels alone.
 func TestAESCFBSealBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 2))
 	for _, klen := range []int{16, 24, 32} {
@@ -189,9 +194,12 @@ func TestAESCFBSealBatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newPacketCrypter(bc)
+		cs := []*packetCrypter{newPacketCrypter(bc)}
+		if alt := aesWithoutVAES(bc); alt != nil {
+			cs = append(cs, newPacketCrypter(alt)) // AES-NI: eight lanes at most
+		}
 		for size := 1; size <= 70; size++ {
-			for range 4 {
+			for _, c := range cs {
 				lens := make([]int, size)
 				for i := range lens {
 					switch rng.IntN(4) {
@@ -293,17 +301,13 @@ func TestAESCFBAsmUpToDate(t *testing.T) {
 func BenchmarkAESCFB(b *testing.B) {
 	blk, _ := aes.NewCipher(testKey)
 	asm, _ := NewAESBlockCrypt(testKey)
-	vaes := useVAES
-	defer func() { useVAES = vaes }()
 	for _, tc := range []struct {
 		name string
 		bc   BlockCrypt
-		vaes bool
-	}{{"crypto-aes", newCFBCrypt(blk, wordAES), false}, {"aesni", asm, false}, {"vaes", asm, true}} {
-		if tc.vaes && !vaes {
-			continue // no VAES on this CPU
+	}{{"crypto-aes", newCFBCrypt(blk, wordAES)}, {"aesni", aesWithoutVAES(asm)}, {"vaes", asm}} {
+		if tc.bc == nil {
+			continue // no VAES on this CPU: "vaes" is the AES-NI code
 		}
-		useVAES = tc.vaes
 		buf := katInput(mtuLimit)
 		b.Run("Encrypt/"+tc.name, func(b *testing.B) {
 			b.SetBytes(mtuLimit)
