@@ -57,3 +57,27 @@ func TestBufferPoolAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per nonce", allocs)
 	}
 }
+
+// TestSealBatchAllocatesNothing: sealing a sender's batch (the multi-chain
+// AES-CFB path included) allocates nothing.
+func TestSealBatchAllocatesNothing(t *testing.T) {
+	for _, tc := range allCiphers(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newPacketCrypter(tc.block)
+			pkts := make([]outPacket, 64)
+			bufs := make([][]byte, len(pkts))
+			for i := range bufs {
+				bufs[i] = make([]byte, mtuLimit)
+			}
+			allocs := testing.AllocsPerRun(50, func() {
+				for i := range pkts {
+					pkts[i].b = bufs[i][:c.headerSize()+(i*97)%(mtuLimit-c.overhead())]
+				}
+				c.sealBatch(pkts)
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations per batch of %d", allocs, len(pkts))
+			}
+		})
+	}
+}

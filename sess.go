@@ -363,9 +363,7 @@ func (s *UDPSession) takeTx(q *sendQueue, max int) bool {
 	}
 	s.mu.Unlock()
 
-	for i := start; i < start+n; i++ {
-		q.batch[i].b = s.crypt.seal(q.batch[i].b)
-	}
+	s.crypt.sealBatch(q.batch[start : start+n])
 	for range dup {
 		for i := start; i < start+n; i++ {
 			q.batch = append(q.batch, q.batch[i])
