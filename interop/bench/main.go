@@ -1057,6 +1057,9 @@ func idleClientProcess() {
 // idleServer is the many-sessions server: an echo listener that prints its
 // address and runs until stdin closes.
 func idleServer(name string) {
+	if os.Getenv("KCPX_BENCH_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 4096 // per-session objects are small
+	}
 	ct := byName(name)
 	null, _ := interop.CipherByName("null")
 	l, err := ct.listen(null, 0, 0)
