@@ -21,7 +21,17 @@ type deadline struct {
 	done  chan struct{}
 }
 
-func newDeadline() deadline { return deadline{done: make(chan struct{})} }
+// newDeadline returns an unset deadline. Its channel is made when first
+// needed (wait or set), so a direction nobody waits on costs none.
+func newDeadline() deadline { return deadline{} }
+
+// chanLocked returns done, making it first if need be. Caller holds mu.
+func (d *deadline) chanLocked() chan struct{} {
+	if d.done == nil {
+		d.done = make(chan struct{})
+	}
+	return d.done
+}
 
 func closedChan(c <-chan struct{}) bool {
 	select {
@@ -37,7 +47,7 @@ func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.disarmLocked()
-	expired := closedChan(d.done)
+	expired := closedChan(d.chanLocked())
 	if t.IsZero() {
 		if expired {
 			d.done = make(chan struct{})
@@ -68,11 +78,16 @@ func (d *deadline) set(t time.Time) {
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.done
+	return d.chanLocked()
 }
 
-// expired reports whether the deadline has passed.
-func (d *deadline) expired() bool { return closedChan(d.wait()) }
+// expired reports whether the deadline has passed (never while no channel
+// was made: an unset deadline makes none).
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.done != nil && closedChan(d.done)
+}
 
 // stop releases the timer, for a session or listener being torn down.
 func (d *deadline) stop() {

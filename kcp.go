@@ -154,8 +154,8 @@ func NewKCP(conv uint32, output output_callback) *KCP {
 		persistLimit: defaultPersistLimit,
 	}
 	kcp.incr = kcp.mss
-	kcp.buffer = make([]byte, kcp.mtu)
-	kcp.rcvBuf.resize(IKCP_WND_RCV)
+	// kcp.buffer and the reorder slots are taken when first needed
+	// (kcp_trim.go), so an idle conversation holds neither.
 	start := time.Now()
 	kcp.clock = func() uint32 { return uint32(time.Since(start).Milliseconds()) }
 	return kcp
@@ -180,7 +180,7 @@ func (kcp *KCP) getBuf(n int) []byte {
 		kcp.free = kcp.free[:last]
 		return b[:0]
 	}
-	return make([]byte, 0, need)
+	return newPayload(need)
 }
 
 // smallBuf is the capacity of the buffers that hold received payloads of up
@@ -201,7 +201,7 @@ func (kcp *KCP) getRecvBuf(n int) []byte {
 		kcp.freeSmall = kcp.freeSmall[:last]
 		return b[:0]
 	}
-	return make([]byte, 0, smallBuf)
+	return newSmallPayload()
 }
 
 // putBuf keeps a payload buffer for reuse, up to a bound tied to the windows.
@@ -489,6 +489,20 @@ func (kcp *KCP) parseFastack(idx int, ts uint32) bool {
 // reports whether the segment was a duplicate.
 func (kcp *KCP) parseData(sn uint32, frg uint8, ts uint32, data []byte) bool {
 	rb := &kcp.rcvBuf
+	off := int(sn - kcp.rcvNxt)
+	if len(rb.seg) == 0 && off == 0 && kcp.rcvQueue.len() < kcp.rcvQueueLimit() {
+		// In order, and no reorder slots (kcp_trim.go): straight to the
+		// receive queue, as moveReady would have moved it.
+		kcp.rcvNxt++
+		if frg == 0 {
+			kcp.rcvMsgEnds++
+		}
+		kcp.rcvQueue.push(segment{sn: sn, ts: ts, frg: frg, data: append(kcp.getRecvBuf(len(data)), data...)})
+		return false
+	}
+	if off >= len(rb.seg) {
+		rb.resize(off + 1) // the slots grow on demand, up to the window
+	}
 	j := rb.slot(sn - kcp.rcvNxt)
 	if rb.have[j] {
 		return true
@@ -686,6 +700,9 @@ func (kcp *KCP) reserve(n, need int) int {
 	if n > 0 && n+need > int(kcp.mtu) {
 		kcp.emit(n)
 		n = 0
+	}
+	if kcp.buffer == nil {
+		kcp.takeFlushBuf()
 	}
 	if need > len(kcp.buffer) {
 		// only a segment queued before SetMtu shrank the mtu gets here

@@ -13,7 +13,7 @@ func (kcp *KCP) SetMtu(mtu int) int {
 	}
 	kcp.mtu = uint32(mtu)
 	kcp.mss = kcp.mtu - IKCP_OVERHEAD
-	kcp.buffer = make([]byte, mtu)
+	kcp.giveFlushBuf() // the next flush takes one of the new size
 	return 0
 }
 
@@ -79,7 +79,6 @@ func (kcp *KCP) WndSize(sndwnd, rcvwnd int) int {
 			kcp.probe |= IKCP_ASK_TELL
 		}
 		kcp.rcvWnd = wnd
-		kcp.rcvBuf.resize(int(wnd))
 		kcp.moveReady()
 	}
 	return 0
@@ -197,4 +196,5 @@ func (kcp *KCP) dropBuffers() {
 	kcp.acklist = nil
 	kcp.free = nil
 	kcp.freeSmall = nil
+	kcp.giveFlushBuf()
 }

@@ -50,14 +50,19 @@ func (r *segRing) push(s segment) {
 
 // grow makes room for at least want segments, keeping their order.
 func (r *segRing) grow(want int) {
-	size := max(len(r.buf), 8)
+	size := max(len(r.buf), minRing)
 	for size < want {
 		size *= 2
 	}
 	if size == len(r.buf) {
 		return
 	}
-	nb := make([]segment, size)
+	var nb []segment
+	if size == minRing {
+		nb = ringPool.Get().(*[minRing]segment)[:] // a ring trimmed away grows again
+	} else {
+		nb = make([]segment, size)
+	}
 	for i := 0; i < r.n; i++ {
 		nb[i] = *r.at(i)
 	}
@@ -86,7 +91,9 @@ func (r *segRing) spans() (a, b []segment) {
 }
 
 // recvSlots holds out-of-order segments, indexed by sn - rcvNxt. Its size is
-// a power of two at least the receive window; base is the slot of rcvNxt.
+// zero or a power of two; parseData grows it on demand to cover the offset
+// of each segment it stores (never beyond the window rounded up), and trim
+// lets it go while empty. base is the slot of rcvNxt.
 type recvSlots struct {
 	seg   []segment
 	have  []bool

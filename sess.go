@@ -174,24 +174,23 @@ type UDPSession struct {
 func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ownConn bool,
 	remote net.Addr, crypt *packetCrypter, sq *sendQueue) *UDPSession {
 	s := &UDPSession{
-		conv:     conv,
-		conn:     conn,
-		ownConn:  ownConn,
-		l:        l,
-		crypt:    crypt,
-		sq:       sq,
-		remote:   remote,
-		ds:       ds,
-		ps:       ps,
-		rd:       newDeadline(),
-		wd:       newDeadline(),
-		chRead:   make(chan struct{}, 1),
-		chWrite:  make(chan struct{}, 1),
-		die:      make(chan struct{}),
-		broken:   make(chan struct{}),
-		settled:  make(chan struct{}),
-		linger:   defaultLinger,
-		loopDone: make(chan struct{}),
+		conv:    conv,
+		conn:    conn,
+		ownConn: ownConn,
+		l:       l,
+		crypt:   crypt,
+		sq:      sq,
+		remote:  remote,
+		ds:      ds,
+		ps:      ps,
+		rd:      newDeadline(),
+		wd:      newDeadline(),
+		chRead:  make(chan struct{}, 1),
+		chWrite: make(chan struct{}, 1),
+		die:     make(chan struct{}),
+		broken:  make(chan struct{}),
+		settled: make(chan struct{}),
+		linger:  defaultLinger,
 	}
 	if ua, ok := remote.(*net.UDPAddr); ok {
 		ap := ua.AddrPort()
@@ -219,6 +218,11 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 
 	DefaultSnmp.connOpened(l != nil)
 
+	s.loopDone = noLoop // a listener's session: the listener reads for it
+	if l == nil {
+		s.loopDone = make(chan struct{})
+	}
+
 	SystemTimedSched.Put(s.updateFn, time.Now())
 	if l == nil {
 		s.amp.validate() // it chose its peer: nothing to amplify
@@ -233,11 +237,17 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 			}
 			go s.readLoop()
 		}
-	} else {
-		close(s.loopDone)
 	}
 	return s
 }
+
+// noLoop is the loopDone of sessions without a read loop of their own
+// (a listener's): closed once, shared, so each costs no channel.
+var noLoop = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // kcpMtuFor is the KCP mtu left by a datagram of mtu bytes once the cipher
 // header, FEC header and AEAD tag are taken off.

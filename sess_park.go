@@ -18,6 +18,9 @@ import "time"
 // stays in the scheduler (it cannot be withdrawn); schedAt tells it apart
 // when it fires: update runs that are early for schedAt return at once, so
 // one chain of updates survives.
+//
+// Parking also trims the core (kcp_trim.go): an idle session holds no
+// payload buffers, segment rings, reorder slots or flush buffer.
 
 // parkMax bounds how long a parked session sleeps between updates (ms):
 // a safety net for settings changed while parked (SetIdleTimeout, SetNoDelay)
@@ -42,6 +45,11 @@ func (s *UDPSession) parkLocked(now, next uint32, expirable bool) uint32 {
 		if d > next {
 			next, park = d, true
 		}
+	}
+	if park && !s.parked.Load() {
+		// Going to sleep: the quiet core gives back its working memory
+		// (kcp_trim.go); it takes it again from shared pools on waking.
+		s.kcp.trim()
 	}
 	s.parked.Store(park)
 	s.schedAt = now + next

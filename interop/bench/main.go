@@ -904,6 +904,11 @@ func idleSessions(ct contender, n int, d time.Duration) transfer {
 	cpu1 := procCPU(cmd.Process.Pid)
 	rss := procRSS(cmd.Process.Pid)
 	share := (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds() * 100
+	if os.Getenv("KCPX_BENCH_MEMPROFILE") != "" || os.Getenv("KCPX_BENCH_STATS") != "" {
+		// The server's heap while every session is still open.
+		fmt.Fprintln(in, "heap")
+		rd.ReadString('\n')
+	}
 	for _, f := range fleets {
 		f.halt()
 	}
@@ -1086,6 +1091,9 @@ func idleClientProcess() {
 // idleServer is the many-sessions server: an echo listener that prints its
 // address and runs until stdin closes.
 func idleServer(name string) {
+	if os.Getenv("KCPX_BENCH_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 4096 // per-session objects are small
+	}
 	ct := byName(name)
 	null, _ := interop.CipherByName("null")
 	l, err := ct.listen(null, 0, 0)
@@ -1126,13 +1134,32 @@ func idleServer(name string) {
 			}()
 		}
 	}()
-	io.Copy(io.Discard, os.Stdin)
-	if path := os.Getenv("KCPX_BENCH_MEMPROFILE"); path != "" {
-		// The heap with every session still open.
-		if f, err := os.Create(path + "." + name); err == nil {
-			pprof.Lookup("heap").WriteTo(f, 0)
-			f.Close()
+	// Until stdin closes, a line "heap" asks for the heap profile and figures
+	// while every session is still open; the answer is a line on stdout.
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() != "heap" {
+			continue
 		}
+		// One GC leaves sync.Pool contents in the victim cache, a second
+		// drops them: the two figures bound what idle sessions hold.
+		runtime.GC()
+		var ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms1)
+		runtime.GC()
+		if path := os.Getenv("KCPX_BENCH_MEMPROFILE"); path != "" {
+			if f, err := os.Create(path + "." + name); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+		if os.Getenv("KCPX_BENCH_STATS") != "" {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Fprintf(os.Stderr, "bench: %s heap: HeapAlloc %d KiB (%d KiB after one GC, pools kept), HeapInuse %d KiB, StackInuse %d KiB, Sys %d KiB, goroutines %d\n",
+				name, ms.HeapAlloc>>10, ms1.HeapAlloc>>10, ms.HeapInuse>>10, ms.StackInuse>>10, ms.Sys>>10, runtime.NumGoroutine())
+		}
+		fmt.Println("heap")
 	}
 	if os.Getenv("KCPX_BENCH_STATS") != "" {
 		// The listener's own view (kcpx): admissions refused and why, I/O.
