@@ -182,6 +182,7 @@ func TestReadEmptyBuffer(t *testing.T) {
 func TestDeadlineOnClosedSession(t *testing.T) {
 	leakCheck(t)
 	a, b := udpPair(t, "udp", "127.0.0.1:0", func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer b.Close()
 	when := time.Now().Add(time.Second)
 	if err := a.SetDeadline(when); err != nil {

@@ -92,6 +92,16 @@ func eventually(bound time.Duration, cond func() bool) bool {
 	return true
 }
 
+// noLinger calls SetLinger(0) on sessions between which no data crosses:
+// their Close has nothing to deliver and their FIN no token the peer could
+// verify (kcp_proof.go), so lingering would only hold them, and leakCheck,
+// for the 5 s bound.
+func noLinger(ss ...*UDPSession) {
+	for _, s := range ss {
+		s.SetLinger(0)
+	}
+}
+
 // waitFor polls cond until it holds or the bound passes.
 func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -392,6 +402,7 @@ func TestOOB(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(5)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { bc, _ := NewAESGCMCrypt(testKey); return bc }, 10, 3)
+	noLinger(a, b) // OOB datagrams carry no KCP segment
 	defer a.Close()
 	defer b.Close()
 	got := make(chan []byte, 4)
@@ -420,6 +431,7 @@ func TestOOB(t *testing.T) {
 	}
 	// Without FEC, OOB reports its requirement.
 	c, d, _, _ := memPair(t, newMemNet(6), func() BlockCrypt { return nil }, 0, 0)
+	noLinger(c, d)
 	defer c.Close()
 	defer d.Close()
 	if c.SetOOBHandler(func([]byte) {}) == nil || c.SendOOB([]byte("x")) == nil || c.GetOOBMaxSize() != 0 {
@@ -553,6 +565,7 @@ func TestErrors(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(10)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer b.Close()
 
 	// A deadline in the past fails at once, with a timeout net.Error.
@@ -722,6 +735,7 @@ func TestSocketOptions(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(13)
 	a, b, ca, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer a.Close()
 	defer b.Close()
 	if err := a.SetDSCP(46); err != nil {

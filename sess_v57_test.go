@@ -123,6 +123,7 @@ func TestReadNotifyOnLinkFailure(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(58)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer a.Close()
 	defer b.Close()
 	na := newNotifier(a)
@@ -208,6 +209,7 @@ func TestEmptyWrite(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(60)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(b) // the link is cut: b hears nothing
 	defer b.Close()
 	n.setCut(true)
 	a.SetWindowSize(1, 1)
@@ -294,6 +296,9 @@ func TestRateLimitWaitEndsOnClose(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(62)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	// a's one Write never gets its tokens, so b hears nothing, and a's
+	// Close would linger 5 s on data the frozen bucket never lets out.
+	noLinger(a, b)
 	defer b.Close()
 	bucket := frozenBucket(10)
 	a.SetBucket(bucket)
@@ -348,6 +353,7 @@ func TestSetRateLimitBucketAndPacer(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(64)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { bc, _ := NewAESBlockCrypt(testKey); return bc }, 10, 3)
+	noLinger(a, b)
 	defer a.Close()
 	defer b.Close()
 	const bps = 1 << 20
@@ -523,6 +529,7 @@ func TestEmptyOOB(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(68)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { bc, _ := NewSalsa20BlockCrypt(testKey); return bc }, 10, 3)
+	noLinger(a, b) // OOB datagrams carry no KCP segment
 	defer a.Close()
 	defer b.Close()
 	got := make(chan int, 2)
