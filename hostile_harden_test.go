@@ -82,6 +82,7 @@ func finFrom(t *testing.T, c *relCapture, block BlockCrypt) []byte {
 // then io.EOF. The FIN now carries a token of its conversation's random ts
 // offsets and must name a final sn within the window.
 func TestHostileStaleFINIgnored(t *testing.T) {
+	parallelTest(t)
 	const conv = 0xC0FFEE
 	for _, c := range []relCipher{relCFB, relAEAD} {
 		t.Run(c.name, func(t *testing.T) {

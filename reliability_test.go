@@ -348,6 +348,7 @@ func relSnmp(s *UDPSession) string {
 // TestReliabilityMatrix: byte-exact transfers, then io.EOF, at every loss
 // rate, FEC setting and cipher kind, with the loss in both directions.
 func TestReliabilityMatrix(t *testing.T) {
+	parallelTest(t)
 	size := relPick(64<<10, 4<<20)
 	losses := []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}
 	fecs := [][2]int{{0, 0}, {10, 3}}
@@ -411,6 +412,7 @@ func relBackoffSpan(rto time.Duration, nodelay bool, elapsed time.Duration) time
 // two retransmission intervals of the back-off in force when the link
 // returns (ARQ cannot notice sooner than its next retransmission).
 func TestReliabilityBlackout(t *testing.T) {
+	parallelTest(t)
 	for _, nodelay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("nodelay=%t", nodelay), func(t *testing.T) {
 			tune := relFast
@@ -671,6 +673,7 @@ func relCiphersFor(c ...relCipher) []relCipher { return c }
 // TestReliabilityWriteThenClose: at 10% loss both ways, the peer gets every
 // byte and then io.EOF, every time (CI: 50 runs; full: 1000).
 func TestReliabilityWriteThenClose(t *testing.T) {
+	parallelTest(t)
 	runs := relPick(50, 1000)
 	if raceEnabled {
 		runs = relPick(20, 1000)
@@ -708,6 +711,7 @@ func TestReliabilityWriteThenClose(t *testing.T) {
 // byte-exact; at 100% loss nothing is delivered, nothing hangs, and Read
 // and Write fail with the idle timeout's error within its bound.
 func TestReliabilityHeavyLoss(t *testing.T) {
+	parallelTest(t)
 	t.Run("50%", func(t *testing.T) {
 		loss := impairConfig{Loss: 0.5}
 		p := newRelPair(t, relOpts{up: loss, down: loss, cipher: relAEAD, ds: 10, ps: 3})

@@ -220,6 +220,7 @@ func newRelay(t testing.TB, server netip.AddrPort) *relay {
 // every client datagram, from a new socket, into the same listener and into a
 // new listener with the same key: no session is created, no byte delivered.
 func TestSecureReplayListener(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	srvCfg := &SecureConfig{PrivateKey: k.srvPriv}

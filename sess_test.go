@@ -2,6 +2,7 @@ package kcp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,14 +72,71 @@ func leakCheck(t testing.TB) { leakCheckSlack(t, 0, 15*time.Second) }
 func leakCheckSlack(t testing.TB, slack int, bound time.Duration) {
 	t.Helper()
 	warmScheduler()
-	base := runtime.NumGoroutine()
+	count := runtime.NumGoroutine
+	for name := t.Name(); ; {
+		// A subtest's goroutines carry the label of its parallel ancestor.
+		if label, ok := parallelLabels.Load(name); ok {
+			count = func() int { return labelledGoroutines(label.(string)) }
+			break
+		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			break
+		}
+		name = name[:i]
+	}
+	base := count()
 	t.Cleanup(func() {
-		if !eventually(bound, func() bool { return runtime.NumGoroutine() <= base+slack }) {
+		if !eventually(bound, func() bool { return count() <= base+slack }) {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
-			t.Errorf("goroutines %d, baseline %d + %d\n%s", runtime.NumGoroutine(), base, slack, buf[:n])
+			t.Errorf("goroutines %d, baseline %d + %d\n%s", count(), base, slack, buf[:n])
 		}
 	})
+}
+
+// parallelLabels maps the name of a test that called parallelTest to the
+// profiler label its goroutines carry.
+var parallelLabels sync.Map
+
+const leakLabelKey = "kcpx-test"
+
+// parallelTest runs t in parallel with the other tests that call it (they
+// start once every sequential test has finished), for tests that mostly
+// wait on timers (RTOs, linger, quiet periods) and measure no rate. It
+// labels t's goroutine; every goroutine it starts, and every goroutine
+// those start, inherits the label (the runtime copies a goroutine's
+// profiler labels to the goroutines it creates), so a leakCheck called
+// after it counts the goroutines of this test alone, however many others
+// run beside it. Call it before leakCheck.
+func parallelTest(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+	warmScheduler() // the shared scheduler's workers must not carry a test's label
+	label := fmt.Sprintf("%q:%q", leakLabelKey, t.Name())
+	parallelLabels.Store(t.Name(), label)
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(leakLabelKey, t.Name())))
+}
+
+// labelledGoroutines counts the goroutines whose profiler labels include
+// label (as parallelTest formats it), from the goroutine profile.
+func labelledGoroutines(label string) int {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 1)
+	total, n := 0, 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		// A record: "N @ pc pc...", then "# labels: {...}" when labelled.
+		if strings.HasPrefix(line, "# labels: {") {
+			if strings.Contains(line, label) {
+				total += n
+			}
+			continue
+		}
+		if count, _, ok := strings.Cut(line, " @ "); ok {
+			n, _ = strconv.Atoi(count)
+		}
+	}
+	return total
 }
 
 // eventually polls cond (counters are published once per update tick)
@@ -652,8 +712,10 @@ func TestDeadlineChangeWakes(t *testing.T) {
 // TestCloseRaces runs Read, Write, deadline changes and Close concurrently,
 // then checks that every goroutine of the pair ended.
 func TestCloseRaces(t *testing.T) {
+	parallelTest(t)
 	for i := range 8 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			parallelTest(t) // a close may wait out the linger bound
 			leakCheck(t)
 			n := newMemNet(uint64(100 + i))
 			if i%2 == 1 {

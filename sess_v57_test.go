@@ -172,6 +172,7 @@ func TestKCPResetRTO(t *testing.T) {
 // TestSessionResetRTO: after an outage that backed the timers off, ResetRTO
 // on the session lets the data through without waiting them out.
 func TestSessionResetRTO(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(59)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
@@ -400,6 +401,7 @@ func (c *sizeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // TestSetMtuClamp1472: SetMtu above 1472 sends 1472-byte datagrams, what
 // kcp-go v5.7 receives, for every cipher layout.
 func TestSetMtuClamp1472(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, tc := range []struct {
 		name   string
@@ -470,6 +472,7 @@ func TestXORPad1472(t *testing.T) {
 // they equal the sender's OutPkts and its OutBytes less that overhead per
 // datagram. Known overheads: none 0, CFB 20, GCM 12+16.
 func TestInCountersAsKCPGo(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, tc := range []struct {
 		name     string
@@ -553,6 +556,7 @@ func TestEmptyOOB(t *testing.T) {
 // released, a new session on the same conn works: no read deadline is left
 // in the past.
 func TestCallerConnReusedBySecondSession(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	ca, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
