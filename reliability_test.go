@@ -412,7 +412,6 @@ func relBackoffSpan(rto time.Duration, nodelay bool, elapsed time.Duration) time
 // two retransmission intervals of the back-off in force when the link
 // returns (ARQ cannot notice sooner than its next retransmission).
 func TestReliabilityBlackout(t *testing.T) {
-	parallelTest(t)
 	for _, nodelay := range []bool{true, false} {
 		t.Run(fmt.Sprintf("nodelay=%t", nodelay), func(t *testing.T) {
 			tune := relFast
@@ -711,7 +710,6 @@ func TestReliabilityWriteThenClose(t *testing.T) {
 // byte-exact; at 100% loss nothing is delivered, nothing hangs, and Read
 // and Write fail with the idle timeout's error within its bound.
 func TestReliabilityHeavyLoss(t *testing.T) {
-	parallelTest(t)
 	t.Run("50%", func(t *testing.T) {
 		loss := impairConfig{Loss: 0.5}
 		p := newRelPair(t, relOpts{up: loss, down: loss, cipher: relAEAD, ds: 10, ps: 3})

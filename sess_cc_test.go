@@ -12,7 +12,6 @@ import (
 // lossy in-memory link; an unknown name is refused with the exported error
 // and leaves the controller alone.
 func TestSessionCongestionControl(t *testing.T) {
-	parallelTest(t)
 	leakCheck(t)
 	for _, cc := range []string{CongestionBBR, CongestionCUBIC, CongestionNone, CongestionKCP} {
 		t.Run(cc, func(t *testing.T) {
