@@ -179,6 +179,7 @@ func TestCloseGonePeerBounded(t *testing.T) {
 // TestCloseWakesBlockedCalls: Close wakes a blocked Read and a blocked
 // Write at once, although Close itself waits for the unacknowledged data.
 func TestCloseWakesBlockedCalls(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(32)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)

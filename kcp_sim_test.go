@@ -375,6 +375,7 @@ func setSeq(k *KCP, sn uint32) {
 // TestSequenceWrap moves 4 MiB each way through 5% loss starting 300
 // segments before the 2^32 wrap, so every comparison sees both sides of it.
 func TestSequenceWrap(t *testing.T) {
+	parallelTest(t)
 	for _, stream := range []bool{true, false} {
 		t.Run(map[bool]string{true: "stream", false: "message"}[stream], func(t *testing.T) {
 			a, b := newPair(presetFast3, stream, 256)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestIdleTimeoutErrorIsExported(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(21)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
@@ -83,6 +84,7 @@ func TestKeySizeErrors(t *testing.T) {
 }
 
 func TestFECShardCountsChecked(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	bad := [][2]int{{-1, 3}, {10, -1}, {200, 56}, {128, 128}}
 	for _, sh := range bad {
@@ -148,6 +150,7 @@ func TestDialNeedsAddress(t *testing.T) {
 }
 
 func TestReadEmptyBuffer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	a, b := udpPair(t, "udp", "127.0.0.1:0", func() BlockCrypt { return nil }, 0, 0)
 	defer a.Close()
@@ -350,6 +353,7 @@ func TestMessageModeFirstWriteToListener(t *testing.T) {
 // that waits for the peer's window ends at the write deadline with nothing
 // queued; a small write does not wait.
 func TestMessageModeSilentPeer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

@@ -315,6 +315,7 @@ func TestEchoLoopback(t *testing.T) {
 }
 
 func TestEchoCiphersFEC(t *testing.T) {
+	parallelTest(t)
 	l0 := leakCheckOnce(t)
 	_ = l0
 	for _, c := range testCiphers {
@@ -502,6 +503,7 @@ func TestOOB(t *testing.T) {
 // TestCloseEOFUnderLoss: every byte written before Close arrives, then
 // io.EOF, over a link that drops 10% of datagrams each way.
 func TestCloseEOFUnderLoss(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, fec := range [][2]int{{0, 0}, {10, 3}} {
 		t.Run(fmt.Sprintf("fec%d.%d", fec[0], fec[1]), func(t *testing.T) {

@@ -58,6 +58,7 @@ func (n *notifier) wait(t *testing.T, what string) {
 // the notification, drain with TryRead until it returns 0, then see the
 // peer's close as io.EOF and our own close as net.ErrClosed.
 func TestTryReadNotify(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(57)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
