@@ -298,13 +298,16 @@ func transfer(t *testing.T, seed uint64, cfg linkConfig, a, b *KCP, stream bool,
 // (so datagrams reorder) and 1% duplication, and logs the virtual time each
 // cell took.
 func TestLossMatrix(t *testing.T) {
-	const size = 4 << 20
+	size := 4 << 20
+	if raceEnabled {
+		size = 1 << 20 // a single-goroutine simulation: the race detector only slows it
+	}
 	losses := []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}
 	var table []*lossRow
 	// Each cell is a pure simulation on its own virtual clock: the cells go
 	// in parallel (on the race detector they cost seconds of CPU each),
 	// and the table is logged once all are done.
-	t.Cleanup(func() { logLossTable(t, losses, table) })
+	t.Cleanup(func() { logLossTable(t, size, losses, table) })
 	for _, p := range []preset{presetNormal, presetFast3} {
 		for _, stream := range []bool{true, false} {
 			mode := map[bool]string{true: "stream", false: "message"}[stream]
@@ -335,8 +338,8 @@ type lossRow struct {
 }
 
 // logLossTable logs TestLossMatrix's table.
-func logLossTable(t *testing.T, losses []float64, table []*lossRow) {
-	hdr := "virtual ms to move 4 MiB each way |"
+func logLossTable(t *testing.T, size int, losses []float64, table []*lossRow) {
+	hdr := fmt.Sprintf("virtual ms to move %d MiB each way |", size>>20)
 	for _, loss := range losses {
 		hdr += fmt.Sprintf(" %5.0f%% |", loss*100)
 	}
