@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -308,12 +309,24 @@ func TestMessageModeToCPeer(t *testing.T) {
 // TestMessageModeFirstWriteToListener: the window probe of a first write
 // opens a session at a kcpx listener, which answers with its window, so the
 // message arrives as one Read.
+//
+// The server's window is set after Accept, but the session answers the
+// probe that created it as soon as it runs: with the default window (32
+// segments) when that comes first. So the listener's socket sends nothing
+// until the window is set; the client's next probe (one RTO later) gets
+// the answer.
 func TestMessageModeFirstWriteToListener(t *testing.T) {
 	leakCheck(t)
-	l, err := ListenWithOptions("127.0.0.1:0", nil, 10, 3)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	gate := &gatedConn{PacketConn: pc}
+	l, err := ServeConn(nil, 10, 3, gate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
 	defer l.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -328,6 +341,7 @@ func TestMessageModeFirstWriteToListener(t *testing.T) {
 		}
 		defer srv.Close()
 		fast(srv)
+		gate.open.Store(true)
 		buf := make([]byte, 512<<10)
 		srv.SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, _ := srv.Read(buf)
@@ -381,4 +395,17 @@ func TestMessageModeSilentPeer(t *testing.T) {
 	if _, err := s.Write(make([]byte, 32*s.kcp.segmentSize())); err != nil {
 		t.Fatalf("a 32-segment write: %v", err)
 	}
+}
+
+// gatedConn drops every datagram written until open is set.
+type gatedConn struct {
+	net.PacketConn
+	open atomic.Bool
+}
+
+func (c *gatedConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if !c.open.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
 }
