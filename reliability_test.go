@@ -612,6 +612,14 @@ func TestReliabilityFECRecovers(t *testing.T) {
 				tune := func(s *UDPSession) {
 					// No fast resend: a retransmission would only mean FEC was late.
 					s.SetNoDelay(0, 10, 0, 1)
+					// The whole write is in flight at once; under the race
+					// detector on a busy box the server can take longer
+					// than the 100 ms minimum RTO to open, rebuild and ACK
+					// it all (400 timeouts in one run of 20): a timeout
+					// then says nothing about FEC.
+					s.mu.Lock()
+					s.kcp.rxMinrto = 1000
+					s.mu.Unlock()
 					s.SetWindowSize(4096, 4096)
 					s.SetACKNoDelay(true)
 				}
