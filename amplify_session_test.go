@@ -75,6 +75,7 @@ func ampServer(t *testing.T, n *memNet, reply func(s *UDPSession, req []byte)) *
 // (about 20x), and a 61 B request for 64 KiB drew the whole window again
 // and again.
 func TestAmplificationBounded(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	big := make([]byte, 1376)
 	for _, tc := range []struct {

@@ -25,7 +25,7 @@ const (
 	// FIN recorded in an earlier conversation with the same conv carries a
 	// token of other random ts offsets and is ignored. The 17-byte signal of
 	// earlier kcpx versions carried no token; it is ignored too, so their
-	// Close falls back to the linger bound.
+	// Close falls back to the linger bound. (Exception: closingUntokenedLocked.)
 	typeClose      = 0xf4
 	closeSignalLen = 21
 	closeFIN       = 1
@@ -206,7 +206,7 @@ func (s *UDPSession) closeSignalInput(p []byte) {
 	if len(p) < closeSignalLen ||
 		binary.LittleEndian.Uint16(p[6:]) != closeSignalLen ||
 		binary.LittleEndian.Uint32(p[8:]) != s.conv ||
-		!s.kcp.closeTokenOK(s.kcp.clock(), binary.LittleEndian.Uint32(p[17:]), p[12]&closeTokenEcho != 0) {
+		!s.kcp.closeTokenOK(s.kcp.clock(), binary.LittleEndian.Uint32(p[17:]), p[12]&closeTokenEcho != 0) && !s.closingUntokenedLocked() {
 		s.kcp.stats.BadCloseSignals++
 		s.pend.KCPInErrors++
 		return
@@ -231,6 +231,16 @@ func (s *UDPSession) closeSignalInput(p []byte) {
 		}
 	}
 	s.settleLocked(s.kcp.clock())
+}
+
+// closingUntokenedLocked reports whether a close signal without a token we
+// can check may still be taken: we are closing, no PUSH crossed either way
+// (so neither end can prove a token to the other: each would otherwise
+// ignore the other's FIN and FINACK and linger to the bound), and nothing
+// of ours is left to deliver. A forged signal then only ends a linger that
+// has nothing to wait for. Caller holds mu.
+func (s *UDPSession) closingUntokenedLocked() bool {
+	return s.closing && !s.kcp.peerTsSeen && s.kcp.sendNext() == 0 && s.kcp.WaitSnd() == 0
 }
 
 // peerFinGrace is how long (ms) a closed session whose peer closed too

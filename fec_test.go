@@ -102,6 +102,7 @@ func deliver(t *testing.T, d *fecDecoder, pkts []fecPkt, lost map[int]bool) (reb
 }
 
 func TestFECLayoutLimits(t *testing.T) {
+	parallelTest(t)
 	tests := []struct {
 		ds, ps int
 		ok     bool

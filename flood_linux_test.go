@@ -9,6 +9,7 @@ package kcp
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -35,7 +36,21 @@ func TestMain(m *testing.M) {
 		fmt.Println("sent", sent)
 		os.Exit(0)
 	}
+	flag.Parse()
+	parallelDefault(4)
 	os.Exit(m.Run())
+}
+
+// parallelDefault sets -test.parallel to n unless the command line set it.
+// The tests that call parallelTest mostly wait on timers (RTOs, linger,
+// quiet periods): more of them than the two cores of a small CI box can
+// wait at once.
+func parallelDefault(n int) {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(n))
+	}
 }
 
 // floodSpec is what the flooder process is told: where, how many, how fast

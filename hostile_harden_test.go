@@ -82,6 +82,7 @@ func finFrom(t *testing.T, c *relCapture, block BlockCrypt) []byte {
 // then io.EOF. The FIN now carries a token of its conversation's random ts
 // offsets and must name a final sn within the window.
 func TestHostileStaleFINIgnored(t *testing.T) {
+	parallelTest(t)
 	const conv = 0xC0FFEE
 	for _, c := range []relCipher{relCFB, relAEAD} {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,6 +196,7 @@ func (kcp *KCP) kcpHeld() int {
 // in a full buffer (452 KiB per session at window 32, 2.9 MiB at 1024).
 // Now the receive side holds at most 2 x window x mss.
 func TestHostileIncompleteMessageBounded(t *testing.T) {
+	parallelTest(t)
 	for _, wnd := range []int{32, 1024} {
 		for _, size := range []int{0, 8} { // 0: a full segment
 			t.Run(fmt.Sprintf("wnd%d/len%d", wnd, size), func(t *testing.T) {
@@ -308,6 +310,7 @@ func TestPeerValidatedByRealExchange(t *testing.T) {
 // at zero; before, the writer's session and its buffers stayed forever.
 // With a zero-window limit the link is declared dead once it passes.
 func TestHostileZeroWindowGivesUp(t *testing.T) {
+	parallelTest(t)
 	p := newRelPair(t, relOpts{cipher: relCFB, hello: true})
 	p.cli.SetZeroWindowLimit(300 * time.Millisecond)
 	p.cli.SetWriteDeadline(time.Now().Add(30 * time.Second))

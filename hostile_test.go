@@ -651,6 +651,7 @@ func TestHostileNeverReadingPeer(t *testing.T) {
 // made a session; now only a PUSH with una 0 of a conversation not
 // forgotten within tombstoneTTL does.
 func TestHostileLateSegmentMakesNoSession(t *testing.T) {
+	parallelTest(t)
 	for _, tc := range []struct {
 		name string
 		cmd  byte

@@ -13,6 +13,7 @@ import (
 // made with KCPX_PLOT=docs/cc-5pct.svg go test -run TestPlotControllers).
 // Without KCPX_PLOT it draws the plot in memory and checks its shape only.
 func TestPlotControllers(t *testing.T) {
+	parallelTest(t)
 	const (
 		duration = 12_000
 		step     = 100 // ms per point

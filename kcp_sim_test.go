@@ -298,26 +298,30 @@ func transfer(t *testing.T, seed uint64, cfg linkConfig, a, b *KCP, stream bool,
 // (so datagrams reorder) and 1% duplication, and logs the virtual time each
 // cell took.
 func TestLossMatrix(t *testing.T) {
-	const size = 4 << 20
-	losses := []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}
-	type row struct {
-		name  string
-		times []uint32
+	size := 4 << 20
+	if raceEnabled {
+		size = 1 << 20 // a single-goroutine simulation: the race detector only slows it
 	}
-	var table []row
+	losses := []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}
+	var table []*lossRow
+	// Each cell is a pure simulation on its own virtual clock: the cells go
+	// in parallel (on the race detector they cost seconds of CPU each),
+	// and the table is logged once all are done.
+	t.Cleanup(func() { logLossTable(t, size, losses, table) })
 	for _, p := range []preset{presetNormal, presetFast3} {
 		for _, stream := range []bool{true, false} {
 			mode := map[bool]string{true: "stream", false: "message"}[stream]
-			r := row{name: p.name + "/" + mode}
+			r := &lossRow{name: p.name + "/" + mode, times: make([]uint32, len(losses))}
 			for i, loss := range losses {
 				name := fmt.Sprintf("%s/%s/loss%02d", p.name, mode, int(loss*100))
 				t.Run(name, func(t *testing.T) {
+					t.Parallel()
 					a, b := newPair(p, stream, 256)
 					cfg := linkConfig{loss: loss, dup: 0.01, delay: 20, jitter: 15}
 					// the bound: a generous multiple of the slowest cell measured
 					res := transfer(t, uint64(1000+i), cfg, a, b, stream, size, 60_000, nil)
 					done := max(res.doneA, res.doneB)
-					r.times = append(r.times, done)
+					r.times[i] = done
 					t.Logf("%s: done in %d virtual ms (A %d, B %d), datagrams sent %v dropped %v",
 						name, done, res.doneA, res.doneB, res.link.sent, res.link.drops)
 				})
@@ -325,7 +329,17 @@ func TestLossMatrix(t *testing.T) {
 			table = append(table, r)
 		}
 	}
-	hdr := "virtual ms to move 4 MiB each way |"
+}
+
+// lossRow is one line of TestLossMatrix's table: virtual ms per loss rate.
+type lossRow struct {
+	name  string
+	times []uint32
+}
+
+// logLossTable logs TestLossMatrix's table.
+func logLossTable(t *testing.T, size int, losses []float64, table []*lossRow) {
+	hdr := fmt.Sprintf("virtual ms to move %d MiB each way |", size>>20)
 	for _, loss := range losses {
 		hdr += fmt.Sprintf(" %5.0f%% |", loss*100)
 	}
@@ -364,6 +378,7 @@ func setSeq(k *KCP, sn uint32) {
 // TestSequenceWrap moves 4 MiB each way through 5% loss starting 300
 // segments before the 2^32 wrap, so every comparison sees both sides of it.
 func TestSequenceWrap(t *testing.T) {
+	parallelTest(t)
 	for _, stream := range []bool{true, false} {
 		t.Run(map[bool]string{true: "stream", false: "message"}[stream], func(t *testing.T) {
 			a, b := newPair(presetFast3, stream, 256)

@@ -12,11 +12,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 func TestIdleTimeoutErrorIsExported(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(21)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
@@ -83,6 +85,7 @@ func TestKeySizeErrors(t *testing.T) {
 }
 
 func TestFECShardCountsChecked(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	bad := [][2]int{{-1, 3}, {10, -1}, {200, 56}, {128, 128}}
 	for _, sh := range bad {
@@ -148,6 +151,7 @@ func TestDialNeedsAddress(t *testing.T) {
 }
 
 func TestReadEmptyBuffer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	a, b := udpPair(t, "udp", "127.0.0.1:0", func() BlockCrypt { return nil }, 0, 0)
 	defer a.Close()
@@ -182,6 +186,7 @@ func TestReadEmptyBuffer(t *testing.T) {
 func TestDeadlineOnClosedSession(t *testing.T) {
 	leakCheck(t)
 	a, b := udpPair(t, "udp", "127.0.0.1:0", func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer b.Close()
 	when := time.Now().Add(time.Second)
 	if err := a.SetDeadline(when); err != nil {
@@ -304,12 +309,24 @@ func TestMessageModeToCPeer(t *testing.T) {
 // TestMessageModeFirstWriteToListener: the window probe of a first write
 // opens a session at a kcpx listener, which answers with its window, so the
 // message arrives as one Read.
+//
+// The server's window is set after Accept, but the session answers the
+// probe that created it as soon as it runs: with the default window (32
+// segments) when that comes first. So the listener's socket sends nothing
+// until the window is set; the client's next probe (one RTO later) gets
+// the answer.
 func TestMessageModeFirstWriteToListener(t *testing.T) {
 	leakCheck(t)
-	l, err := ListenWithOptions("127.0.0.1:0", nil, 10, 3)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	gate := &gatedConn{PacketConn: pc}
+	l, err := ServeConn(nil, 10, 3, gate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
 	defer l.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -324,6 +341,7 @@ func TestMessageModeFirstWriteToListener(t *testing.T) {
 		}
 		defer srv.Close()
 		fast(srv)
+		gate.open.Store(true)
 		buf := make([]byte, 512<<10)
 		srv.SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, _ := srv.Read(buf)
@@ -349,6 +367,7 @@ func TestMessageModeFirstWriteToListener(t *testing.T) {
 // that waits for the peer's window ends at the write deadline with nothing
 // queued; a small write does not wait.
 func TestMessageModeSilentPeer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -376,4 +395,17 @@ func TestMessageModeSilentPeer(t *testing.T) {
 	if _, err := s.Write(make([]byte, 32*s.kcp.segmentSize())); err != nil {
 		t.Fatalf("a 32-segment write: %v", err)
 	}
+}
+
+// gatedConn drops every datagram written until open is set.
+type gatedConn struct {
+	net.PacketConn
+	open atomic.Bool
+}
+
+func (c *gatedConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if !c.open.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
 }

@@ -39,6 +39,7 @@ func guardSettled(t *testing.T, l *Listener, ep *impEndpoint, want uint64) Liste
 // the opener (a fresh one with the same key) accepts it once: the cache is
 // per listener and in memory, a limit documented in listener_guard.go.
 func TestListenerReplayedOpener(t *testing.T) {
+	parallelTest(t)
 	for _, c := range []relCipher{relCFB, relAEAD} {
 		t.Run(c.name, func(t *testing.T) {
 			n := newImpNet(1024)

@@ -42,6 +42,7 @@ func (l *Listener) pendingCount() int {
 // TestListenerCreatesSessionsOnlyForSegments: garbage, datagrams that fail
 // to open, parity alone, OOB and close signals never create a session.
 func TestListenerCreatesSessionsOnlyForSegments(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, withCipher := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cipher=%v", withCipher), func(t *testing.T) {
@@ -152,6 +153,7 @@ func TestListenerBacklogAndExpiry(t *testing.T) {
 // that keeps retransmitting its first segment gets its session once the
 // old one is gone, here closed by SetIdleClose.
 func TestListenerConvReplacement(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(23)
 	l, _ := ServeConn(nil, 0, 0, n.listen("srv"))
@@ -327,6 +329,7 @@ func TestServeConnLeavesConnOpen(t *testing.T) {
 // TestListenerOneSessionPerSource: many datagrams from one source, sent
 // concurrently with Accept, make one session (kcp-go #340).
 func TestListenerOneSessionPerSource(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(25)
 	l, _ := ServeConn(nil, 0, 0, n.listen("srv"))

@@ -14,6 +14,7 @@ import (
 // stream mode with no cipher, AES with FEC 10/3 and AES-GCM, and a pair
 // made by Dial and Accept.
 func TestNetConn(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	plain := func() BlockCrypt { return nil }
 	aes := func() BlockCrypt { b, _ := NewAESBlockCrypt(testKey); return b }

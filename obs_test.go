@@ -574,6 +574,7 @@ func BenchmarkTracer(b *testing.B) {
 // TestTraceFECAndIdle: shards rebuilt by FEC are traced and counted alike,
 // and an idle timeout is reported as a state.
 func TestTraceFECAndIdle(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newImpNet(4096)
 	ea, eb := n.listen(t), n.listen(t)

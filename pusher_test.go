@@ -122,6 +122,7 @@ var _ PacketPusher = (*pushConn)(nil)
 // TestPacketPusherSession: two dialled sessions over pushing conns exchange
 // data with no ReadFrom call; Close removes each session's receiver.
 func TestPacketPusherSession(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	var n pushNet
 	ca, cb := n.listen("a"), n.listen("b")
@@ -155,6 +156,7 @@ func TestPacketPusherSession(t *testing.T) {
 // TestPacketPusherListener: a listener over a pushing conn accepts and
 // serves a client with no ReadFrom call, and removes its receiver on Close.
 func TestPacketPusherListener(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	var n pushNet
 	cs, cc := n.listen("srv"), n.listen("cli")

@@ -74,6 +74,7 @@ func (r *rawSpoofer) send(t testing.TB, src, dst netip.AddrPort, payload []byte)
 // the victim has been quiet for longer than the old replacement rule's 2 s,
 // neither replaces nor closes the victim's session.
 func TestRawSpoofQuietReplayKeepsSession(t *testing.T) {
+	parallelTest(t)
 	for _, tc := range []struct {
 		name  string
 		block func() BlockCrypt

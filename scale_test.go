@@ -122,11 +122,25 @@ func relScaleOne(t testing.TB, l *Listener, i int) error {
 // at a random moment. Under -race: no race, no panic, and every call
 // returns within 1 s of the last Close.
 func TestScaleCloseRaces(t *testing.T) {
-	leakCheckSlack(t, 2, 15*time.Second)
+	parallelTest(t)
 	iters := relPick(100, 2000)
 	if raceEnabled {
 		iters = relPick(40, 2000)
 	}
+	// The iterations are independent (a pair each): four runs of a
+	// quarter of them go in parallel, each with its own leak check.
+	const runs = 4
+	for run := range runs {
+		t.Run(fmt.Sprint(run), func(t *testing.T) {
+			parallelTest(t)
+			leakCheckSlack(t, 2, 15*time.Second)
+			scaleCloseRaces(t, iters/runs)
+		})
+	}
+}
+
+// scaleCloseRaces runs iters iterations of TestScaleCloseRaces.
+func scaleCloseRaces(t *testing.T, iters int) {
 	r := rand.New(rand.NewPCG(impSeed(t), 5))
 	for it := range iters {
 		p := newRelPair(t, relOpts{cipher: relAEAD, hello: true, label: fmt.Sprint(it),

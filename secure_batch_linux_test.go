@@ -9,6 +9,7 @@ import (
 // calls per datagram, udp_filter.go), on the listener and on the dialled
 // session, and a bulk transfer through them arrives whole.
 func TestSecureBatchIO(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, tc := range secureLoopCases() {
 		t.Run(tc.name, func(t *testing.T) {

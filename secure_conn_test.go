@@ -106,6 +106,7 @@ func tuneFast(ss ...*UDPSession) {
 }
 
 func TestSecureEcho(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, tc := range secureLoopCases() {
 		for _, fec := range []bool{false, true} {
@@ -145,6 +146,7 @@ func TestSecureEcho(t *testing.T) {
 }
 
 func TestSecureDialErrors(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})
@@ -220,6 +222,7 @@ func newRelay(t testing.TB, server netip.AddrPort) *relay {
 // every client datagram, from a new socket, into the same listener and into a
 // new listener with the same key: no session is created, no byte delivered.
 func TestSecureReplayListener(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	srvCfg := &SecureConfig{PrivateKey: k.srvPriv}
@@ -334,6 +337,7 @@ func TestSecureReplayListener(t *testing.T) {
 // TestSecureMigration moves the client to a new port in the middle of a
 // transfer: the session continues after the path challenge, no byte lost.
 func TestSecureMigration(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})
@@ -373,6 +377,7 @@ func TestSecureMigration(t *testing.T) {
 // TestSecureRekeyTransfer: a transfer with a rekey every 16 packets loses
 // nothing.
 func TestSecureRekeyTransfer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv, RekeyAfterPackets: 16})
@@ -397,6 +402,7 @@ func TestSecureRekeyTransfer(t *testing.T) {
 // TestSecureCookieAlways: with cookies always required, Dial still succeeds
 // (one more round trip) and the listener sent exactly one cookie reply.
 func TestSecureCookieAlways(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PresharedKey: testPSK, Cookie: CookieAlways})
 	if err != nil {
@@ -416,6 +422,7 @@ func TestSecureCookieAlways(t *testing.T) {
 // TestSecureNetConn runs x/net's net.Conn conformance suite on secure
 // sessions made by DialSecure and Accept.
 func TestSecureNetConn(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	for _, stream := range []bool{false, true} {

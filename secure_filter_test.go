@@ -12,6 +12,7 @@ import (
 // mtuLimit; the readers of secure sockets take it whole (their slots are
 // widened, udp_filter.go) and a transfer at that size arrives intact.
 func TestSecureLargestDatagram(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})
@@ -43,6 +44,7 @@ func TestSecureLargestDatagram(t *testing.T) {
 // socket (a write that failed on the closed one is sent again on the new
 // one) and the session keeps going, no byte lost.
 func TestSecureRebindMidTransfer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	k := secureTestKeys()
 	l, err := ListenSecure("127.0.0.1:0", &SecureConfig{PrivateKey: k.srvPriv})

@@ -330,6 +330,7 @@ func TestSecureConfigErrors(t *testing.T) {
 }
 
 func TestDeriveSecurePSK(t *testing.T) {
+	parallelTest(t)
 	a, err := DeriveSecurePSK([]byte("correct horse"), []byte("deployment-1"))
 	if err != nil {
 		t.Fatal(err)
@@ -361,6 +362,7 @@ func flipEach(pkt []byte, f func(i int, mutated []byte)) {
 // TestSecureBitFlips: every single-bit change of a sample of every packet
 // type is rejected.
 func TestSecureBitFlips(t *testing.T) {
+	parallelTest(t)
 	k := secureTestKeys()
 	now := time.Unix(1_700_000_001, 0)
 	for _, tc := range secureCases()[:5] {

@@ -41,6 +41,7 @@ func TestSessionCongestionControl(t *testing.T) {
 // bound is queued beyond the window, and the write deadline ends the wait
 // with a timeout; kcp-go would have queued its whole send window.
 func TestWriteBackpressure(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, cc := range []string{CongestionBBR, CongestionKCP} {
 		t.Run(cc, func(t *testing.T) {

@@ -82,6 +82,7 @@ func slowRead(s *UDPSession, want []byte, slow int, errc chan<- error) {
 // once the reader catches up, in every controller mode. Before Write
 // queued in steps, the whole buffer sat in the send queue at once.
 func TestWriteLargeInSteps(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, cc := range []string{CongestionNone, CongestionKCP, CongestionBBR, CongestionCUBIC} {
 		t.Run(cc, func(t *testing.T) {

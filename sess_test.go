@@ -2,6 +2,7 @@ package kcp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,14 +72,71 @@ func leakCheck(t testing.TB) { leakCheckSlack(t, 0, 15*time.Second) }
 func leakCheckSlack(t testing.TB, slack int, bound time.Duration) {
 	t.Helper()
 	warmScheduler()
-	base := runtime.NumGoroutine()
+	count := runtime.NumGoroutine
+	for name := t.Name(); ; {
+		// A subtest's goroutines carry the label of its parallel ancestor.
+		if label, ok := parallelLabels.Load(name); ok {
+			count = func() int { return labelledGoroutines(label.(string)) }
+			break
+		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			break
+		}
+		name = name[:i]
+	}
+	base := count()
 	t.Cleanup(func() {
-		if !eventually(bound, func() bool { return runtime.NumGoroutine() <= base+slack }) {
+		if !eventually(bound, func() bool { return count() <= base+slack }) {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
-			t.Errorf("goroutines %d, baseline %d + %d\n%s", runtime.NumGoroutine(), base, slack, buf[:n])
+			t.Errorf("goroutines %d, baseline %d + %d\n%s", count(), base, slack, buf[:n])
 		}
 	})
+}
+
+// parallelLabels maps the name of a test that called parallelTest to the
+// profiler label its goroutines carry.
+var parallelLabels sync.Map
+
+const leakLabelKey = "kcpx-test"
+
+// parallelTest runs t in parallel with the other tests that call it (they
+// start once every sequential test has finished), for tests that mostly
+// wait on timers (RTOs, linger, quiet periods) and measure no rate. It
+// labels t's goroutine; every goroutine it starts, and every goroutine
+// those start, inherits the label (the runtime copies a goroutine's
+// profiler labels to the goroutines it creates), so a leakCheck called
+// after it counts the goroutines of this test alone, however many others
+// run beside it. Call it before leakCheck.
+func parallelTest(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+	warmScheduler() // the shared scheduler's workers must not carry a test's label
+	label := fmt.Sprintf("%q:%q", leakLabelKey, t.Name())
+	parallelLabels.Store(t.Name(), label)
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(leakLabelKey, t.Name())))
+}
+
+// labelledGoroutines counts the goroutines whose profiler labels include
+// label (as parallelTest formats it), from the goroutine profile.
+func labelledGoroutines(label string) int {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 1)
+	total, n := 0, 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		// A record: "N @ pc pc...", then "# labels: {...}" when labelled.
+		if strings.HasPrefix(line, "# labels: {") {
+			if strings.Contains(line, label) {
+				total += n
+			}
+			continue
+		}
+		if count, _, ok := strings.Cut(line, " @ "); ok {
+			n, _ = strconv.Atoi(count)
+		}
+	}
+	return total
 }
 
 // eventually polls cond (counters are published once per update tick)
@@ -90,6 +150,16 @@ func eventually(bound time.Duration, cond func() bool) bool {
 		time.Sleep(2 * time.Millisecond) // polling a condition with a bound
 	}
 	return true
+}
+
+// noLinger calls SetLinger(0) on sessions between which no data crosses:
+// their Close has nothing to deliver and their FIN no token the peer could
+// verify (kcp_proof.go), so lingering would only hold them, and leakCheck,
+// for the 5 s bound.
+func noLinger(ss ...*UDPSession) {
+	for _, s := range ss {
+		s.SetLinger(0)
+	}
 }
 
 // waitFor polls cond until it holds or the bound passes.
@@ -245,6 +315,7 @@ func TestEchoLoopback(t *testing.T) {
 }
 
 func TestEchoCiphersFEC(t *testing.T) {
+	parallelTest(t)
 	l0 := leakCheckOnce(t)
 	_ = l0
 	for _, c := range testCiphers {
@@ -392,6 +463,7 @@ func TestOOB(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(5)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { bc, _ := NewAESGCMCrypt(testKey); return bc }, 10, 3)
+	noLinger(a, b) // OOB datagrams carry no KCP segment
 	defer a.Close()
 	defer b.Close()
 	got := make(chan []byte, 4)
@@ -420,6 +492,7 @@ func TestOOB(t *testing.T) {
 	}
 	// Without FEC, OOB reports its requirement.
 	c, d, _, _ := memPair(t, newMemNet(6), func() BlockCrypt { return nil }, 0, 0)
+	noLinger(c, d)
 	defer c.Close()
 	defer d.Close()
 	if c.SetOOBHandler(func([]byte) {}) == nil || c.SendOOB([]byte("x")) == nil || c.GetOOBMaxSize() != 0 {
@@ -430,6 +503,7 @@ func TestOOB(t *testing.T) {
 // TestCloseEOFUnderLoss: every byte written before Close arrives, then
 // io.EOF, over a link that drops 10% of datagrams each way.
 func TestCloseEOFUnderLoss(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, fec := range [][2]int{{0, 0}, {10, 3}} {
 		t.Run(fmt.Sprintf("fec%d.%d", fec[0], fec[1]), func(t *testing.T) {
@@ -553,6 +627,7 @@ func TestErrors(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(10)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer b.Close()
 
 	// A deadline in the past fails at once, with a timeout net.Error.
@@ -639,8 +714,10 @@ func TestDeadlineChangeWakes(t *testing.T) {
 // TestCloseRaces runs Read, Write, deadline changes and Close concurrently,
 // then checks that every goroutine of the pair ended.
 func TestCloseRaces(t *testing.T) {
+	parallelTest(t)
 	for i := range 8 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			parallelTest(t) // a close may wait out the linger bound
 			leakCheck(t)
 			n := newMemNet(uint64(100 + i))
 			if i%2 == 1 {
@@ -722,6 +799,7 @@ func TestSocketOptions(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(13)
 	a, b, ca, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer a.Close()
 	defer b.Close()
 	if err := a.SetDSCP(46); err != nil {

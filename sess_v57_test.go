@@ -58,6 +58,7 @@ func (n *notifier) wait(t *testing.T, what string) {
 // the notification, drain with TryRead until it returns 0, then see the
 // peer's close as io.EOF and our own close as net.ErrClosed.
 func TestTryReadNotify(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(57)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
@@ -123,6 +124,7 @@ func TestReadNotifyOnLinkFailure(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(58)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(a, b)
 	defer a.Close()
 	defer b.Close()
 	na := newNotifier(a)
@@ -171,6 +173,7 @@ func TestKCPResetRTO(t *testing.T) {
 // TestSessionResetRTO: after an outage that backed the timers off, ResetRTO
 // on the session lets the data through without waiting them out.
 func TestSessionResetRTO(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	n := newMemNet(59)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
@@ -208,6 +211,7 @@ func TestEmptyWrite(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(60)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	noLinger(b) // the link is cut: b hears nothing
 	defer b.Close()
 	n.setCut(true)
 	a.SetWindowSize(1, 1)
@@ -294,6 +298,9 @@ func TestRateLimitWaitEndsOnClose(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(62)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { return nil }, 0, 0)
+	// a's one Write never gets its tokens, so b hears nothing, and a's
+	// Close would linger 5 s on data the frozen bucket never lets out.
+	noLinger(a, b)
 	defer b.Close()
 	bucket := frozenBucket(10)
 	a.SetBucket(bucket)
@@ -348,6 +355,7 @@ func TestSetRateLimitBucketAndPacer(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(64)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { bc, _ := NewAESBlockCrypt(testKey); return bc }, 10, 3)
+	noLinger(a, b)
 	defer a.Close()
 	defer b.Close()
 	const bps = 1 << 20
@@ -394,6 +402,7 @@ func (c *sizeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // TestSetMtuClamp1472: SetMtu above 1472 sends 1472-byte datagrams, what
 // kcp-go v5.7 receives, for every cipher layout.
 func TestSetMtuClamp1472(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, tc := range []struct {
 		name   string
@@ -464,6 +473,7 @@ func TestXORPad1472(t *testing.T) {
 // they equal the sender's OutPkts and its OutBytes less that overhead per
 // datagram. Known overheads: none 0, CFB 20, GCM 12+16.
 func TestInCountersAsKCPGo(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	for _, tc := range []struct {
 		name     string
@@ -523,6 +533,7 @@ func TestEmptyOOB(t *testing.T) {
 	leakCheck(t)
 	n := newMemNet(68)
 	a, b, _, _ := memPair(t, n, func() BlockCrypt { bc, _ := NewSalsa20BlockCrypt(testKey); return bc }, 10, 3)
+	noLinger(a, b) // OOB datagrams carry no KCP segment
 	defer a.Close()
 	defer b.Close()
 	got := make(chan int, 2)
@@ -546,6 +557,7 @@ func TestEmptyOOB(t *testing.T) {
 // released, a new session on the same conn works: no read deadline is left
 // in the past.
 func TestCallerConnReusedBySecondSession(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	ca, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -245,6 +245,7 @@ func (c slowBlock) Decrypt(dst, src []byte) {
 // goroutine also sealed and sent, it spent its time in the cipher, stopped
 // processing ACKs, every segment reached its RTO, and the link died.
 func TestSlowCipherTransfer(t *testing.T) {
+	parallelTest(t)
 	leakCheck(t)
 	inner, err := NewAESBlockCrypt(bytes.Repeat([]byte{9}, 16))
 	if err != nil {
