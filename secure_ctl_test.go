@@ -205,7 +205,14 @@ func TestSecureDialledReaderNeverWrites(t *testing.T) {
 			cli.sq.busy.Unlock()
 		}
 	}()
+	// What the client sent before its sender stopped may still be on its
+	// way through the listener's socket: count from when that has arrived
+	// (no new datagram for 100 ms; nothing can come after it but a write
+	// from the client's reader, which is what the test looks for).
 	rx0 := l.IOStats().RxDatagrams
+	for i := 0; i < 50 && eventually(100*time.Millisecond, func() bool { return l.IOStats().RxDatagrams != rx0 }); i++ {
+		rx0 = l.IOStats().RxDatagrams
+	}
 	var ch [ctlPathLen]byte
 	ch[0] = ctlPathChallenge
 	copy(ch[1:], "8 bytes!")
