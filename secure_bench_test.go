@@ -63,7 +63,7 @@ func secureBenchModes(b *testing.B) []struct {
 // secureBenchModes in one run. Bytes count one direction.
 func BenchmarkSecureModeSink(b *testing.B) {
 	for _, m := range secureBenchModes(b) {
-		b.Run(m.name, func(b *testing.B) { benchModeSink(b, m.listen, m.dial, 65536) })
+		b.Run(m.name, func(b *testing.B) { benchModeSink(b, m.listen, m.dial, 65536, nil, false) })
 	}
 }
 
@@ -73,7 +73,11 @@ func BenchmarkSecureModeEcho(b *testing.B) {
 	}
 }
 
-func benchModeSink(b *testing.B, listen func() (*Listener, error), dial func(string) (*UDPSession, error), nbytes int) {
+// benchModeSink writes nbytes buffers from a session dial opens to one the
+// listener accepts, both tuned by benchTune; setup (if not nil) then
+// adjusts the sender, and with cpu set the CPU both ends spend per GiB is
+// reported (the driver's row).
+func benchModeSink(b *testing.B, listen func() (*Listener, error), dial func(string) (*UDPSession, error), nbytes int, setup func(*UDPSession) error, cpu bool) {
 	l, err := listen()
 	if err != nil {
 		b.Fatal(err)
@@ -106,12 +110,22 @@ func benchModeSink(b *testing.B, listen func() (*Listener, error), dial func(str
 	}
 	defer cli.Close()
 	benchTune(cli)
+	if setup != nil {
+		if err := setup(cli); err != nil {
+			b.Fatal(err)
+		}
+	}
 	tokens := benchWriter(cli, nbytes)
 	b.SetBytes(int64(nbytes))
 	b.ReportAllocs()
+	cpu0 := benchCPU()
 	for b.Loop() {
 		tokens <- struct{}{}
 		<-chunks
+	}
+	if cpu {
+		used := benchCPU() - cpu0
+		b.ReportMetric(used.Seconds()/(float64(b.N)*float64(nbytes)/(1<<30)), "cpu-s/GiB")
 	}
 	close(tokens)
 	for range benchDepth(nbytes) {

@@ -97,56 +97,19 @@ func benchSink(b *testing.B, nbytes int) { benchSinkCC(b, nbytes, "") }
 
 // benchSinkCC is benchSink with congestion control cc on the sender ("":
 // left as benchTune sets it).
-func benchSinkCC(b *testing.B, nbytes int, cc string) {
-	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
-	chunks := make(chan struct{}, 1<<16)
-	go func() {
-		s, err := l.AcceptKCP()
-		if err != nil {
-			return
-		}
-		benchTune(s)
-		buf := make([]byte, 1<<20)
-		got := 0
-		for {
-			n, err := s.Read(buf)
-			if err != nil {
-				return
-			}
-			for got += n; got >= nbytes; got -= nbytes {
-				chunks <- struct{}{}
-			}
-		}
-	}()
-	cli, err := DialWithOptions(l.Addr().String(), nil, 0, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
-	benchTune(cli)
-	if cc != "" {
-		if err := cli.SetCongestionControl(cc); err != nil {
-			b.Fatal(err)
-		}
-	}
+func benchSinkCC(b *testing.B, nbytes int, cc string) { benchSinkWith(b, nbytes, nil, 0, 0, cc, false) }
 
-	tokens := benchWriter(cli, nbytes)
-	b.SetBytes(int64(nbytes))
-	b.ReportAllocs()
-	for b.Loop() {
-		tokens <- struct{}{}
-		<-chunks
+// benchSinkWith is benchModeSink over ListenWithOptions/DialWithOptions
+// with cipher bc and FEC ds/ps on both ends and the sender's congestion
+// control cc ("": benchTune's).
+func benchSinkWith(b *testing.B, nbytes int, bc BlockCrypt, ds, ps int, cc string, cpu bool) {
+	listen := func() (*Listener, error) { return ListenWithOptions("127.0.0.1:0", bc, ds, ps) }
+	dial := func(a string) (*UDPSession, error) { return DialWithOptions(a, bc, ds, ps) }
+	var setup func(*UDPSession) error
+	if cc != "" {
+		setup = func(s *UDPSession) error { return s.SetCongestionControl(cc) }
 	}
-	close(tokens)
-	for range benchDepth(nbytes) {
-		<-chunks
-	}
+	benchModeSink(b, listen, dial, nbytes, setup, cpu)
 }
 
 // benchWriter starts a goroutine that writes one nbytes buffer to cli per
@@ -203,53 +166,8 @@ func BenchmarkSinkAESFEC(b *testing.B) {
 	}
 }
 
+// benchSinkCrypt is the sink with cipher bc and FEC ds/ps on both ends; it
+// also reports the CPU both ends spent per GiB (the driver's row).
 func benchSinkCrypt(b *testing.B, nbytes int, bc BlockCrypt, ds, ps int) {
-	l, err := ListenWithOptions("127.0.0.1:0", bc, ds, ps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	l.SetReadBuffer(4 << 20)
-	l.SetWriteBuffer(4 << 20)
-	chunks := make(chan struct{}, 1<<16)
-	go func() {
-		s, err := l.AcceptKCP()
-		if err != nil {
-			return
-		}
-		benchTune(s)
-		buf := make([]byte, 1<<20)
-		got := 0
-		for {
-			n, err := s.Read(buf)
-			if err != nil {
-				return
-			}
-			for got += n; got >= nbytes; got -= nbytes {
-				chunks <- struct{}{}
-			}
-		}
-	}()
-	cli, err := DialWithOptions(l.Addr().String(), bc, ds, ps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
-	benchTune(cli)
-
-	tokens := benchWriter(cli, nbytes)
-	b.SetBytes(int64(nbytes))
-	b.ReportAllocs()
-	cpu0 := benchCPU()
-	for b.Loop() {
-		tokens <- struct{}{}
-		<-chunks
-	}
-	// CPU of both ends per GiB delivered (the driver's row).
-	cpu := benchCPU() - cpu0
-	b.ReportMetric(cpu.Seconds()/(float64(b.N)*float64(nbytes)/(1<<30)), "cpu-s/GiB")
-	close(tokens)
-	for range benchDepth(nbytes) {
-		<-chunks
-	}
+	benchSinkWith(b, nbytes, bc, ds, ps, "", true)
 }
