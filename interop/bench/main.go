@@ -90,7 +90,8 @@ func main() {
 		return
 	}
 	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" {
-		// Profile the whole driver run (the idle servers profile themselves).
+		// Profile the whole driver run, both ends of every session measure
+		// (the idle servers profile themselves, into path.<name>).
 		f, err := os.Create(path)
 		if err != nil {
 			fail("%v", err)
@@ -103,15 +104,6 @@ func main() {
 		columns = append(columns, c.name)
 	}
 	machine()
-	if path := os.Getenv("KCPX_BENCH_CPUPROFILE"); path != "" && *sessions {
-		// Profile the whole process (both ends) over the session measures.
-		f, err := os.Create(path)
-		if err != nil {
-			fail("%v", err)
-		}
-		pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
 	if *sessions {
 		sessionMeasures(cs)
 	}
