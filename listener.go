@@ -32,8 +32,9 @@ import (
 )
 
 const (
-	// acceptBacklog caps the sessions created but not yet accepted; a new
-	// source beyond it is ignored until Accept makes room.
+	// acceptBacklog is the default cap on the sessions created but not yet
+	// accepted (SetAcceptBacklog); a new source beyond it is ignored until
+	// Accept makes room.
 	acceptBacklog = 128
 
 	// defaultPendingTTL is how long a session may wait for Accept before it

@@ -12,7 +12,7 @@ package kcp
 //   - its nonce was seen in an opener within replayTTL (replay cache);
 //   - the conversation (source and conv) ended less than tombstoneTTL ago;
 //   - the listener holds MaxSessions sessions, or the source IP holds
-//     MaxSessionsPerIP, or acceptBacklog sessions wait for Accept.
+//     MaxSessionsPerIP, or the accept backlog (SetAcceptBacklog) is full.
 //
 // A datagram with another conv from the address of a live session creates
 // and closes nothing: a restarted client (new conv, same port) and a replay
@@ -114,6 +114,7 @@ type listenerGuard struct {
 
 	maxSessions atomic.Int64 // <= 0: no cap
 	maxPerIP    atomic.Int64 // <= 0: no cap
+	backlog     atomic.Int64 // > 0
 
 	// Guarded by Listener.mu.
 	perIP  map[netip.Addr]int32
@@ -134,6 +135,7 @@ type listenerGuard struct {
 func (g *listenerGuard) init() {
 	g.maxSessions.Store(DefaultMaxSessions)
 	g.maxPerIP.Store(DefaultMaxSessionsPerIP)
+	g.backlog.Store(acceptBacklog)
 }
 
 // SetMaxSessions caps the sessions the listener holds at once, accepted or
@@ -148,6 +150,25 @@ func (l *Listener) SetMaxSessions(n int) { l.guard.maxSessions.Store(int64(n)) }
 // cap. Default DefaultMaxSessionsPerIP. Sources that are not UDP addresses
 // are not counted. Safe for concurrent use.
 func (l *Listener) SetMaxSessionsPerIP(n int) { l.guard.maxPerIP.Store(int64(n)) }
+
+// SetAcceptBacklog sets how many sessions may wait for Accept at once
+// (created by a peer's first datagram, not yet returned by Accept). An
+// opener from a new source beyond it creates nothing and is counted
+// (Stats().Rejected.OverCap); its peer retransmits on its own timer, which
+// backs off, so in a storm of new connections (a server restart with
+// thousands of clients, an application whose Accept loop falls behind) a
+// larger backlog avoids seconds of delay for the refused ones. Every
+// waiting session still counts against SetMaxSessions and
+// SetMaxSessionsPerIP and is closed if not accepted within 5 s, so the
+// memory peers can make the listener hold stays bounded by those caps. n <= 0
+// restores the default, 128 (kcp-go's fixed value). Safe for concurrent
+// use; sessions already waiting stay.
+func (l *Listener) SetAcceptBacklog(n int) {
+	if n <= 0 {
+		n = acceptBacklog
+	}
+	l.guard.backlog.Store(int64(n))
+}
 
 // SetIdleClose closes every session of the listener, accepted or not, that
 // received nothing from its peer for d (checked every d/4, at least every
@@ -227,7 +248,7 @@ func (l *Listener) admitLocked(ap netip.AddrPort, key string, conv uint32, nonce
 	if l.tombstonedLocked(tombKey{ap, key, conv}) {
 		return rejectTombstoned
 	}
-	if len(l.pending) >= acceptBacklog {
+	if int64(len(l.pending)) >= g.backlog.Load() {
 		return rejectOverCap
 	}
 	if m := g.maxSessions.Load(); m > 0 && int64(len(l.sessions)+len(l.others)) >= m {

@@ -106,6 +106,57 @@ func TestListenerCreatesSessionsOnlyForSegments(t *testing.T) {
 	}
 }
 
+// TestListenerSetAcceptBacklog: SetAcceptBacklog moves the cap on sessions
+// waiting for Accept both ways; refused openers are counted and create
+// nothing, and a retransmitted opener gets in once there is room.
+func TestListenerSetAcceptBacklog(t *testing.T) {
+	leakCheck(t)
+	n := newMemNet(23)
+	lc := n.listen("srv")
+	l, _ := ServeConn(nil, 0, 0, lc)
+	defer l.Close()
+	l.SetAcceptBacklog(8)
+	const sources = 20
+	var srcs []*memConn
+	open := func(i int) {
+		srcs[i].WriteTo(rawSegment(uint32(i+1), IKCP_CMD_PUSH, 0, []byte("hi")), memAddr("srv"))
+	}
+	for i := range sources {
+		srcs = append(srcs, n.listen(fmt.Sprintf("src%d", i)))
+		open(i)
+	}
+	defer func() {
+		for _, c := range srcs {
+			c.Close()
+		}
+	}()
+	waitFor(t, 10*time.Second, "every opener to be read", func() bool {
+		return l.Stats().Rejected.OverCap == sources-8
+	})
+	if p, c := l.pendingCount(), l.sessionCount(); p != 8 || c != 8 {
+		t.Fatalf("%d pending, %d sessions; want the backlog of 8", p, c)
+	}
+	// A larger backlog admits the refused openers when they retransmit.
+	l.SetAcceptBacklog(sources)
+	for i := 8; i < sources; i++ {
+		open(i)
+	}
+	waitFor(t, 10*time.Second, "the retransmitted openers to be admitted", func() bool { return l.pendingCount() == sources })
+	// n <= 0 restores the default: above the sessions now waiting.
+	l.SetAcceptBacklog(0)
+	if got := l.guard.backlog.Load(); got != acceptBacklog {
+		t.Fatalf("backlog %d after SetAcceptBacklog(0), want the default %d", got, acceptBacklog)
+	}
+	for range sources {
+		s, err := l.AcceptKCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetLinger(50 * time.Millisecond) // the raw source never answers a FIN
+		s.Close()
+	}
+}
+
 // TestListenerBacklogAndExpiry: at most acceptBacklog sessions wait for
 // Accept; one nobody accepts is closed and forgotten after the pending TTL.
 func TestListenerBacklogAndExpiry(t *testing.T) {

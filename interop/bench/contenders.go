@@ -96,13 +96,20 @@ func kcpContender(impl interop.Impl) contender {
 			l.SetWriteBuffer(4 << 20)
 			// Every client of the bench shares 127.0.0.1: lift kcpx's
 			// session caps (kcp-go has none), so the 5,000-session idle
-			// measure is not cut at the per-IP cap.
+			// measure is not cut at the per-IP cap, and give its accept
+			// backlog the kernel's TCP listen backlog here (somaxconn,
+			// 4,096), which the TCP contender gets: a storm of openers
+			// beyond 128 would otherwise wait on their retransmission
+			// timers (kcp-go's backlog is fixed at 128).
 			if g, ok := l.(interface {
 				SetMaxSessions(int)
 				SetMaxSessionsPerIP(int)
 			}); ok {
 				g.SetMaxSessions(0)
 				g.SetMaxSessionsPerIP(0)
+			}
+			if g, ok := l.(interface{ SetAcceptBacklog(int) }); ok {
+				g.SetAcceptBacklog(benchBacklog)
 			}
 			return kcpServer{l}, nil
 		},
@@ -237,6 +244,11 @@ func (p quicPeer) Close() error {
 
 // tlsEnv carries the certificate and key to the many-sessions server
 // process, so that the driver's clients can verify it.
+// benchBacklog is the accept backlog the kcpx listeners get: the kernel's
+// TCP listen backlog on this machine (net.core.somaxconn), which the TCP
+// contender has.
+const benchBacklog = 4096
+
 const tlsEnv = "KCPX_BENCH_QUIC_CERT"
 
 // tlsConfigs returns the quic-go server configuration (the certificate from
@@ -357,6 +369,7 @@ var secureContender = contender{
 		l.SetWriteBuffer(4 << 20)
 		l.SetMaxSessions(0)
 		l.SetMaxSessionsPerIP(0)
+		l.SetAcceptBacklog(benchBacklog)
 		return secureServer{l}, nil
 	},
 	dial: func(addr string, _ interop.Cipher, _, _ int) (peer, error) {

@@ -486,7 +486,7 @@ func machine() {
 	}
 	fmt.Printf("Machine: %s, %d CPUs, %s%s, %s%s; %s\n",
 		model, runtime.NumCPU(), runtime.GOOS, kernel, runtime.Version(), deps, time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("Settings: KCP windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers; TCP with Go's defaults; quic-go's default Config, one stream, TLS 1.3 (AES-128-GCM); kcpx-secure: Noise IK, pinned server key, AES-256-GCM, KCP settings as above; medians of %d rounds, implementations alternating\n", *rounds)
+	fmt.Printf("Settings: KCP windows 1024/1024, nodelay 1,10,2,1, stream mode, MTU 1400, 4 MiB socket buffers, kcpx accept backlog 4,096 (the kernel TCP listen backlog here; kcp-go: 128); TCP with Go's defaults; quic-go's default Config, one stream, TLS 1.3 (AES-128-GCM); kcpx-secure: Noise IK, pinned server key, AES-256-GCM, KCP settings as above; medians of %d rounds, implementations alternating\n", *rounds)
 }
 
 func fail(format string, args ...any) {
