@@ -66,6 +66,7 @@ var (
 	bulkMiB     = flag.Int("bulk-mib", 8, "MiB each of the -bulk-sessions sessions sends")
 	idleFor     = flag.Duration("idle-for", 30*time.Second, "duration of each many-sessions measure")
 	idleEvery   = flag.Duration("idle-every", time.Second, "interval between one idle session's pings")
+	idleLean    = flag.Bool("idle-lean", false, "idle clients of kcpx and kcp-go as raw KCP conversations served by one epoll loop per process (Linux), so 100,000 fit beside the server on a small machine; the session clients otherwise")
 	idlePerProc = flag.Int("idle-per-proc", 18000, "idle clients per process; more go to child processes (the open-file limit is per process)")
 	clientOf    = flag.String("client-of", "", "internal: the idle-client child's implementation")
 	clientAddr  = flag.String("client-addr", "", "internal: the idle-client child's server address")
@@ -876,7 +877,7 @@ func idleSessions(ct contender, n int, d time.Duration) transfer {
 	// address 127.0.0.2, 127.0.0.3, ...
 	var fleets []idleFleet
 	if n <= *idlePerProc {
-		fleets = append(fleets, startIdleClients(ct, addr, n, nil))
+		fleets = append(fleets, idleClients(ct, addr, n, nil))
 	} else {
 		for j := 0; j**idlePerProc < n; j++ {
 			fleets = append(fleets, spawnIdleClients(self, ct, addr, min(*idlePerProc, n-j**idlePerProc), j))
@@ -920,6 +921,15 @@ type idleFleet struct {
 	measure func()                    // start counting echoes
 	halt    func()                    // stop counting
 	finish  func() (silent, lost int) // close everything, report the counts
+}
+
+// idleClients opens the idle clients of one process: lean ones (-idle-lean)
+// for the raw-KCP servers, sessions of ct otherwise.
+func idleClients(ct contender, addr string, n int, ip net.IP) idleFleet {
+	if *idleLean && ct.kcp != nil {
+		return startLeanClients(addr, n, ip)
+	}
+	return startIdleClients(ct, addr, n, ip)
 }
 
 // startIdleClients opens n sessions of ct to addr (from local address ip
@@ -1024,7 +1034,8 @@ func spawnIdleClients(self string, ct contender, addr string, n, j int) idleFlee
 		fail("%s cannot dial from a chosen local address", ct.name)
 	}
 	cmd := exec.Command(self, "-role", "idle-client", "-client-of", ct.name, "-client-addr", addr,
-		"-client-n", strconv.Itoa(n), "-client-ip", fmt.Sprintf("127.0.0.%d", 2+j), "-idle-every", idleEvery.String())
+		"-client-n", strconv.Itoa(n), "-client-ip", fmt.Sprintf("127.0.0.%d", 2+j), "-idle-every", idleEvery.String(),
+		"-idle-lean="+strconv.FormatBool(*idleLean))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -1063,7 +1074,7 @@ func spawnIdleClients(self string, ct contender, addr string, n, j int) idleFlee
 // idleClientProcess is the -role idle-client child: it opens its clients,
 // says so, and follows the driver's "measure" and "finish" lines.
 func idleClientProcess() {
-	f := startIdleClients(byName(*clientOf), *clientAddr, *clientN, net.ParseIP(*clientIP))
+	f := idleClients(byName(*clientOf), *clientAddr, *clientN, net.ParseIP(*clientIP))
 	fmt.Println("ready")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
