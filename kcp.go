@@ -77,7 +77,10 @@ type KCP struct {
 
 	buffer []byte // datagram being assembled by flush
 	output output_callback
-	clock  func() uint32 // ms clock read by Update, Check and Input
+	// sink, when set (sessions), lends the buffer flush assembles in and
+	// takes each datagram instead of output (kcp_sink.go).
+	sink  flushSink
+	clock func() uint32 // ms clock read by Update, Check and Input
 
 	logmask KCPLogType
 	log     logoutput_callback
@@ -708,6 +711,9 @@ func (kcp *KCP) reserve(n, need int) int {
 		// only a segment queued before SetMtu shrank the mtu gets here
 		nb := make([]byte, need)
 		copy(nb, kcp.buffer[:n])
+		if kcp.sink != nil {
+			kcp.sink.unlend() // flushed then gets nb, to copy from
+		}
 		kcp.buffer = nb
 	}
 	return n
@@ -721,7 +727,14 @@ func (kcp *KCP) emit(n int) {
 	if kcp.logmask&IKCP_LOG_OUTPUT != 0 {
 		kcp.log("output", "conv", kcp.conv, "len", n)
 	}
-	kcp.output(kcp.buffer[:n], n)
+	if kcp.sink != nil {
+		// the datagram is the sink's now; the next one needs a new buffer
+		b := kcp.buffer[:n]
+		kcp.buffer = nil
+		kcp.sink.flushed(b)
+	} else {
+		kcp.output(kcp.buffer[:n], n)
+	}
 	kcp.spoke = true
 }
 

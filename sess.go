@@ -91,6 +91,7 @@ type UDPSession struct {
 	remoteAP netip.AddrPort // the peer as a UDP address (unmapped), when it is one
 	remoteS  string         // remote.String() for peers that are not UDP addresses
 	cryptHdr int            // cipher header bytes in front of the FEC/KCP bytes
+	lent     *[]byte        // the pooled buffer the core assembles in (lendFlushBuf), under mu
 	cryptTag int            // AEAD tag bytes at the end
 	fecHdr   int            // 8 with FEC on, else 0
 	ds, ps   int
@@ -207,6 +208,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		s.fecDec = newFECDecoder(ds, ps)
 	}
 	s.kcp = NewKCP(conv, s.output)
+	s.kcp.setSink(s) // flush assembles in the datagram buffers it sends
 	sessionClocks(s.kcp)
 	s.kcp.setTsOffset(sessionTsOffset()) // issue 13: echoed ts proves the peer receives
 	s.kcpMtu = s.kcpMtuFor(IKCP_MTU_DEF)
@@ -257,22 +259,76 @@ func (s *UDPSession) kcpMtuFor(mtu int) int {
 
 // ---- send path ----
 
-// output is the KCP output callback; it runs under mu, inside flush.
+// output is the KCP output callback; it runs under mu, inside flush. With
+// the session as the core's sink (below) it serves only a datagram flush
+// could not assemble in a lent buffer: it copies it into a pooled one.
 func (s *UDPSession) output(buf []byte, size int) {
 	if size <= 0 || s.released {
 		return
 	}
-	if s.tracer != nil {
-		s.traceOutput(buf[:size])
-	}
 	p := getBuffer()
+	n := copy((*p)[s.kcpHead():], buf[:size])
+	s.sendPooled(p, n)
+}
+
+// kcpHead is where the KCP bytes start in a datagram buffer: behind the
+// cipher header and, with FEC, the FEC header.
+func (s *UDPSession) kcpHead() int { return s.cryptHdr + s.fecHdr }
+
+// The session is its core's flushSink (kcp_sink.go): flush assembles each
+// datagram in a pooled buffer, behind the room the cipher and FEC headers
+// need, and that buffer goes to txq as it is, sealed in place later.
+
+// lendFlushBuf lends the core a pooled buffer past its headers' room. A
+// session's mtu leaves the AEAD tag's room at the end (kcpMtuFor), so any
+// datagram the core assembles fits.
+func (s *UDPSession) lendFlushBuf() []byte {
+	if s.lent == nil {
+		s.lent = getBuffer()
+	}
+	return (*s.lent)[s.kcpHead():]
+}
+
+// flushed takes a datagram the core assembled; in the lent buffer (always,
+// but for a segment queued under a larger mtu) it is sent without a copy.
+func (s *UDPSession) flushed(b []byte) {
+	p := s.lent
+	s.lent = nil
+	h := s.kcpHead()
+	if p == nil || len(b) == 0 || len(*p) <= h || &b[0] != &(*p)[h] {
+		if p != nil {
+			putBuffer(p)
+		}
+		s.output(b, len(b))
+		return
+	}
+	if s.released {
+		putBuffer(p)
+		return
+	}
+	s.sendPooled(p, len(b))
+}
+
+// unlend takes back the lent buffer unused.
+func (s *UDPSession) unlend() {
+	if s.lent != nil {
+		putBuffer(s.lent)
+		s.lent = nil
+	}
+}
+
+// sendPooled sends the n KCP bytes at kcpHead of pooled buffer p: FEC
+// encodes them when on, and the datagram (and any parity) goes to txq.
+// Caller holds mu; p is handed on.
+func (s *UDPSession) sendPooled(p *[]byte, n int) {
 	b := *p
+	if s.tracer != nil {
+		s.traceOutput(b[s.kcpHead() : s.kcpHead()+n])
+	}
 	if s.fecEnc == nil {
-		n := copy(b[s.cryptHdr:], buf[:size])
 		s.enqueue(p, b[:s.cryptHdr+n])
 		return
 	}
-	n := copy(b[s.cryptHdr+fecHeaderSizePlus2:], buf[:size])
 	pkt := b[:s.cryptHdr+fecHeaderSizePlus2+n]
 	parity := s.fecEnc.encode(pkt, s.kcp.clock())
 	s.enqueue(p, pkt)
