@@ -5,8 +5,9 @@ package kcp
 // Send (any goroutine calling Write, plus the scheduler goroutine running
 // update and the reader running input):
 //
-//	Write ──mu──▶ KCP.Send, KCP.flush ──▶ output: copy into a pooled buffer,
-//	leaving room for the cipher header and the FEC header; FEC encode;
+//	Write ──mu──▶ KCP.Send, KCP.flush: assembled straight into a pooled
+//	buffer the session lends (kcp_sink.go), behind room for the cipher
+//	header and the FEC header; FEC encode;
 //	enqueue on txq (data and parity alike). The first datagram queued puts
 //	the session on its socket's sendQueue (udp_tx.go). Nothing here blocks
 //	or touches the socket.
