@@ -71,6 +71,7 @@ type KCP struct {
 	rcvQueue   segRing   // in order, waiting for Recv
 	rcvBuf     recvSlots // received out of order
 	rcvMsgEnds int       // segments with frg == 0 in rcvQueue
+	rcvOff     int       // bytes of rcvQueue's head segment recvPart has read
 	acklist    []ackItem
 	free       [][]byte // payload buffers for reuse, each with cap >= mss
 	freeSmall  [][]byte // received-payload buffers for reuse, each with cap smallBuf
@@ -292,6 +293,35 @@ func (kcp *KCP) Recv(buffer []byte) (n int) {
 	kcp.moveReady()
 	kcp.noteWindowOpen()
 	return n
+}
+
+// recvPart copies the next message, or as much of it as fits, straight
+// from the receive queue into buffer, and reports whether it reached the
+// message's end; the next call goes on where this one stopped. A session's
+// Read uses it when the caller's buffer is shorter than the message, so
+// each byte is copied once. Only whole segments leave the queue, so
+// between calls PeekSize does not describe the message being read: the
+// caller keeps track of one it has begun.
+func (kcp *KCP) recvPart(buffer []byte) (n int, end bool) {
+	for kcp.rcvQueue.len() > 0 && !end {
+		seg := kcp.rcvQueue.at(0)
+		c := copy(buffer[n:], seg.data[kcp.rcvOff:])
+		n += c
+		kcp.rcvOff += c
+		if kcp.rcvOff < len(seg.data) {
+			break // buffer full
+		}
+		done := kcp.rcvQueue.pop()
+		kcp.rcvOff = 0
+		kcp.putBuf(done.data)
+		if done.frg == 0 {
+			kcp.rcvMsgEnds--
+			end = true
+		}
+	}
+	kcp.moveReady()
+	kcp.noteWindowOpen()
+	return n, end
 }
 
 // noteWindowOpen schedules a window report (WINS) when the window has

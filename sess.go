@@ -132,8 +132,7 @@ type UDPSession struct {
 	ampHeld     bool     // txq waits for the peer: amp's budget is spent
 	pushing     bool     // the caller drains the send queue itself right after (push)
 	txReady     bool     // the session is on sq's ready list
-	rbuf        []byte   // holds a message larger than the reader's buffer
-	rleft       []byte   // the unread rest of it
+	rpart       bool     // Read has begun a message it has not finished (KCP.recvPart)
 	ackNoDelay  bool
 	writeDelay  bool
 	dup         int
@@ -612,12 +611,12 @@ func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 // readableLocked reports whether Read would return without waiting for
 // the network. Caller holds mu.
 func (s *UDPSession) readableLocked() bool {
-	return len(s.rleft) > 0 || s.kcp.recvQueued() > 0 || s.eofLocked()
+	return s.rpart || s.kcp.recvQueued() > 0 || s.eofLocked()
 }
 
 // eofLocked reports that the peer closed and every byte it sent was read.
 func (s *UDPSession) eofLocked() bool {
-	return s.peerFin && len(s.rleft) == 0 && s.kcp.recvQueued() == 0 &&
+	return s.peerFin && !s.rpart && s.kcp.recvQueued() == 0 &&
 		int32(s.kcp.recvNext()-s.peerFinSn) >= 0
 }
 
@@ -768,9 +767,10 @@ func (s *UDPSession) read(b []byte, block bool) (int, error) {
 			s.mu.Unlock()
 			return 0, errClosed
 		}
-		if len(s.rleft) > 0 {
-			n := copy(b, s.rleft)
-			s.rleft = s.rleft[n:]
+		if s.rpart {
+			// the rest of a message a shorter buffer began
+			n, end := s.kcp.recvPart(b)
+			s.rpart = !end
 			s.afterRecvLocked(n)
 			return n, nil
 		}
@@ -786,12 +786,10 @@ func (s *UDPSession) read(b []byte, block bool) (int, error) {
 				s.afterRecvLocked(n)
 				return n, nil
 			}
-			if cap(s.rbuf) < size {
-				s.rbuf = make([]byte, size)
-			}
-			m := max(s.kcp.Recv(s.rbuf[:size]), 0)
-			n := copy(b, s.rbuf[:m])
-			s.rleft = s.rbuf[n:m]
+			// b is shorter than the message: copy what fits straight from
+			// the receive queue; the next Reads take the rest.
+			n, end := s.kcp.recvPart(b)
+			s.rpart = !end
 			s.afterRecvLocked(n)
 			return n, nil
 		}
