@@ -286,7 +286,7 @@ func (s *UDPSession) release() {
 	// A released session may stay reachable for a while (a scheduled
 	// update, the application's own references): keep only its shell.
 	s.kcp.dropBuffers()
-	s.rbuf, s.rleft = nil, nil
+	s.rpart = false
 	s.mu.Unlock()
 
 	s.closeDie()

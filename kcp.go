@@ -71,13 +71,17 @@ type KCP struct {
 	rcvQueue   segRing   // in order, waiting for Recv
 	rcvBuf     recvSlots // received out of order
 	rcvMsgEnds int       // segments with frg == 0 in rcvQueue
+	rcvOff     int       // bytes of rcvQueue's head segment recvPart has read
 	acklist    []ackItem
 	free       [][]byte // payload buffers for reuse, each with cap >= mss
 	freeSmall  [][]byte // received-payload buffers for reuse, each with cap smallBuf
 
 	buffer []byte // datagram being assembled by flush
 	output output_callback
-	clock  func() uint32 // ms clock read by Update, Check and Input
+	// sink, when set (sessions), lends the buffer flush assembles in and
+	// takes each datagram instead of output (kcp_sink.go).
+	sink  flushSink
+	clock func() uint32 // ms clock read by Update, Check and Input
 
 	logmask KCPLogType
 	log     logoutput_callback
@@ -289,6 +293,35 @@ func (kcp *KCP) Recv(buffer []byte) (n int) {
 	kcp.moveReady()
 	kcp.noteWindowOpen()
 	return n
+}
+
+// recvPart copies the next message, or as much of it as fits, straight
+// from the receive queue into buffer, and reports whether it reached the
+// message's end; the next call goes on where this one stopped. A session's
+// Read uses it when the caller's buffer is shorter than the message, so
+// each byte is copied once. Only whole segments leave the queue, so
+// between calls PeekSize does not describe the message being read: the
+// caller keeps track of one it has begun.
+func (kcp *KCP) recvPart(buffer []byte) (n int, end bool) {
+	for kcp.rcvQueue.len() > 0 && !end {
+		seg := kcp.rcvQueue.at(0)
+		c := copy(buffer[n:], seg.data[kcp.rcvOff:])
+		n += c
+		kcp.rcvOff += c
+		if kcp.rcvOff < len(seg.data) {
+			break // buffer full
+		}
+		done := kcp.rcvQueue.pop()
+		kcp.rcvOff = 0
+		kcp.putBuf(done.data)
+		if done.frg == 0 {
+			kcp.rcvMsgEnds--
+			end = true
+		}
+	}
+	kcp.moveReady()
+	kcp.noteWindowOpen()
+	return n, end
 }
 
 // noteWindowOpen schedules a window report (WINS) when the window has
@@ -708,6 +741,9 @@ func (kcp *KCP) reserve(n, need int) int {
 		// only a segment queued before SetMtu shrank the mtu gets here
 		nb := make([]byte, need)
 		copy(nb, kcp.buffer[:n])
+		if kcp.sink != nil {
+			kcp.sink.unlend() // flushed then gets nb, to copy from
+		}
 		kcp.buffer = nb
 	}
 	return n
@@ -721,7 +757,14 @@ func (kcp *KCP) emit(n int) {
 	if kcp.logmask&IKCP_LOG_OUTPUT != 0 {
 		kcp.log("output", "conv", kcp.conv, "len", n)
 	}
-	kcp.output(kcp.buffer[:n], n)
+	if kcp.sink != nil {
+		// the datagram is the sink's now; the next one needs a new buffer
+		b := kcp.buffer[:n]
+		kcp.buffer = nil
+		kcp.sink.flushed(b)
+	} else {
+		kcp.output(kcp.buffer[:n], n)
+	}
 	kcp.spoke = true
 }
 

@@ -188,6 +188,7 @@ func (kcp *KCP) dropBuffers() {
 	kcp.sndQueue.clear()
 	kcp.sndBuf.clear()
 	kcp.rcvQueue.clear()
+	kcp.rcvOff = 0
 	kcp.rcvBuf.clear()
 	kcp.rcvMsgEnds = 0
 	kcp.sndUna = kcp.sndNxt

@@ -87,6 +87,10 @@ func newSmallPayload() []byte {
 
 // takeFlushBuf gives the conversation a datagram buffer of mtu bytes.
 func (kcp *KCP) takeFlushBuf() {
+	if kcp.sink != nil {
+		kcp.buffer = kcp.sink.lendFlushBuf()
+		return
+	}
 	if kcp.mtu > flushBufSize {
 		kcp.buffer = make([]byte, kcp.mtu)
 		return
@@ -97,6 +101,13 @@ func (kcp *KCP) takeFlushBuf() {
 // giveFlushBuf lets go of the datagram buffer, to the pool when it came
 // from there; the next flush takes one again.
 func (kcp *KCP) giveFlushBuf() {
+	if kcp.sink != nil {
+		if kcp.buffer != nil {
+			kcp.sink.unlend()
+		}
+		kcp.buffer = nil
+		return
+	}
 	if cap(kcp.buffer) == flushBufSize {
 		flushPool.Put((*[flushBufSize]byte)(kcp.buffer[:flushBufSize]))
 	}

@@ -5,8 +5,9 @@ package kcp
 // Send (any goroutine calling Write, plus the scheduler goroutine running
 // update and the reader running input):
 //
-//	Write ──mu──▶ KCP.Send, KCP.flush ──▶ output: copy into a pooled buffer,
-//	leaving room for the cipher header and the FEC header; FEC encode;
+//	Write ──mu──▶ KCP.Send, KCP.flush: assembled straight into a pooled
+//	buffer the session lends (kcp_sink.go), behind room for the cipher
+//	header and the FEC header; FEC encode;
 //	enqueue on txq (data and parity alike). The first datagram queued puts
 //	the session on its socket's sendQueue (udp_tx.go). Nothing here blocks
 //	or touches the socket.
@@ -91,6 +92,7 @@ type UDPSession struct {
 	remoteAP netip.AddrPort // the peer as a UDP address (unmapped), when it is one
 	remoteS  string         // remote.String() for peers that are not UDP addresses
 	cryptHdr int            // cipher header bytes in front of the FEC/KCP bytes
+	lent     *[]byte        // the pooled buffer the core assembles in (lendFlushBuf), under mu
 	cryptTag int            // AEAD tag bytes at the end
 	fecHdr   int            // 8 with FEC on, else 0
 	ds, ps   int
@@ -130,8 +132,7 @@ type UDPSession struct {
 	ampHeld     bool     // txq waits for the peer: amp's budget is spent
 	pushing     bool     // the caller drains the send queue itself right after (push)
 	txReady     bool     // the session is on sq's ready list
-	rbuf        []byte   // holds a message larger than the reader's buffer
-	rleft       []byte   // the unread rest of it
+	rpart       bool     // Read has begun a message it has not finished (KCP.recvPart)
 	ackNoDelay  bool
 	writeDelay  bool
 	dup         int
@@ -207,6 +208,7 @@ func newUDPSession(conv uint32, ds, ps int, l *Listener, conn net.PacketConn, ow
 		s.fecDec = newFECDecoder(ds, ps)
 	}
 	s.kcp = NewKCP(conv, s.output)
+	s.kcp.setSink(s) // flush assembles in the datagram buffers it sends
 	sessionClocks(s.kcp)
 	s.kcp.setTsOffset(sessionTsOffset()) // issue 13: echoed ts proves the peer receives
 	s.kcpMtu = s.kcpMtuFor(IKCP_MTU_DEF)
@@ -257,22 +259,76 @@ func (s *UDPSession) kcpMtuFor(mtu int) int {
 
 // ---- send path ----
 
-// output is the KCP output callback; it runs under mu, inside flush.
+// output is the KCP output callback; it runs under mu, inside flush. With
+// the session as the core's sink (below) it serves only a datagram flush
+// could not assemble in a lent buffer: it copies it into a pooled one.
 func (s *UDPSession) output(buf []byte, size int) {
 	if size <= 0 || s.released {
 		return
 	}
-	if s.tracer != nil {
-		s.traceOutput(buf[:size])
-	}
 	p := getBuffer()
+	n := copy((*p)[s.kcpHead():], buf[:size])
+	s.sendPooled(p, n)
+}
+
+// kcpHead is where the KCP bytes start in a datagram buffer: behind the
+// cipher header and, with FEC, the FEC header.
+func (s *UDPSession) kcpHead() int { return s.cryptHdr + s.fecHdr }
+
+// The session is its core's flushSink (kcp_sink.go): flush assembles each
+// datagram in a pooled buffer, behind the room the cipher and FEC headers
+// need, and that buffer goes to txq as it is, sealed in place later.
+
+// lendFlushBuf lends the core a pooled buffer past its headers' room. A
+// session's mtu leaves the AEAD tag's room at the end (kcpMtuFor), so any
+// datagram the core assembles fits.
+func (s *UDPSession) lendFlushBuf() []byte {
+	if s.lent == nil {
+		s.lent = getBuffer()
+	}
+	return (*s.lent)[s.kcpHead():]
+}
+
+// flushed takes a datagram the core assembled; in the lent buffer (always,
+// but for a segment queued under a larger mtu) it is sent without a copy.
+func (s *UDPSession) flushed(b []byte) {
+	p := s.lent
+	s.lent = nil
+	h := s.kcpHead()
+	if p == nil || len(b) == 0 || len(*p) <= h || &b[0] != &(*p)[h] {
+		if p != nil {
+			putBuffer(p)
+		}
+		s.output(b, len(b))
+		return
+	}
+	if s.released {
+		putBuffer(p)
+		return
+	}
+	s.sendPooled(p, len(b))
+}
+
+// unlend takes back the lent buffer unused.
+func (s *UDPSession) unlend() {
+	if s.lent != nil {
+		putBuffer(s.lent)
+		s.lent = nil
+	}
+}
+
+// sendPooled sends the n KCP bytes at kcpHead of pooled buffer p: FEC
+// encodes them when on, and the datagram (and any parity) goes to txq.
+// Caller holds mu; p is handed on.
+func (s *UDPSession) sendPooled(p *[]byte, n int) {
 	b := *p
+	if s.tracer != nil {
+		s.traceOutput(b[s.kcpHead() : s.kcpHead()+n])
+	}
 	if s.fecEnc == nil {
-		n := copy(b[s.cryptHdr:], buf[:size])
 		s.enqueue(p, b[:s.cryptHdr+n])
 		return
 	}
-	n := copy(b[s.cryptHdr+fecHeaderSizePlus2:], buf[:size])
 	pkt := b[:s.cryptHdr+fecHeaderSizePlus2+n]
 	parity := s.fecEnc.encode(pkt, s.kcp.clock())
 	s.enqueue(p, pkt)
@@ -555,12 +611,12 @@ func (s *UDPSession) kcpInput(now uint32, data []byte, pt PacketType) {
 // readableLocked reports whether Read would return without waiting for
 // the network. Caller holds mu.
 func (s *UDPSession) readableLocked() bool {
-	return len(s.rleft) > 0 || s.kcp.recvQueued() > 0 || s.eofLocked()
+	return s.rpart || s.kcp.recvQueued() > 0 || s.eofLocked()
 }
 
 // eofLocked reports that the peer closed and every byte it sent was read.
 func (s *UDPSession) eofLocked() bool {
-	return s.peerFin && len(s.rleft) == 0 && s.kcp.recvQueued() == 0 &&
+	return s.peerFin && !s.rpart && s.kcp.recvQueued() == 0 &&
 		int32(s.kcp.recvNext()-s.peerFinSn) >= 0
 }
 
@@ -711,9 +767,10 @@ func (s *UDPSession) read(b []byte, block bool) (int, error) {
 			s.mu.Unlock()
 			return 0, errClosed
 		}
-		if len(s.rleft) > 0 {
-			n := copy(b, s.rleft)
-			s.rleft = s.rleft[n:]
+		if s.rpart {
+			// the rest of a message a shorter buffer began
+			n, end := s.kcp.recvPart(b)
+			s.rpart = !end
 			s.afterRecvLocked(n)
 			return n, nil
 		}
@@ -729,12 +786,10 @@ func (s *UDPSession) read(b []byte, block bool) (int, error) {
 				s.afterRecvLocked(n)
 				return n, nil
 			}
-			if cap(s.rbuf) < size {
-				s.rbuf = make([]byte, size)
-			}
-			m := max(s.kcp.Recv(s.rbuf[:size]), 0)
-			n := copy(b, s.rbuf[:m])
-			s.rleft = s.rbuf[n:m]
+			// b is shorter than the message: copy what fits straight from
+			// the receive queue; the next Reads take the rest.
+			n, end := s.kcp.recvPart(b)
+			s.rpart = !end
 			s.afterRecvLocked(n)
 			return n, nil
 		}
