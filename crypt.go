@@ -574,12 +574,30 @@ type batchEncrypter interface {
 
 // sealBatch seals every datagram of pkts in place, as pkts[i].b =
 // seal(pkts[i].b) each, encrypting them together when the cipher is a
-// batchEncrypter. Safe for concurrent use; does not allocate.
+// batchEncrypter and drawing the nonces of a batch (CFB batches and AEADs)
+// in one go. Safe for concurrent use; does not allocate.
 func (c *packetCrypter) sealBatch(pkts []outPacket) {
-	if c.batch == nil || len(pkts) < 2 {
+	if len(pkts) < 2 || (c.batch == nil && c.aead == nil) {
 		for i := range pkts {
 			pkts[i].b = c.seal(pkts[i].b)
 		}
+		return
+	}
+	// The batch's nonces come from one generator, taken once (nonceBatch):
+	// per datagram, the pool's Get and Put cost as much as the draw.
+	nb := startNonces()
+	if c.aead != nil {
+		for i := range pkts {
+			pkt := pkts[i].b
+			if len(pkt) < c.hdr {
+				pkts[i].b = nil // as seal: a caller bug, nothing to send
+				continue
+			}
+			nonce := pkt[:c.hdr]
+			nb.fill(nonce)
+			pkts[i].b = c.aead.Seal(nonce, nonce, pkt[c.hdr:], nil)
+		}
+		nb.done()
 		return
 	}
 	for i := range pkts {
@@ -588,9 +606,10 @@ func (c *packetCrypter) sealBatch(pkts []outPacket) {
 			pkts[i].b = nil // as seal: a caller bug, nothing to send
 			continue
 		}
-		fillNonce(pkt[:cfbNonceSize])
+		nb.fill(pkt[:cfbNonceSize])
 		binary.LittleEndian.PutUint32(pkt[cfbNonceSize:], crcIEEE(pkt[cryptHeader:]))
 	}
+	nb.done()
 	c.batch.encryptBatch(pkts)
 }
 

@@ -136,6 +136,44 @@ func fillNonce(p []byte) {
 	builtinEntropy.fill(p)
 }
 
+// nonceBatch draws the nonces of one batch of datagrams from one generator
+// of the built-in source, taken once for the batch, or, when SetEntropy has
+// installed a reader, from that reader with one Read per nonce (a custom
+// reader may count on that, and kcp-go reads it per datagram). Either way the
+// nonces come out in the order fill is called, as fillNonce on each in turn
+// would give them. Use it from one goroutine, and call done once at the end.
+type nonceBatch struct {
+	g    generator // the built-in source's generator; nil with a user reader
+	user *entropyRef
+}
+
+// startNonces begins a batch.
+func startNonces() nonceBatch {
+	if ref := userEntropy.Load(); ref != nil {
+		return nonceBatch{user: ref}
+	}
+	return nonceBatch{g: builtinEntropy.pool.Get().(generator)}
+}
+
+// fill fills p with the next nonce.
+func (b *nonceBatch) fill(p []byte) {
+	if b.g != nil {
+		b.g.fill(p)
+		return
+	}
+	if _, err := io.ReadFull(b.user.r, p); err != nil {
+		builtinEntropy.fill(p) // never a predictable nonce (see SetEntropy)
+	}
+}
+
+// done gives the generator back.
+func (b *nonceBatch) done() {
+	if b.g != nil {
+		builtinEntropy.pool.Put(b.g)
+		b.g = nil
+	}
+}
+
 // aesGenerator produces AES-128-CTR keystream.
 type aesGenerator struct {
 	block cipher.Block
