@@ -326,9 +326,9 @@ func (r relResult) check(t testing.TB, p *relPair, x relXfer) {
 	t.Helper()
 	ok := r.sumOK && r.corrupt == 0 && r.extra == 0 && r.writeErr == nil && (!x.close || r.eof)
 	if !ok {
-		t.Fatalf("transfer of %d bytes: got %d, corrupt %d, extra %d, sha ok %t, eof %t, read err %v, write err %v after %v\nup %+v\ndown %+v\nclient %v\nserver %v",
+		t.Fatalf("transfer of %d bytes: got %d, corrupt %d, extra %d, sha ok %t, eof %t, read err %v, write err %v after %v\nup %+v\ndown %+v\nclient %v\nserver %v\nclient state %s\nserver state %s",
 			r.sent, r.got, r.corrupt, r.extra, r.sumOK, r.eof, r.readErr, r.writeErr, r.elapsed,
-			p.up.stats(), p.down.stats(), relSnmp(p.cli), relSnmp(p.srv))
+			p.up.stats(), p.down.stats(), relSnmp(p.cli), relSnmp(p.srv), sessState(p.cli), sessState(p.srv))
 	}
 }
 
