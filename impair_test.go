@@ -18,6 +18,7 @@ package kcp
 // The seed is logged when the test fails.
 
 import (
+	"bytes"
 	"container/heap"
 	"errors"
 	"flag"
@@ -345,15 +346,23 @@ type impairStats struct {
 	Corrupted  uint64 // datagrams with flipped bits
 	Truncated  uint64 // datagrams cut short
 	Damaged    uint64 // datagrams corrupted, truncated or both
-	Reordered  uint64 // datagrams delivered after a later-written one
+	// HeadOnly counts corrupted datagrams, not truncated, whose flipped
+	// bits all lie in the first impHead bytes or cancel out: damage a
+	// checksum that leaves the nonce uncovered cannot see.
+	HeadOnly  uint64
+	Reordered uint64 // datagrams delivered after a later-written one
 }
+
+// impHead is the head HeadOnly looks at: the 16-byte nonce in front of the
+// checksum of the kcp-go cipher layouts.
+const impHead = 16
 
 // Dropped is every datagram that was written and never delivered.
 func (s impairStats) Dropped() uint64 { return s.Lost + s.Blackout + s.OverMTU + s.QueueDrops }
 
 type impairCounters struct {
 	written, delivered, lost, blackout, overMTU, queueDrops,
-	duplicated, corrupted, truncated, damaged, reordered atomic.Uint64
+	duplicated, corrupted, truncated, damaged, headOnly, reordered atomic.Uint64
 }
 
 // impairConn is a net.PacketConn that impairs its writes (see impairConfig)
@@ -431,6 +440,7 @@ func (c *impairConn) stats() impairStats {
 		Corrupted:  c.cnt.corrupted.Load(),
 		Truncated:  c.cnt.truncated.Load(),
 		Damaged:    c.cnt.damaged.Load(),
+		HeadOnly:   c.cnt.headOnly.Load(),
 		Reordered:  c.cnt.reordered.Load(),
 	}
 }
@@ -521,18 +531,24 @@ func (c *impairConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.cnt.lost.Add(1)
 		return len(b), nil
 	}
-	pkt, owned := b, false
+	pkt, owned, head := b, false, false
 	if cfg.Corrupt > 0 && c.rng.Float64() < cfg.Corrupt && len(b) > 0 {
-		pkt, owned = append([]byte(nil), b...), true
+		pkt, owned, head = append([]byte(nil), b...), true, true
 		for range 1 + c.rng.IntN(3) {
 			bit := c.rng.IntN(len(pkt) * 8)
 			pkt[bit/8] ^= 1 << (bit % 8)
 		}
+		if len(pkt) > impHead && !bytes.Equal(pkt[impHead:], b[impHead:]) {
+			head = false
+		}
 		c.cnt.corrupted.Add(1)
 	}
 	if cfg.Truncate > 0 && c.rng.Float64() < cfg.Truncate && len(pkt) > 0 {
-		pkt, owned = append([]byte(nil), pkt[:c.rng.IntN(len(pkt))]...), true
+		pkt, owned, head = append([]byte(nil), pkt[:c.rng.IntN(len(pkt))]...), true, false
 		c.cnt.truncated.Add(1)
+	}
+	if head {
+		c.cnt.headOnly.Add(1)
 	}
 	if owned {
 		c.cnt.damaged.Add(1)

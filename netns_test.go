@@ -427,7 +427,11 @@ func TestNetnsKCPTransfer(t *testing.T) {
 			}
 			goodput := float64(size) * 8 / elapsed.Seconds()
 			t.Logf("%d B byte-exact then EOF in %v (%.1f Mbit/s); server %s", size, elapsed.Round(time.Millisecond), goodput/1e6, relSnmp(srv))
-			if tc.minGoodputOfLimit > 0 && goodput < tc.minGoodputOfLimit*float64(tc.rateBits) {
+			// The floor is a performance figure: under -race a CPU hog made
+			// the instrumented sender miss its pacing slots (13.2 Mbit/s,
+			// 70 segments resent, 1 of 7 whole-suite runs), so race builds
+			// check delivery only, as TestNetnsBBRBesideCubic does.
+			if tc.minGoodputOfLimit > 0 && !raceEnabled && goodput < tc.minGoodputOfLimit*float64(tc.rateBits) {
 				t.Errorf("goodput %.1f Mbit/s, below %.0f%% of the %d Mbit/s limit", goodput/1e6, 100*tc.minGoodputOfLimit, tc.rateBits/1_000_000)
 			}
 		})

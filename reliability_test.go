@@ -218,7 +218,8 @@ type relResult struct {
 	readErr     error // the error that ended reading, if not io.EOF
 	writeErr    error // the first Write error
 	elapsed     time.Duration
-	firstResume time.Time // first read completed after resumeAfter (blackout test)
+	closeTook   time.Duration // how long the client's Close waited (x.close)
+	firstResume time.Time     // first read completed after resumeAfter (blackout test)
 }
 
 // relXfer says how a transfer runs.
@@ -248,13 +249,25 @@ func (p *relPair) transfer(t testing.TB, seed uint64, x relXfer) relResult {
 	p.cli.SetWriteDeadline(deadline)
 	start := time.Now()
 	werr := make(chan error, 1)
+	var closeTook atomic.Int64
 	go func() {
 		var err error
 		for off := 0; off < len(data) && err == nil; off += x.chunk {
 			_, err = p.cli.Write(data[off:min(off+x.chunk, len(data))])
 		}
 		if x.close {
+			// Close gives up what is unacknowledged at its linger bound
+			// (default 5 s); the peer then hears nothing more and its Read
+			// waits out the transfer bound. Under -race on a loaded 2-core
+			// box a 256 KiB tail at 10% damage took 3.1 s: give Close the
+			// transfer's bound instead (not where the link may be dead:
+			// there the default bound keeps the test short).
+			if !x.noHangErr {
+				p.cli.SetLinger(max(time.Until(deadline), time.Millisecond))
+			}
+			at := time.Now()
 			p.cli.Close()
+			closeTook.Store(int64(time.Since(at)))
 		}
 		werr <- err
 	}()
@@ -317,6 +330,7 @@ func (p *relPair) transfer(t testing.TB, seed uint64, x relXfer) relResult {
 		p.cli.SetWriteDeadline(time.Unix(1, 0))
 		r.writeErr = <-werr
 	}
+	r.closeTook = time.Duration(closeTook.Load())
 	return r
 }
 
@@ -326,9 +340,9 @@ func (r relResult) check(t testing.TB, p *relPair, x relXfer) {
 	t.Helper()
 	ok := r.sumOK && r.corrupt == 0 && r.extra == 0 && r.writeErr == nil && (!x.close || r.eof)
 	if !ok {
-		t.Fatalf("transfer of %d bytes: got %d, corrupt %d, extra %d, sha ok %t, eof %t, read err %v, write err %v after %v\nup %+v\ndown %+v\nclient %v\nserver %v",
-			r.sent, r.got, r.corrupt, r.extra, r.sumOK, r.eof, r.readErr, r.writeErr, r.elapsed,
-			p.up.stats(), p.down.stats(), relSnmp(p.cli), relSnmp(p.srv))
+		t.Fatalf("transfer of %d bytes: got %d, corrupt %d, extra %d, sha ok %t, eof %t, read err %v, write err %v after %v (the client's Close took %v)\nup %+v\ndown %+v\nclient %v\nserver %v\nclient state %s\nserver state %s",
+			r.sent, r.got, r.corrupt, r.extra, r.sumOK, r.eof, r.readErr, r.writeErr, r.elapsed, r.closeTook,
+			p.up.stats(), p.down.stats(), relSnmp(p.cli), relSnmp(p.srv), sessState(p.cli), sessState(p.srv))
 	}
 }
 
@@ -796,6 +810,7 @@ func TestReliabilityCorruption(t *testing.T) {
 				}
 				r := p.transfer(t, impSeed(t), x)
 				r.check(t, p, x)
+				t.Logf("transfer %v, the client's Close %v", r.elapsed, r.closeTook)
 				// The client counts what it rejects in its own counters; the
 				// listener publishes its rejects to DefaultSnmp in batches
 				// and when it stops. Let the client finish its close
@@ -807,29 +822,48 @@ func TestReliabilityCorruption(t *testing.T) {
 					return p.cli.released
 				})
 				eventually(5*time.Second, func() bool { return len(relEndpoint(p.down).in) == 0 })
+				// The client's reader stops once the session is released;
+				// what reaches its endpoint later stays queued there, and
+				// what it rejected after its last publish stays in pend.
+				// Both count toward what the client could not count: take
+				// the down stats first, so that every damaged datagram they
+				// count is read by then or still queued.
+				select {
+				case <-p.cli.loopDone:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the client's reader did not stop after release")
+				}
+				down := p.down.stats()
+				unread := uint64(len(relEndpoint(p.up).in))
+				p.cli.mu.Lock()
+				late := p.cli.pend.InCsumErrors
+				p.cli.mu.Unlock()
 				p.l.Close()
-				up, down := p.up.stats(), p.down.stats()
+				up := p.up.stats()
 				cli := p.cli.GetSnmp().InCsumErrors
 				lis := DefaultSnmp.Copy().InCsumErrors - before - cli
-				// A few damaged datagrams may arrive after a receiver
-				// stopped reading (the client once released, the listener
-				// once closed): those are not counted. DefaultSnmp is
-				// global: a previous case's lingering session may still
-				// publish a count or two into it.
+				cli += late
+				// A few damaged datagrams may arrive after the listener
+				// stopped reading: those are not counted (the client's are
+				// the unread ones above). DefaultSnmp is global: a previous
+				// case's lingering session may still publish a count or
+				// two into it.
 				// And a flip inside the 16-byte nonce is harmless where the
 				// checksum does not cover it (none, xor, and the 8-byte
 				// block CFB ciphers, whose garbled next block is still
 				// nonce): the payload arrives intact and nothing is
-				// counted. That is about 1% of the flips; allow 3%.
+				// counted. The impairConn counts those datagrams
+				// (HeadOnly): about 1% of the full-size ones, but a
+				// quarter of the ~60-byte ACK-only ones (a 3des run that
+				// allowed 3% saw 4 of 17 damaged down uncounted).
 				const tail = 3
-				benign := func(d uint64) uint64 { return tail + d*3/100 }
-				if up.Damaged == 0 || lis > up.Damaged+tail || lis+benign(up.Damaged) < up.Damaged ||
-					cli > down.Damaged || cli+benign(down.Damaged) < down.Damaged {
-					t.Fatalf("damaged up %d, down %d; listener counted %d checksum failures, client %d",
-						up.Damaged, down.Damaged, lis, cli)
+				if up.Damaged == 0 || lis > up.Damaged+tail || lis+tail+up.HeadOnly < up.Damaged ||
+					cli > down.Damaged || cli+unread+tail+down.HeadOnly < down.Damaged {
+					t.Fatalf("damaged up %d (head only %d), down %d (head only %d); listener counted %d checksum failures, client %d (%d after release; %d datagrams unread)",
+						up.Damaged, up.HeadOnly, down.Damaged, down.HeadOnly, lis, cli, late, unread)
 				}
-				t.Logf("damaged up %d, down %d; rejected by the listener %d, by the client %d; 0 corrupt bytes delivered",
-					up.Damaged, down.Damaged, lis, cli)
+				t.Logf("damaged up %d (head only %d), down %d (head only %d); rejected by the listener %d, by the client %d (%d after release; %d unread); 0 corrupt bytes delivered",
+					up.Damaged, up.HeadOnly, down.Damaged, down.HeadOnly, lis, cli, late, unread)
 			})
 		}
 	}
