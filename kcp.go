@@ -698,7 +698,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 	}
 
 	switch {
-	case flushNow:
+	case flushNow && !kcp.ackCanWait():
 		kcp.flush(current, IKCP_FLUSH_FULL)
 	case len(kcp.acklist) >= int(kcp.mtu/IKCP_OVERHEAD):
 		kcp.flush(current, IKCP_FLUSH_ACKONLY)
@@ -706,6 +706,14 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 		kcp.flush(current, IKCP_FLUSH_ACKONLY)
 	}
 	return ret
+}
+
+// ackCanWait reports whether the flush that a moving una asks for would
+// carry nothing but ACKs: nothing is left in flight or waiting to be sent.
+// That flush exists to send what the opened window lets through; with
+// nothing to send, the ACKs can wait for the next flush.
+func (kcp *KCP) ackCanWait() bool {
+	return kcp.sndBuf.len() == 0 && kcp.sndQueue.len() == 0
 }
 
 // rcvQueueLimit is how many segments the receive queue may hold: the

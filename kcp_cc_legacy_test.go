@@ -17,13 +17,16 @@ import (
 // hostile-network hardening then changed legacy behaviour on purpose (una
 // moves only once the peer echoed a plausible ts; ACKs beyond snd_nxt are
 // ignored), and five scenarios were regenerated from the merged core.
+// Four were regenerated again when a moving una stopped flushing ACKs on
+// their own with nothing in flight or queued (ackCanWait, kcp.go): those
+// ACKs now leave with the next flush.
 var legacyDigests = map[string]string{
-	"nc0/loss00":         "0cc3a145b4d925547c00de797488235def90a5b9efb706861eaa1e387a3eb2e4",
-	"nc0/loss05":         "56129143387e81ec5695e842121ffdf4f83a9e97ef88ee23e717c99cab0ea789",
+	"nc0/loss00":         "a2d9d73d84de5e1bda99ad5e6c864441ef98d839d9e8dd8a512ccda145ab8766",
+	"nc0/loss05":         "ad749d8cc59f1689431a209ce5bbaf791be271c5fc2378e3292bf53af0573812",
 	"nc1/loss00":         "865b05562d500a5a0596d468b08cfa87630a8c102904e1d7bea2850b512ca294",
 	"nc1/loss05":         "3f235a473b3d7ad8c39438eb82d163e9f37e29721fbef64a55d1ce1294531b83",
-	"nc1paced/loss05":    "bfd8f8b6d3603cf8b6f2558d880e5a0cc7635eb0fc3a25844285bbfadb33ae89",
-	"nc0/message/loss10": "555fc90ce89cd4d415188b4ac0dd0c2b3f3ac5608efd8332465d78a36b9fe4d6",
+	"nc1paced/loss05":    "05bbfef01e1da43065977d3a8b6262c03232e6b5be97b649635063778cc11b83",
+	"nc0/message/loss10": "8bc6c18886803e0acdbdb8cd129236a8385fe19b6abba1a9a9555a44e1242812",
 }
 
 // legacyScenario runs a scripted two-way transfer and returns a digest of

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"crypto/aes"
 	"io"
+	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -196,4 +198,70 @@ func BenchmarkSinkAEAD(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchSinkCrypt(b, 65536, tc.bc, 0, 0) })
 	}
+}
+
+// BenchmarkRoundTrip64 is the driver's 64 B round trip inside the package:
+// one client writes 64 bytes to a listener's session, which echoes them
+// (plain, benchTune on both ends). It reports p50 and p99 in µs and, per
+// round trip, the datagrams and write and read calls of each end, so a
+// change to the path shows in syscalls as well as in time.
+func BenchmarkRoundTrip64(b *testing.B) {
+	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		s, err := l.AcceptKCP()
+		if err != nil {
+			return
+		}
+		benchTune(s)
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(s, buf); err != nil {
+				return
+			}
+			if _, err := s.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	cli, err := DialWithOptions(l.Addr().String(), nil, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	benchTune(cli)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	rtt := func() float64 {
+		start := time.Now()
+		if _, err := cli.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(cli, buf); err != nil {
+			b.Fatal(err)
+		}
+		return float64(time.Since(start).Nanoseconds()) / 1e3
+	}
+	for range 200 {
+		rtt()
+	}
+	samples := make([]float64, 0, b.N)
+	c0, s0 := cli.IOStats(), l.IOStats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		samples = append(samples, rtt())
+	}
+	b.StopTimer()
+	c1, s1 := cli.IOStats(), l.IOStats()
+	n := float64(b.N)
+	slices.Sort(samples)
+	b.ReportMetric(samples[len(samples)/2], "p50-µs")
+	b.ReportMetric(samples[len(samples)*99/100], "p99-µs")
+	b.ReportMetric(float64(c1.TxDatagrams-c0.TxDatagrams)/n, "cli-tx/op")
+	b.ReportMetric(float64(s1.TxDatagrams-s0.TxDatagrams)/n, "srv-tx/op")
+	b.ReportMetric(float64(c1.TxCalls+c1.RxCalls-c0.TxCalls-c0.RxCalls)/n, "cli-calls/op")
+	b.ReportMetric(float64(s1.TxCalls+s1.RxCalls-s0.TxCalls-s0.RxCalls)/n, "srv-calls/op")
 }
