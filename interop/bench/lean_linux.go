@@ -24,6 +24,7 @@ type leanClient struct {
 	sentAt  time.Time // when the outstanding ping was sent; zero: none
 	counted bool      // the outstanding ping was counted as lost
 	active  bool      // in the fleet's active list
+	open    bool      // has had an echo
 }
 
 // leanSweep is how often the fleet runs the KCP timers of the clients with
@@ -81,6 +82,7 @@ func startLeanClients(addr string, n int, ip net.IP) idleFleet {
 		stop      atomic.Bool
 		measuring atomic.Bool
 		lost      atomic.Int64
+		opened    atomic.Int64 // clients that have had an echo
 		wg        sync.WaitGroup
 	)
 	echoed := make([]atomic.Bool, n)
@@ -160,6 +162,10 @@ func startLeanClients(addr string, n int, ip net.IP) idleFleet {
 				}
 				if !c.sentAt.IsZero() && c.got >= len(ping) {
 					c.sentAt = time.Time{}
+					if !c.open {
+						c.open = true
+						opened.Add(1)
+					}
 					if measuring.Load() {
 						echoed[i].Store(true)
 					}
@@ -168,7 +174,16 @@ func startLeanClients(addr string, n int, ip net.IP) idleFleet {
 		}
 	}()
 	return idleFleet{
-		ready:   func() {},
+		// Ready once every client has had an echo (or after a minute): the
+		// openers of a large fleet arrive faster than an accept loop takes
+		// them, and one refused waits on its retransmission timer, so the
+		// measure starts when the fleet is open, as it would for clients
+		// that dialled over time.
+		ready: func() {
+			for deadline := time.Now().Add(time.Minute); opened.Load() < int64(n) && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+		},
 		measure: func() { measuring.Store(true) },
 		halt:    func() { measuring.Store(false) },
 		finish: func() (int, int) {

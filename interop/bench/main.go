@@ -1082,6 +1082,7 @@ func spawnIdleClients(self string, ct contender, addr string, n, j int) idleFlee
 // says so, and follows the driver's "measure" and "finish" lines.
 func idleClientProcess() {
 	f := idleClients(byName(*clientOf), *clientAddr, *clientN, net.ParseIP(*clientIP))
+	f.ready()
 	fmt.Println("ready")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
