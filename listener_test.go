@@ -106,6 +106,22 @@ func TestListenerCreatesSessionsOnlyForSegments(t *testing.T) {
 	}
 }
 
+// rawOpeners opens count sources src0, src1, ... on n, each sending one
+// opener (a PUSH of its own conv) to "srv"; open(i) sends source i's opener
+// again. The sources close when the test ends.
+func rawOpeners(t *testing.T, n *memNet, count int) (open func(i int)) {
+	srcs := make([]*memConn, count)
+	open = func(i int) {
+		srcs[i].WriteTo(rawSegment(uint32(i+1), IKCP_CMD_PUSH, 0, []byte("hi")), memAddr("srv"))
+	}
+	for i := range srcs {
+		srcs[i] = n.listen(fmt.Sprintf("src%d", i))
+		t.Cleanup(func() { srcs[i].Close() })
+		open(i)
+	}
+	return open
+}
+
 // TestListenerSetAcceptBacklog: SetAcceptBacklog moves the cap on sessions
 // waiting for Accept both ways; refused openers are counted and create
 // nothing, and a retransmitted opener gets in once there is room.
@@ -117,19 +133,7 @@ func TestListenerSetAcceptBacklog(t *testing.T) {
 	defer l.Close()
 	l.SetAcceptBacklog(8)
 	const sources = 20
-	var srcs []*memConn
-	open := func(i int) {
-		srcs[i].WriteTo(rawSegment(uint32(i+1), IKCP_CMD_PUSH, 0, []byte("hi")), memAddr("srv"))
-	}
-	for i := range sources {
-		srcs = append(srcs, n.listen(fmt.Sprintf("src%d", i)))
-		open(i)
-	}
-	defer func() {
-		for _, c := range srcs {
-			c.Close()
-		}
-	}()
+	open := rawOpeners(t, n, sources)
 	waitFor(t, 10*time.Second, "every opener to be read", func() bool {
 		return l.Stats().Rejected.OverCap == sources-8
 	})
@@ -166,17 +170,7 @@ func TestListenerBacklogAndExpiry(t *testing.T) {
 	l, _ := ServeConn(nil, 0, 0, lc)
 	defer l.Close()
 	l.pendingTTL = 300 * time.Millisecond
-	var srcs []*memConn
-	for i := range acceptBacklog + 20 {
-		c := n.listen(fmt.Sprintf("src%d", i))
-		srcs = append(srcs, c)
-		c.WriteTo(rawSegment(uint32(i+1), IKCP_CMD_PUSH, 0, []byte("hi")), memAddr("srv"))
-	}
-	defer func() {
-		for _, c := range srcs {
-			c.Close()
-		}
-	}()
+	rawOpeners(t, n, acceptBacklog+20)
 	waitFor(t, 10*time.Second, "the backlog to fill", func() bool { return l.pendingCount() == acceptBacklog })
 	if c := l.sessionCount(); c != acceptBacklog {
 		t.Fatalf("%d sessions, want the backlog cap %d", c, acceptBacklog)

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // benchTune is kcp-go's benchmark setting: stream mode, windows 1024,
@@ -181,21 +179,7 @@ func benchSinkCrypt(b *testing.B, nbytes int, bc BlockCrypt, ds, ps int) {
 // writes, no FEC, the server reads and discards, AES-256-GCM
 // (NewAESGCMCrypt) and ChaCha20-Poly1305 (NewAEADCrypt) side by side.
 func BenchmarkSinkAEAD(b *testing.B) {
-	gcm, err := NewAESGCMCrypt(testKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cc, err := chacha20poly1305.New(testKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		bc   BlockCrypt
-	}{
-		{"GCM", gcm},
-		{"ChaCha20Poly1305", NewAEADCrypt(cc)},
-	} {
+	for _, tc := range benchAEADs(b) {
 		b.Run(tc.name, func(b *testing.B) { benchSinkCrypt(b, 65536, tc.bc, 0, 0) })
 	}
 }
