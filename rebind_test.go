@@ -266,6 +266,10 @@ func TestRebindCFBDoesNotMove(t *testing.T) {
 	if err == nil {
 		t.Fatal("transfer completed across a port change with AES-CFB, want a failed link")
 	}
+	// The client can give up before the listener's reader has taken the
+	// datagrams from the new port out of its socket (a loaded race run saw
+	// the counts still zero): wait for them to be read, then check.
+	eventually(5*time.Second, func() bool { return l.Stats().Rejected.NotOpener > 0 })
 	st := l.Stats()
 	if st.Paths != (PathStats{}) {
 		t.Fatalf("paths %+v under CFB, want none", st.Paths)
