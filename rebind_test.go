@@ -567,11 +567,13 @@ func TestRebindRelayedResponseMovesBack(t *testing.T) {
 	if _, err := atk.WriteTo(resp, l.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	waitStats(t, l, func(st ListenerStats) bool { return st.Paths.Moves == 1 })
+	// The move back may already have happened by the time the counters
+	// are read: the client's own retransmissions draw the next challenge.
+	waitStats(t, l, func(st ListenerStats) bool { return st.Paths.Moves >= 1 })
 	// The real client goes on from its own address: challenged, answers,
 	// the session comes back.
 	relEchoRounds(t, cli, 3)
-	st := waitStats(t, l, func(st ListenerStats) bool { return st.Paths.Moves == 2 })
+	st := waitStats(t, l, func(st ListenerStats) bool { return st.Paths.Moves >= 2 })
 	l.mu.Lock()
 	_, home := l.sessions[addrPortOf(rc.LocalAddr())]
 	l.mu.Unlock()
