@@ -68,6 +68,7 @@ type batchReader struct {
 	recvFn func(fd uintptr) bool // b.recv, bound once so Read does not allocate
 	got    int                   // messages filled by the last call
 	vlen   int                   // messages the next call may fill: len(msgs), or groBusySlots while runs arrive
+	filled bool                  // the last call filled every message it offered: the socket likely holds more
 	seg    []int                 // per message of the last call: its datagrams' size, 0 once dropped or delivered
 	srcs   []netip.AddrPort      // per message of the last call: its source
 	errno  syscall.Errno         // error of the last call
@@ -170,6 +171,10 @@ func (b *batchReader) widen(n int) {
 	}
 }
 
+// busy reports whether the last call filled every message it offered, so
+// the socket is likely to hold more already.
+func (b *batchReader) busy() bool { return b.filled }
+
 // groOn reports whether UDP_GRO is on.
 func (b *batchReader) groOn() bool { return b.gro }
 
@@ -228,6 +233,7 @@ func (b *batchReader) receive(handle func(data []byte, ap netip.AddrPort, addr n
 	if b.got > 0 {
 		b.stats.rxCalls.Add(1)
 	}
+	b.filled = b.got == b.vlen
 	if b.growable {
 		if b.got == len(b.msgs) {
 			b.full++
