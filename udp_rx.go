@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"runtime/metrics"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,9 +22,11 @@ type packetReader struct {
 	// filter is conn as a datagramFilter (udp_filter.go): its socket is
 	// read as udp, and every datagram goes through it; nil otherwise.
 	filter      datagramFilter
-	filterNow   time.Time // the read goroutine's clock for the filter, read once per read call
-	filterNowOK bool      // filterNow was read during the current read call
-	buf         []byte    // plain path: one byte more than the largest datagram, so oversize shows as n == len(buf)
+	filterNow   time.Time         // the read goroutine's clock for the filter, read once per read call
+	filterNowOK bool              // filterNow was read during the current read call
+	runnable    [1]metrics.Sample // the runtime's count of goroutines waiting to run, for fewRunnable
+	yieldMax    uint64            // fewRunnable's bound: 2 per core when the reader was made
+	buf         []byte            // plain path: one byte more than the largest datagram, so oversize shows as n == len(buf)
 
 	nfallback atomic.Uint64 // batch calls refused, then served by the plain path
 	ndropped  atomic.Uint64 // datagrams dropped (oversize, bad source) and transient errors skipped
@@ -57,7 +60,8 @@ func newPacketReader(conn net.PacketConn) *packetReader { return newReader(conn,
 func newDialReader(conn net.PacketConn) *packetReader { return newReader(conn, true) }
 
 func newReader(conn net.PacketConn, small bool) *packetReader {
-	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1)}
+	r := &packetReader{conn: conn, buf: make([]byte, mtuLimit+1), yieldMax: 2 * uint64(runtime.GOMAXPROCS(0))}
+	r.runnable[0].Name = "/sched/goroutines/runnable:goroutines"
 	if f, ok := conn.(datagramFilter); ok {
 		u := f.filterSocket()
 		r.filter, r.udp = f, u
@@ -113,19 +117,19 @@ func (r *packetReader) read(handle func(data []byte, ap netip.AddrPort, addr net
 		r.filterNowOK = false
 		err := r.readOnce(handle)
 		if err == nil {
-			if r.batch != nil && r.batch.busy() {
+			if r.batch != nil && r.batch.busy() && r.fewRunnable() {
 				// The socket is busy (the call filled every slot it
 				// offered): hand the core to the goroutines this batch
 				// woke (a session's Read, the sender with fresh ACKs)
 				// before reading again. They sit in this P's run queue,
 				// and a reader that keeps finding datagrams would keep
-				// them waiting until it is preempted; the reader queues
-				// behind them for a turn. A call that emptied the socket
-				// does not yield: its next read parks the reader, which
-				// runs them at once, and at moderate load a yield only
-				// delays the next datagram. Measured on 2 cores (docs/
-				// PERFORMANCE.md): one session's sink +29 %, echo +74 %,
-				// bulk beside a ping +22 % with the ping's p99 -20 %.
+				// them waiting until it is preempted. Only when few
+				// goroutines wait to run: the reader queues behind all
+				// of them for its next turn, and with many busy sessions
+				// that turn comes late enough to cost more than the
+				// hand-off gains. A call that emptied the socket does
+				// not yield: its next read parks the reader, which runs
+				// them at once. Measured on 2 cores (docs/PERFORMANCE.md).
 				runtime.Gosched()
 			}
 			continue
@@ -204,6 +208,14 @@ func (r *packetReader) readConn(handle func(data []byte, ap netip.AddrPort, addr
 	}
 	handle(r.buf[:n:n], netip.AddrPort{}, from)
 	return nil
+}
+
+// fewRunnable reports whether at most two goroutines per core wait to run
+// (the runtime's count, read in about 60 ns without allocating).
+func (r *packetReader) fewRunnable() bool {
+	metrics.Read(r.runnable[:])
+	v := r.runnable[0].Value
+	return v.Kind() == metrics.KindUint64 && v.Uint64() <= r.yieldMax
 }
 
 // batching reports whether the reader still uses the batch path.
