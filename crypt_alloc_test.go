@@ -16,6 +16,7 @@ func TestPacketPathAllocatesNothing(t *testing.T) {
 			garbage := katInput(mtuLimit)
 			for _, n := range []int{0, 1, 5, 11, 12, 13, 300, mtuLimit - c.overhead()} {
 				payload := katInput(n)
+				own := aeadOwnAllocs(c, payload, garbage[:n])
 				allocs := testing.AllocsPerRun(100, func() {
 					copy((*p)[c.headerSize():], payload)
 					d := c.seal((*p)[:c.headerSize()+n])
@@ -24,8 +25,8 @@ func TestPacketPathAllocatesNothing(t *testing.T) {
 					}
 					c.open(garbage[:n]) // rejected input, any length
 				})
-				if allocs != 0 {
-					t.Fatalf("payload %d bytes: %v allocations per seal+open", n, allocs)
+				if allocs != own {
+					t.Fatalf("payload %d bytes: %v allocations per seal+open, the cipher's own Seal+Open %v", n, allocs, own)
 				}
 			}
 			if tc.block == nil {
@@ -45,6 +46,30 @@ func TestPacketPathAllocatesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aeadOwnAllocs is what c's AEAD itself costs in allocations for the calls
+// the packet path makes of it: a Seal and an Open of payload, and an Open of
+// garbage when it is long enough to reach the cipher. 0 for every AEAD this
+// package builds, but x/crypto's XChaCha20-Poly1305 allocates when built
+// with -tags purego, and the packet path must add nothing on top of the
+// cipher it is given. 0 when c has no AEAD.
+func aeadOwnAllocs(c *packetCrypter, payload, garbage []byte) float64 {
+	if c.aead == nil {
+		return 0
+	}
+	aead := c.aead
+	nonce := make([]byte, aead.NonceSize())
+	buf := make([]byte, 0, len(payload)+aead.Overhead())
+	return testing.AllocsPerRun(100, func() {
+		sealed := aead.Seal(buf[:0], nonce, payload, nil)
+		if _, err := aead.Open(sealed[:0], nonce, sealed, nil); err != nil {
+			panic(err)
+		}
+		if len(garbage)-c.hdr >= c.tag {
+			aead.Open(buf[:0], nonce, garbage[c.hdr:], nil)
+		}
+	})
 }
 
 func TestBufferPoolAllocatesNothing(t *testing.T) {
