@@ -127,7 +127,7 @@ type KCP struct {
 	paceExtra  int64  // bytes each datagram costs beyond its KCP bytes
 	paceTokens int64  // may go below 0 by up to one datagram
 	paceBurst  int64
-	paceLast   uint32 // µs clock (usAt) of the last refill
+	paceLast   uint64 // µs clock (usAt) of the last refill
 	paceData   bool   // the datagram being assembled carries data: charge it
 	paceHeld   bool   // the last flush left segments to the pacer
 }

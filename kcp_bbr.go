@@ -49,7 +49,11 @@ package kcp
 // the ms clock (docs/PERFORMANCE.md has the µs clock's less steady figures).
 //
 // Times are the core's µs clock, so the model holds on paths whose round
-// trip is well under a ms (loopback, a LAN) as on long ones. On a path
+// trip is well under a ms (loopback, a LAN) as on long ones. Its stamps are
+// 64-bit (kcp_cc.go): on a 32-bit clock compared by int32 difference, a
+// stamp older than 35.8 minutes read as recent, and a flow back from such
+// an idle kept a stale min RTT (of the path before a change, say) for up to
+// 35.8 more minutes. On a path
 // shorter than the peer's ACK interval the peer's delayed ACK, not the
 // path, paces the rounds; winRtt, the filter slots (updateRound) and
 // checkFullPipe allow for it.
@@ -98,24 +102,24 @@ type bbr struct {
 	measSlot           [bbrBwRounds]uint64 // the same, of measured rates only
 	bw                 uint64              // max over bwSlot, bytes/s
 	rounds             uint64              // filter slots begun (see updateRound)
-	slotStamp          uint32              // when the current slot began
+	slotStamp          uint64              // when the current slot began
 	nextRoundDelivered uint32
-	roundStamp         uint32 // when the current round started
+	roundStamp         uint64 // when the current round started
 	roundDelivered     uint32 // the delivered count then
 	roundStart         bool
 	slotStart          bool // this round began a filter slot
 
 	// RTT model
 	minRtt           uint32 // µs; 0 before a sample
-	minRttStamp      uint32
+	minRttStamp      uint64
 	probeRttMin      uint32 // least RTT of the last bbrProbeRTTEvery µs
-	probeRttMinStamp uint32
-	probeRttDone     uint32 // when ProbeRTT may end; 0 until it holds the small window
+	probeRttMinStamp uint64
+	probeRttDone     uint64 // when ProbeRTT may end; 0 until it holds the small window
 	probeRttRound    bool   // a round passed in ProbeRTT
 	roundMinRtt      uint32 // least RTT sample of the current round (0: none)
 	lastRoundMinRtt  uint32 // least RTT sample of the last complete round
 	queueRounds      int    // rounds in a row that ended with a standing queue
-	lossCut          uint32 // when competing last cut the estimate for a loss
+	lossCut          uint64 // when competing last cut the estimate for a loss
 	competeCap       uint64 // while competing: bound on rate samples, bytes/s (0: none)
 	srtt             int32  // µs
 	ackDelay         uint32 // µs the peer may hold an ACK (rateSample.ackDelay)
@@ -128,13 +132,13 @@ type bbr struct {
 
 	// ProbeBW
 	cycleIdx   int
-	cycleStamp uint32
+	cycleStamp uint64
 
 	// ACK aggregation (the draft's extra_acked): bytes ACKed beyond what
 	// the bandwidth explains, max over the last bbrBwRounds rounds
 	extraSlot    [bbrBwRounds]uint64
 	extraAcked   uint64
-	aggStamp     uint32 // start of the current aggregation epoch
+	aggStamp     uint64 // start of the current aggregation epoch
 	aggDelivered uint64 // bytes ACKed in it
 }
 
@@ -155,7 +159,7 @@ func (b *bbr) rand() uint64 {
 func (b *bbr) window() uint32                           { return b.cwnd }
 func (b *bbr) pacingRate() uint64                       { return b.pacing }
 func (b *bbr) minRTT() uint32                           { return b.minRtt }
-func (b *bbr) onSend(uint32, uint32, int, bool, uint32) {}
+func (b *bbr) onSend(uint64, uint32, int, bool, uint32) {}
 
 // onLoss: random loss lowers the delivery rate by its own share, which the
 // model sees; it takes no other action (see the file comment), except
@@ -165,8 +169,8 @@ func (b *bbr) onSend(uint32, uint32, int, bool, uint32) {}
 // up to whatever the room let through. So while competing, a loss cuts the
 // estimate to bbrCompeteBeta of itself, at most once a round, as that
 // sender cuts its window; the probing phases take it back up.
-func (b *bbr) onLoss(now, _ uint32, _ int, _ uint32) {
-	if b.state != bbrProbeBW || !b.competing() || int32(now-b.lossCut) < int32(b.roundRtt()) {
+func (b *bbr) onLoss(now uint64, _ uint32, _ int, _ uint32) {
+	if b.state != bbrProbeBW || !b.competing() || now-b.lossCut < uint64(b.roundRtt()) {
 		return
 	}
 	b.lossCut = now
@@ -182,7 +186,7 @@ func (b *bbr) onLoss(now, _ uint32, _ int, _ uint32) {
 
 // onTimeout leaves the model alone: KCP backs off the segment's RTO, and
 // the delivery rate falls by itself if the path has really slowed.
-func (b *bbr) onTimeout(uint32, uint32, uint32) {}
+func (b *bbr) onTimeout(uint64, uint32, uint32) {}
 
 // bdp is gain × bandwidth × min RTT (at least the peer's ACK delay, see
 // winRtt), in segments (the initial window before a model exists).
@@ -223,7 +227,7 @@ func (b *bbr) bdpAt(gain float64, rtt uint32) uint32 {
 	return uint32(bytes/float64(b.seg)) + 1
 }
 
-func (b *bbr) onAck(now uint32, rs *rateSample) {
+func (b *bbr) onAck(now uint64, rs *rateSample) {
 	b.srtt = rs.srtt
 	b.ackDelay, b.ackEvery = rs.ackDelay, rs.ackEvery
 	b.updateRound(now, rs)
@@ -247,18 +251,18 @@ func (b *bbr) onAck(now uint32, rs *rateSample) {
 	b.setCwnd(rs)
 }
 
-func (b *bbr) updateRound(now uint32, rs *rateSample) {
+func (b *bbr) updateRound(now uint64, rs *rateSample) {
 	b.roundStart, b.slotStart = false, false
 	if rs.hasPrior && int32(rs.priorDelivered-b.nextRoundDelivered) >= 0 {
 		b.nextRoundDelivered = rs.totalDelivered
 		var roundRate uint64 // what the last round delivered over its length
 		if b.roundStamp != 0 && now != b.roundStamp {
-			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1_000_000 / uint64(now-b.roundStamp)
+			roundRate = uint64(rs.totalDelivered-b.roundDelivered) * 1_000_000 / (now - b.roundStamp)
 		}
 		b.roundStamp, b.roundDelivered = now, rs.totalDelivered
 		b.roundStart = true
 		b.lastRoundMinRtt, b.roundMinRtt = b.roundMinRtt, 0
-		if b.minRtt >= b.ackDelay || int32(now-b.slotStamp) >= int32(b.ackDelay) {
+		if b.minRtt >= b.ackDelay || now-b.slotStamp >= uint64(b.ackDelay) {
 			// A new slot of the filters. Rounds shorter than the
 			// peer's ACK interval share one until it has passed: else
 			// a path of a tenth of a ms would keep the bandwidth of the
@@ -328,11 +332,11 @@ func (b *bbr) updateRound(now uint32, rs *rateSample) {
 // bunch beyond what the bandwidth accounts for: a KCP receiver ACKs once
 // per flush interval (10..100 ms), which on a short path is many RTTs, so
 // the window must hold that much more for the pacer to keep going.
-func (b *bbr) updateAckAggregation(now uint32, rs *rateSample) {
+func (b *bbr) updateAckAggregation(now uint64, rs *rateSample) {
 	if b.bw == 0 {
 		return
 	}
-	elapsed := min(uint64(now-b.aggStamp), bbrMinRTTWindow) // a clock jump must not overflow
+	elapsed := min(now-b.aggStamp, bbrMinRTTWindow) // a long idle must not overflow
 	expected := b.bw * elapsed / 1_000_000
 	if b.aggStamp == 0 || b.aggDelivered <= expected {
 		b.aggStamp, b.aggDelivered, expected = now, 0, 0
@@ -383,8 +387,8 @@ func (b *bbr) measured() uint64 {
 	return m
 }
 
-func (b *bbr) updateMinRtt(now uint32, rs *rateSample) {
-	expired := int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery
+func (b *bbr) updateMinRtt(now uint64, rs *rateSample) {
+	expired := now-b.probeRttMinStamp > bbrProbeRTTEvery
 	if rs.rtt >= 0 {
 		rtt := max(uint32(rs.rtt), 1)
 		if b.roundMinRtt == 0 || rtt < b.roundMinRtt {
@@ -394,7 +398,7 @@ func (b *bbr) updateMinRtt(now uint32, rs *rateSample) {
 			b.probeRttMin, b.probeRttMinStamp = rtt, now
 		}
 	}
-	if b.probeRttMin != 0 && (b.minRtt == 0 || b.probeRttMin < b.minRtt || int32(now-b.minRttStamp) > bbrMinRTTWindow) {
+	if b.probeRttMin != 0 && (b.minRtt == 0 || b.probeRttMin < b.minRtt || now-b.minRttStamp > bbrMinRTTWindow) {
 		b.minRtt, b.minRttStamp = b.probeRttMin, b.probeRttMinStamp
 	}
 }
@@ -435,7 +439,7 @@ func (b *bbr) checkFullPipe(rs *rateSample) {
 	}
 }
 
-func (b *bbr) enterProbeBW(now uint32) {
+func (b *bbr) enterProbeBW(now uint64) {
 	b.state, b.cwndGain = bbrProbeBW, bbrCwndGain
 	b.cycleIdx = 2 + int(b.rand()%6) // a random Cruise phase
 	b.cycleStamp = now
@@ -445,13 +449,13 @@ func (b *bbr) enterProbeBW(now uint32) {
 // advanceCycle moves to the next ProbeBW phase after about one min RTT:
 // Up lasts until what is in flight reached 1.25 BDP (at most three min
 // RTTs), Down ends early once the queue it built is drained.
-func (b *bbr) advanceCycle(now uint32, rs *rateSample) {
+func (b *bbr) advanceCycle(now uint64, rs *rateSample) {
 	rtt := b.winRtt(b.roundRtt())
-	elapsed := int32(now-b.cycleStamp) > int32(rtt)
+	elapsed := now-b.cycleStamp > uint64(rtt)
 	next := elapsed
 	switch b.cycleIdx {
 	case 0:
-		next = elapsed && (rs.inflight >= b.bdpAt(1.25, rtt) || int32(now-b.cycleStamp) > 3*int32(rtt))
+		next = elapsed && (rs.inflight >= b.bdpAt(1.25, rtt) || now-b.cycleStamp > 3*uint64(rtt))
 	case 1:
 		next = elapsed || rs.inflight <= b.bdpAt(1, rtt)
 	}
@@ -512,8 +516,8 @@ func (b *bbr) standingQueue() bool {
 
 func (b *bbr) probeRttCwnd() uint32 { return max(b.bdp(0.5), bbrMinCwnd) }
 
-func (b *bbr) checkProbeRTT(now uint32, rs *rateSample) {
-	if b.state != bbrProbeRTT && b.probeRttMin != 0 && int32(now-b.probeRttMinStamp) > bbrProbeRTTEvery {
+func (b *bbr) checkProbeRTT(now uint64, rs *rateSample) {
+	if b.state != bbrProbeRTT && b.probeRttMin != 0 && now-b.probeRttMinStamp > bbrProbeRTTEvery {
 		b.state, b.pacingGain, b.cwndGain = bbrProbeRTT, 1, 1
 		b.priorCwnd = max(b.priorCwnd, b.cwnd)
 		b.probeRttDone = 0
@@ -530,7 +534,7 @@ func (b *bbr) checkProbeRTT(now uint32, rs *rateSample) {
 		if b.roundStart {
 			b.probeRttRound = true
 		}
-		if b.probeRttRound && int32(now-b.probeRttDone) >= 0 {
+		if b.probeRttRound && now >= b.probeRttDone {
 			b.probeRttMinStamp = now
 			b.cwnd = max(b.cwnd, b.priorCwnd)
 			b.priorCwnd = 0

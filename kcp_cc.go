@@ -25,6 +25,18 @@ import "errors"
 // A session passes its µs clock in (sessionClocks); a bare KCP, and the
 // simulated links of the tests, take the ms clock times 1000. KCP's wire ts,
 // its RTO and its legacy modes stay on the ms clock.
+//
+// The µs clock is 64 bits and monotonic, and its stamps compare as plain
+// differences. A 32-bit µs clock wraps every 71.6 minutes, and a stamp
+// compared by int32 difference reads as in the future once it is 35.8
+// minutes old: a session that idled that long kept a stale min RTT, and
+// CUBIC's recovery period swallowed every loss for the next 35.8 minutes.
+// kcptun's tunnels live for days. A bare KCP's ms clock is uint32 (kcp-go's
+// API); ccNow extends it to 64 bits by the signed ms step since the last
+// reading, which holds as long as it is read at least every 24.8 days.
+// Only a segment's send time (sentUs) is kept in full per segment; the
+// sampler's other per-segment times are ages, at most 2^32-1 µs, so a
+// segment stays 72 bytes.
 
 // ErrUnknownCongestionControl is returned by SetCongestionControl for a name
 // it does not know. Known names are "kcp", "none", "bbr" and "cubic".
@@ -47,20 +59,21 @@ const (
 )
 
 // controller is a model-based congestion controller. Times are the core's
-// µs clock (usAt; it wraps, so compare by differences); windows are
+// µs clock (usAt: 64 bits and monotonic, so now never falls behind a stamp
+// taken from it); windows are
 // segments; rates are bytes per second, counted in KCP bytes (segment
 // header and payload).
 type controller interface {
 	// onSend is told of every data transmission: sn, its bytes, whether it
 	// is a retransmission, and the segments unacknowledged after it.
-	onSend(now, sn uint32, bytes int, retrans bool, inflight uint32)
+	onSend(now uint64, sn uint32, bytes int, retrans bool, inflight uint32)
 	// onAck is told of every input that acknowledged data.
-	onAck(now uint32, rs *rateSample)
+	onAck(now uint64, rs *rateSample)
 	// onLoss is told of each segment sent again by fast (or early)
 	// retransmission; sndNxt is the next new sn at that moment.
-	onLoss(now, sn uint32, bytes int, sndNxt uint32)
+	onLoss(now uint64, sn uint32, bytes int, sndNxt uint32)
 	// onTimeout is told of each segment sent again because its RTO fired.
-	onTimeout(now, sn uint32, sndNxt uint32)
+	onTimeout(now uint64, sn uint32, sndNxt uint32)
 	// window is how many segments may be unacknowledged (at least 1).
 	window() uint32
 	// pacingRate is the rate to release data at, bytes/s (at least 1).
@@ -86,7 +99,7 @@ type rateSample struct {
 	ackDelay       uint32 // µs a peer may hold an ACK back: its flush interval (ours stands in for it)
 	ackEvery       uint32 // segments after which a kcpx peer ACKs at once (an mtu of ACKs; ours stands in)
 
-	rttSentUs uint32 // when the newest once-sent segment acked left
+	rttSentUs uint64 // when the newest once-sent segment acked left
 	hasRttUs  bool   // rttSentUs is set
 }
 
@@ -98,14 +111,19 @@ type ccCore struct {
 
 	// The µs clock: the session's (nil: the ms clock times 1000), and its
 	// reading at the start of the current input or flush.
-	clockUs func() uint32
-	nowUs   uint32
+	clockUs func() uint64
+	nowUs   uint64
+	// Without a session clock, the last ms reading ccNow took and its
+	// extension to 64-bit µs (valid once msSet).
+	msLast uint32
+	msUs   uint64
+	msSet  bool
 
 	// The delivery-rate sampler (kept in every mode, for observability).
 	// Times are µs.
 	delivered     uint32 // bytes acknowledged since the start; wraps
-	deliveredTime uint32 // when delivered last grew
-	firstSentTime uint32 // send time of the newest acked segment's flight
+	deliveredTime uint64 // when delivered last grew
+	firstSentTime uint64 // send time of the newest acked segment's flight
 	appLimitedTo  uint32 // while appLimited: delivered count that ends it
 	appLimited    bool
 	lastRate      uint64 // last valid delivery-rate sample, bytes/s
@@ -154,20 +172,41 @@ func (kcp *KCP) SetCongestionControl(name string) error {
 }
 
 // usAt is the µs clock at ms time current: the session's µs clock, or for
-// a bare KCP current in µs (which wraps along with it, every 71 minutes).
-func (kcp *KCP) usAt(current uint32) uint32 {
-	if kcp.cc.clockUs != nil {
-		return kcp.cc.clockUs()
+// a bare KCP current in µs, extended to 64 bits from the last reading ccNow
+// took by the signed ms step since (current*1000 until the first). A time
+// behind that reading (a caller's clock that stepped back) reads as that
+// reading, so the clock never runs backwards. usAt changes nothing: check
+// may ask about any time.
+func (kcp *KCP) usAt(current uint32) uint64 {
+	c := &kcp.cc
+	if c.clockUs != nil {
+		return c.clockUs()
 	}
-	return current * 1000
+	if !c.msSet {
+		return uint64(current) * 1000
+	}
+	if d := int32(current - c.msLast); d > 0 {
+		return c.msUs + uint64(d)*1000
+	}
+	return c.msUs
 }
 
 // ccNow reads the µs clock for the input or flush at ms time current; the
-// hooks below use that reading.
-func (kcp *KCP) ccNow(current uint32) uint32 {
-	kcp.cc.nowUs = kcp.usAt(current)
-	return kcp.cc.nowUs
+// hooks below use that reading. For a bare KCP it moves the extension of
+// the ms clock forward; a step is read right while it is under 2^31 ms
+// (24.8 days), so a KCP that is flushed at all keeps its µs clock across
+// the ms clock's own wrap (every 49.7 days).
+func (kcp *KCP) ccNow(current uint32) uint64 {
+	c := &kcp.cc
+	c.nowUs = kcp.usAt(current)
+	if c.clockUs == nil && (!c.msSet || int32(current-c.msLast) > 0) {
+		c.msLast, c.msUs, c.msSet = current, c.nowUs, true
+	}
+	return c.nowUs
 }
+
+// satUs is a µs span as a uint32, saturated at 2^32-1 (71.6 minutes).
+func satUs(d uint64) uint32 { return uint32(min(d, 1<<32-1)) }
 
 // congestionControl returns the name of the controller in use: "kcp",
 // "none", "bbr" or "cubic".
@@ -267,8 +306,8 @@ func (kcp *KCP) ccSent(seg *segment) {
 		}
 		c.sentOut++
 	}
-	seg.firstSent = c.firstSentTime
-	seg.deliveredTime = c.deliveredTime
+	seg.firstSentAge = satUs(now - c.firstSentTime)
+	seg.deliveredAge = satUs(now - c.deliveredTime)
 	seg.delivered = c.delivered
 	seg.appLimited = c.appLimited
 	if c.ctl != nil {
@@ -320,7 +359,7 @@ func (kcp *KCP) ccAcked(seg *segment) {
 	if c.sentOut > 0 {
 		c.sentOut--
 	}
-	if seg.xmit == 1 && (!c.rs.hasRttUs || int32(seg.sentUs-c.rs.rttSentUs) > 0) {
+	if seg.xmit == 1 && (!c.rs.hasRttUs || seg.sentUs > c.rs.rttSentUs) {
 		// Sent once, so the ACK answers that transmission: an RTT
 		// sample to the µs, from the newest one acked.
 		c.rs.rttSentUs, c.rs.hasRttUs = seg.sentUs, true
@@ -330,9 +369,12 @@ func (kcp *KCP) ccAcked(seg *segment) {
 		rs.hasPrior = true
 		rs.priorDelivered = seg.delivered
 		rs.appLimited = seg.appLimited
-		sendElapsed := seg.sentUs - seg.firstSent
-		ackElapsed := now - seg.deliveredTime
-		rs.interval = max(sendElapsed, ackElapsed, 1)
+		// The ages bound the interval at 71 minutes: a flight that
+		// stalled that long (a peer gone while segments stayed in
+		// flight) yields a rate near 0, never one over a wrapped interval.
+		sendElapsed := uint64(seg.firstSentAge)
+		ackElapsed := now - seg.sentUs + uint64(seg.deliveredAge)
+		rs.interval = satUs(max(sendElapsed, ackElapsed, 1))
 		c.firstSentTime = seg.sentUs
 	}
 }
@@ -366,7 +408,7 @@ func (kcp *KCP) ccAckEnd(rtt int32) {
 			us, slack = int64(rtt)*1000, 2000
 		}
 		if rs.hasRttUs {
-			if d := int64(int32(now - rs.rttSentUs)); d > 0 && d > us-slack && d < us+slack {
+			if d := int64(now - rs.rttSentUs); d > 0 && d > us-slack && d < us+slack {
 				us = d
 			}
 		}

@@ -59,7 +59,7 @@ func runFastPath(t testing.TB, cc string, msOnly bool, durationUs, warmupUs uint
 		k.WndSize(fpWindow, fpWindow)
 		k.setStream(true)
 		if !msOnly {
-			k.cc.clockUs = func() uint32 { return uint32(nowUs) }
+			k.cc.clockUs = func() uint64 { return nowUs }
 		}
 	}
 	if err := snd.SetCongestionControl(cc); err != nil {

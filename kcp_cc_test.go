@@ -216,7 +216,7 @@ func TestUpdateReleasesPaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.cc.ctl = &fixedCC{wnd: 1024, rate: 1_000_000}
-	k.ccApplyPace(now)
+	k.ccApplyPace(k.usAt(now))
 	for range 64 {
 		k.Send(make([]byte, 64<<10))
 	}
@@ -237,10 +237,10 @@ type fixedCC struct {
 	rate uint64
 }
 
-func (f *fixedCC) onSend(uint32, uint32, int, bool, uint32) {}
-func (f *fixedCC) onAck(uint32, *rateSample)                {}
-func (f *fixedCC) onLoss(uint32, uint32, int, uint32)       {}
-func (f *fixedCC) onTimeout(uint32, uint32, uint32)         {}
+func (f *fixedCC) onSend(uint64, uint32, int, bool, uint32) {}
+func (f *fixedCC) onAck(uint64, *rateSample)                {}
+func (f *fixedCC) onLoss(uint64, uint32, int, uint32)       {}
+func (f *fixedCC) onTimeout(uint64, uint32, uint32)         {}
 func (f *fixedCC) window() uint32                           { return f.wnd }
 func (f *fixedCC) pacingRate() uint64                       { return f.rate }
 func (f *fixedCC) minRTT() uint32                           { return 0 }

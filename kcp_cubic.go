@@ -23,11 +23,11 @@ type cubic struct {
 	ssthresh  float64
 	wMax      float64 // window before the last reduction
 	k         float64 // s from the epoch start to wMax
-	epoch     uint32  // start of the current congestion-avoidance epoch
+	epoch     uint64  // start of the current congestion-avoidance epoch
 	inEpoch   bool
 	wEst      float64 // Reno-friendly estimate
 	cwndEpoch float64
-	recovery  uint32 // no further reduction before this time
+	recovery  uint64 // no further reduction before this time
 	srtt      int32  // µs
 	minRtt    uint32 // µs
 }
@@ -51,9 +51,9 @@ func (c *cubic) pacingRate() uint64 {
 	return uint64(gain * c.cwnd * c.seg * 1e6 / srtt)
 }
 
-func (c *cubic) onSend(uint32, uint32, int, bool, uint32) {}
+func (c *cubic) onSend(uint64, uint32, int, bool, uint32) {}
 
-func (c *cubic) onAck(now uint32, rs *rateSample) {
+func (c *cubic) onAck(now uint64, rs *rateSample) {
 	if rs.srtt > 0 {
 		c.srtt = rs.srtt
 	}
@@ -94,12 +94,15 @@ func (c *cubic) onAck(now uint32, rs *rateSample) {
 	c.cwnd += (target - c.cwnd) / c.cwnd * acked
 }
 
-// reduce is the multiplicative decrease of one loss episode.
-func (c *cubic) reduce(now uint32) bool {
-	if int32(now-c.recovery) < 0 {
+// reduce is the multiplicative decrease of one loss episode. The recovery
+// time is on the 64-bit clock: compared by int32 difference, a recovery
+// time 35.8 minutes old read as still ahead and swallowed every loss for
+// the next 35.8 minutes.
+func (c *cubic) reduce(now uint64) bool {
+	if now < c.recovery {
 		return false
 	}
-	c.recovery = now + uint32(max(c.srtt, 1))
+	c.recovery = now + uint64(max(c.srtt, 1))
 	if c.cwnd < c.wMax {
 		c.wMax = c.cwnd * (1 + cubicBeta) / 2 // fast convergence
 	} else {
@@ -110,13 +113,13 @@ func (c *cubic) reduce(now uint32) bool {
 	return true
 }
 
-func (c *cubic) onLoss(now, _ uint32, _ int, _ uint32) {
+func (c *cubic) onLoss(now uint64, _ uint32, _ int, _ uint32) {
 	if c.reduce(now) {
 		c.cwnd = c.ssthresh
 	}
 }
 
-func (c *cubic) onTimeout(now, _ uint32, _ uint32) {
+func (c *cubic) onTimeout(now uint64, _ uint32, _ uint32) {
 	if c.reduce(now) {
 		c.cwnd = 1
 	}

@@ -1,7 +1,9 @@
 package kcp
 
 // Pacing of the core's output (UDPSession.SetRateLimit): a token bucket
-// over the core's µs clock (usAt), consulted by flushData before it
+// over the core's µs clock (usAt, 64 bits: a bucket idle for more than
+// 35.8 minutes refills, where an int32 difference read the idle as
+// negative and left it as it was), consulted by flushData before it
 // releases a segment. Tokens are counted in micro-bytes, so a µs of a rate
 // of r bytes/s earns r of them; a bare KCP, whose µs clock is its ms clock
 // times 1000, paces exactly as it did over the ms clock.
@@ -17,7 +19,7 @@ func (kcp *KCP) setPace(current, rate uint32, extra int) {
 }
 
 // setPaceUs is setPace at µs time nowUs.
-func (kcp *KCP) setPaceUs(nowUs, rate uint32, extra int) {
+func (kcp *KCP) setPaceUs(nowUs uint64, rate uint32, extra int) {
 	kcp.cc.userPace = rate
 	kcp.paceRate = rate
 	kcp.paceExtra = int64(extra)
@@ -36,7 +38,7 @@ func (kcp *KCP) setPaceUs(nowUs, rate uint32, extra int) {
 // fill a bottleneck's buffer, large enough for GSO and for a ms timer to
 // keep up. Tokens already earned are kept. In the legacy modes the user's
 // pacer is restored as setPace left it.
-func (kcp *KCP) ccApplyPace(nowUs uint32) {
+func (kcp *KCP) ccApplyPace(nowUs uint64) {
 	if kcp.cc.ctl == nil {
 		if kcp.cc.ccPace != 0 || kcp.paceRate != kcp.cc.userPace {
 			kcp.cc.ccPace = 0
@@ -64,19 +66,22 @@ func (kcp *KCP) ccApplyPace(nowUs uint32) {
 }
 
 // paceTokensAt is what the bucket holds at µs time nowUs (micro-bytes).
-func (kcp *KCP) paceTokensAt(nowUs uint32) int64 {
+// A time before the last refill (check asking about a ms the clock has
+// passed) earns nothing.
+func (kcp *KCP) paceTokensAt(nowUs uint64) int64 {
 	t := kcp.paceTokens
-	if d := int64(int32(nowUs - kcp.paceLast)); d > 0 && kcp.paceRate > 0 {
-		if d > (kcp.paceBurst-t)/int64(kcp.paceRate) {
+	if nowUs > kcp.paceLast && kcp.paceRate > 0 {
+		d := nowUs - kcp.paceLast
+		if d > uint64((kcp.paceBurst-t)/int64(kcp.paceRate)) {
 			return kcp.paceBurst // full (and d*rate could overflow)
 		}
-		t = min(kcp.paceBurst, t+d*int64(kcp.paceRate))
+		t = min(kcp.paceBurst, t+int64(d)*int64(kcp.paceRate))
 	}
 	return t
 }
 
 // paceRefill adds the tokens earned by µs time nowUs.
-func (kcp *KCP) paceRefill(nowUs uint32) {
+func (kcp *KCP) paceRefill(nowUs uint64) {
 	if kcp.paceRate == 0 {
 		return
 	}
@@ -97,7 +102,7 @@ func (kcp *KCP) paceOpen(n int) bool {
 
 // paceWait is the ms until the pacer lets a segment out at µs time nowUs
 // (0: now), pending bytes being charged first. It does not refill.
-func (kcp *KCP) paceWait(nowUs uint32, pending int) uint32 {
+func (kcp *KCP) paceWait(nowUs uint64, pending int) uint32 {
 	if kcp.paceRate == 0 {
 		return 0
 	}

@@ -16,14 +16,17 @@ type segment struct {
 	frg      uint8
 	acked    bool // acknowledged out of order; dropped once una passes it
 	// Delivery-rate sampling (kcp_cc.go), recorded at each transmission:
-	// the sampler's delivered count, when it last grew, when the flight
-	// this transmission belongs to started, and when it left (µs clock).
-	appLimited    bool // sent while the sender had too little to send
-	delivered     uint32
-	deliveredTime uint32
-	firstSent     uint32
-	sentUs        uint32
-	data          []byte // payload; capacity is at least mss, from the free list
+	// the sampler's delivered count, how long before it last grew and
+	// the flight this transmission belongs to started (µs ages, saturated
+	// at 2^32-1: a stalled flight can be older than a uint32 of µs spans),
+	// and when it left (the 64-bit µs clock, in the padding a uint32
+	// would leave: the segment stays 72 bytes).
+	appLimited   bool // sent while the sender had too little to send
+	delivered    uint32
+	deliveredAge uint32
+	firstSentAge uint32
+	sentUs       uint64
+	data         []byte // payload; capacity is at least mss, from the free list
 }
 
 // segRing is a growable FIFO of segments in a power-of-two ring.

@@ -4,11 +4,13 @@ import "time"
 
 // sessionClocks gives a session's core its two clocks, read from one
 // start: the ms clock of KCP's timers and wire ts, and the µs clock its
-// congestion control samples rates and RTTs on and paces by (usAt).
+// congestion control samples rates and RTTs on and paces by (usAt). The µs
+// clock is 64 bits, from the monotonic clock, so it never wraps or steps
+// back, however long the session lives.
 func sessionClocks(k *KCP) {
 	start := time.Now()
 	k.clock = func() uint32 { return uint32(time.Since(start).Milliseconds()) }
-	k.cc.clockUs = func() uint32 { return uint32(time.Since(start).Microseconds()) }
+	k.cc.clockUs = func() uint64 { return uint64(time.Since(start).Microseconds()) }
 }
 
 // SetCongestionControl selects how the session decides how fast to send:
