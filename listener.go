@@ -72,6 +72,7 @@ type Listener struct {
 	pusher                   PacketPusher  // the conn, when it pushes datagrams (udp_push.go)
 	sq                       *sendQueue    // the socket's sender, shared by the sessions
 	pendingTTL               time.Duration // defaultPendingTTL; tests shorten it
+	statsGap                 func()        // tests: run by Stats between reading the counters and the sessions
 	rd                       deadline      // Accept deadline
 	chAccept                 chan struct{} // capacity 1: pending may be non-empty
 	die                      chan struct{} // closed by Close

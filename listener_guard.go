@@ -202,13 +202,16 @@ func idleSweepEvery(d time.Duration) time.Duration { return max(d/4, 100*time.Mi
 
 // Stats returns the listener's sessions and rejection counters. The
 // counters include rejections of the last moment: they are kept apart from
-// DefaultSnmp, which sees them within a second. Safe for concurrent use.
+// DefaultSnmp, which sees them within a second. Every session admitted
+// before a refusal the counters include is in Sessions. Safe for concurrent
+// use.
 func (l *Listener) Stats() ListenerStats {
+	// The counters are read before the sessions: an opener is admitted or
+	// refused under mu and a refusal counted after it, so the sessions read
+	// later include every one admitted before a counted refusal. Read the
+	// other way round, a burst of openers handled between the two reads
+	// showed its refusals without its sessions.
 	var st ListenerStats
-	l.mu.Lock()
-	st.Sessions = len(l.sessions) + len(l.others)
-	st.Pending = len(l.pending)
-	l.mu.Unlock()
 	r := &l.guard.rejected
 	st.Rejected = ListenerRejects{
 		Corrupt:    r[rejectCorrupt].Load(),
@@ -222,6 +225,13 @@ func (l *Listener) Stats() ListenerStats {
 		Moves:      l.paths.moves.Load(),
 		Failures:   l.paths.failures.Load(),
 	}
+	if l.statsGap != nil {
+		l.statsGap()
+	}
+	l.mu.Lock()
+	st.Sessions = len(l.sessions) + len(l.others)
+	st.Pending = len(l.pending)
+	l.mu.Unlock()
 	return st
 }
 

@@ -110,6 +110,40 @@ func TestListenerReplayedOpener(t *testing.T) {
 	}
 }
 
+// TestListenerStatsConsistent: Stats never shows a refusal by the session
+// cap without the sessions that filled it. It read the sessions before the
+// counters, and a burst of openers handled between the two reads showed its
+// refusals without its sessions (TestListenerSessionCaps failed so, once in
+// a 20-run -race loop). The burst arrives in that gap here.
+func TestListenerStatsConsistent(t *testing.T) {
+	const capN = 8
+	n := newImpNet(1024)
+	sEP := n.listen(t)
+	l, err := ServeConn(nil, 0, 0, sEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	l.pendingTTL = time.Minute
+	l.SetMaxSessions(capN)
+	l.statsGap = func() {
+		l.statsGap = nil // once
+		for i := range 2 * capN {
+			sEP.inject(n.addr(), guardOpener(uint32(1000+i)))
+		}
+		if !eventually(10*time.Second, func() bool { return l.guard.rejected[rejectOverCap].Load() == capN }) {
+			t.Error("the burst was not handled")
+		}
+	}
+	st := l.Stats()
+	if st.Rejected.OverCap > 0 && st.Sessions != capN {
+		t.Fatalf("%d refused by the cap of %d while only %d sessions show: %+v", st.Rejected.OverCap, capN, st.Sessions, st)
+	}
+	if st = l.Stats(); st.Sessions != capN || st.Rejected.OverCap != capN {
+		t.Fatalf("after the burst: %+v, want %d sessions and %d refused", st, capN, capN)
+	}
+}
+
 // TestListenerSessionCaps: openers beyond the per-IP and per-listener caps
 // create nothing and are counted; a session that ends makes room.
 func TestListenerSessionCaps(t *testing.T) {
