@@ -60,16 +60,22 @@ func (c *rebindConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		u := c.current()
 		n, a, err := u.ReadFrom(b)
-		if err != nil && errors.Is(err, net.ErrClosed) {
-			c.mu.Lock()
-			swapped := c.cur != u && !c.closed
-			c.mu.Unlock()
-			if swapped {
-				continue
-			}
+		if c.swappedAway(u, err) {
+			continue
 		}
 		return n, a, err
 	}
+}
+
+// swappedAway reports whether err is u closed by rebind, not by Close: the
+// call should be made again on the current socket.
+func (c *rebindConn) swappedAway(u *net.UDPConn, err error) bool {
+	if err == nil || !errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != u && !c.closed
 }
 
 func (c *rebindConn) WriteTo(b []byte, addr net.Addr) (int, error) {
@@ -79,7 +85,17 @@ func (c *rebindConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if f != nil {
 		f(append([]byte(nil), b...))
 	}
-	return c.current().WriteTo(b, addr)
+	for {
+		u := c.current()
+		n, err := u.WriteTo(b, addr)
+		// A write that took the socket rebind then closed goes out from
+		// the new one, as through a NAT's new port (a loaded race run broke
+		// the session on this error).
+		if c.swappedAway(u, err) {
+			continue
+		}
+		return n, err
+	}
 }
 
 func (c *rebindConn) Close() error {
