@@ -110,13 +110,11 @@ func TestListenerReplayedOpener(t *testing.T) {
 	}
 }
 
-// TestListenerStatsConsistent: Stats never shows a refusal by the session
-// cap without the sessions that filled it. It read the sessions before the
-// counters, and a burst of openers handled between the two reads showed its
-// refusals without its sessions (TestListenerSessionCaps failed so, once in
-// a 20-run -race loop). The burst arrives in that gap here.
-func TestListenerStatsConsistent(t *testing.T) {
-	const capN = 8
+// capsListener is a listener without a cipher on an in-memory network for
+// the cap tests; its pending sessions wait a minute, since nobody accepts
+// most of them.
+func capsListener(t *testing.T) (*impNet, *impEndpoint, *Listener) {
+	t.Helper()
 	n := newImpNet(1024)
 	sEP := n.listen(t)
 	l, err := ServeConn(nil, 0, 0, sEP)
@@ -125,6 +123,17 @@ func TestListenerStatsConsistent(t *testing.T) {
 	}
 	t.Cleanup(func() { l.Close() })
 	l.pendingTTL = time.Minute
+	return n, sEP, l
+}
+
+// TestListenerStatsConsistent: Stats never shows a refusal by the session
+// cap without the sessions that filled it. It read the sessions before the
+// counters, and a burst of openers handled between the two reads showed its
+// refusals without its sessions (TestListenerSessionCaps failed so, once in
+// a 20-run -race loop). The burst arrives in that gap here.
+func TestListenerStatsConsistent(t *testing.T) {
+	const capN = 8
+	n, sEP, l := capsListener(t)
 	l.SetMaxSessions(capN)
 	l.statsGap = func() {
 		l.statsGap = nil // once
@@ -147,14 +156,7 @@ func TestListenerStatsConsistent(t *testing.T) {
 // TestListenerSessionCaps: openers beyond the per-IP and per-listener caps
 // create nothing and are counted; a session that ends makes room.
 func TestListenerSessionCaps(t *testing.T) {
-	n := newImpNet(1024)
-	sEP := n.listen(t)
-	l, err := ServeConn(nil, 0, 0, sEP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	l.pendingTTL = time.Minute // nobody accepts most of them
+	n, sEP, l := capsListener(t)
 	if st := l.Stats(); st.Sessions != 0 || st.Rejected != (ListenerRejects{}) {
 		t.Fatalf("a new listener: %+v", st)
 	}
