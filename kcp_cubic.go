@@ -9,6 +9,16 @@ import "math"
 // one loss episode must count once), and a window of one segment after a
 // retransmission timeout. It paces, as Linux does, at twice cwnd per
 // smoothed RTT in slow start and 1.2 times above it.
+//
+// The window grows only while it bounds the sender (RFC 9438 section 5.8,
+// Linux's tcp_is_cwnd_limited): in slow start up to twice the largest
+// flight of the last round trip, above it while that flight reached it. A sender held back by the send window, the peer's window or
+// the application leaves it where it is; grown regardless, it reached
+// thousands of segments and each later reduction cut nothing the sender
+// used. Time in which it did not grow (an idle spell, an application- or
+// window-limited one) does not count in the growth epoch: the epoch start
+// moves past it, as Linux moves it past an idle, so growth resumes on the
+// curve where it stopped.
 
 const (
 	cubicBeta     = 0.7
@@ -30,6 +40,15 @@ type cubic struct {
 	recovery  uint64 // no further reduction before this time
 	srtt      int32  // µs
 	minRtt    uint32 // µs
+
+	// The flight the sender reached, for the cwnd-limited test: the most
+	// segments in flight at a send in this round (a smoothed RTT from
+	// roundStart) and in the previous one.
+	flightPeak, prevPeak uint32
+	roundStart           uint64
+	// held: the window has not grown since heldSince (µs).
+	held      bool
+	heldSince uint64
 }
 
 func newCubic(segBytes uint32) *cubic {
@@ -51,7 +70,36 @@ func (c *cubic) pacingRate() uint64 {
 	return uint64(gain * c.cwnd * c.seg * 1e6 / srtt)
 }
 
-func (c *cubic) onSend(uint64, uint32, int, bool, uint32) {}
+func (c *cubic) onSend(now uint64, _ uint32, _ int, _ bool, unacked uint32) {
+	if now-c.roundStart >= uint64(c.rtt()) {
+		c.prevPeak, c.flightPeak, c.roundStart = c.flightPeak, 0, now
+	}
+	c.flightPeak = max(c.flightPeak, unacked)
+}
+
+// rtt is the smoothed RTT in µs, 100 ms before the first sample.
+func (c *cubic) rtt() int32 {
+	if c.srtt > 0 {
+		return c.srtt
+	}
+	return 100_000
+}
+
+// cwndLimited reports whether the window bounded the sender lately.
+func (c *cubic) cwndLimited() bool {
+	flight := max(c.flightPeak, c.prevPeak)
+	if c.cwnd < c.ssthresh {
+		return c.cwnd < 2*float64(flight)
+	}
+	return flight >= c.window()
+}
+
+// hold marks the start of a spell without growth.
+func (c *cubic) hold(now uint64) {
+	if !c.held {
+		c.held, c.heldSince = true, now
+	}
+}
 
 func (c *cubic) onAck(now uint64, rs *rateSample) {
 	if rs.srtt > 0 {
@@ -61,11 +109,22 @@ func (c *cubic) onAck(now uint64, rs *rateSample) {
 		c.minRtt = max(uint32(rs.rtt), 1)
 	}
 	acked := float64(rs.newlyAckedSegs)
-	if acked == 0 || rs.appLimited {
-		return // RFC 9438 section 5.8: no growth while the window is not used
+	if acked == 0 || rs.appLimited || !c.cwndLimited() {
+		c.hold(now) // no growth while the window is not what bounds the sender
+		return
+	}
+	if c.held {
+		c.held = false
+		if c.inEpoch {
+			c.epoch += now - c.heldSince
+		}
+	}
+	if rs.inflight == 0 {
+		c.hold(now) // the pipe is empty: what follows may be an idle spell
 	}
 	if c.cwnd < c.ssthresh {
-		c.cwnd = min(c.cwnd+acked, max(c.ssthresh, c.cwnd))
+		// at most twice the flight that let it grow
+		c.cwnd = min(c.cwnd+acked, max(c.ssthresh, c.cwnd), max(2*float64(max(c.flightPeak, c.prevPeak)), c.cwnd))
 		if c.cwnd < c.ssthresh {
 			return
 		}
