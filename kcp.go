@@ -617,6 +617,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 			}
 			kcp.valid = true
 			ts -= kcp.tsOffset // our clock at that transmission
+			kcp.ccAckEcho(sn, ts, current)
 		}
 
 		if regular {
@@ -1022,7 +1023,7 @@ func (kcp *KCP) flushData(current, wnd uint32, n int, segs uint64) (uint32, int,
 				seg.resendts = current + seg.rto
 			case sendTimeout:
 				lost++
-				kcp.ccTimeout(seg)
+				kcp.ccTimeout(seg, current)
 				if kcp.tracer != nil {
 					kcp.tracer.SegmentLost(seg.sn, LossTimeout)
 				}

@@ -188,6 +188,9 @@ func (b *bbr) onLoss(now uint64, _ uint32, _ int, _ uint32) {
 // the delivery rate falls by itself if the path has really slowed.
 func (b *bbr) onTimeout(uint64, uint32, uint32) {}
 
+// timeoutVerdict has nothing to undo: a timeout changed nothing.
+func (b *bbr) timeoutVerdict(uint64, bool) {}
+
 // bdp is gain × bandwidth × min RTT (at least the peer's ACK delay, see
 // winRtt), in segments (the initial window before a model exists).
 func (b *bbr) bdp(gain float64) uint32 { return b.bdpAt(gain, b.winRtt(b.minRtt)) }

@@ -74,6 +74,11 @@ type controller interface {
 	onLoss(now uint64, sn uint32, bytes int, sndNxt uint32)
 	// onTimeout is told of each segment sent again because its RTO fired.
 	onTimeout(now uint64, sn uint32, sndNxt uint32)
+	// timeoutVerdict is told what the first ACK of a segment whose RTO
+	// fired showed: spurious when it echoed a transmission from before
+	// the timeout (the segment was not lost, only late), otherwise the
+	// retransmission was needed.
+	timeoutVerdict(now uint64, spurious bool)
 	// window is how many segments may be unacknowledged (at least 1).
 	window() uint32
 	// pacingRate is the rate to release data at, bytes/s (at least 1).
@@ -132,6 +137,13 @@ type ccCore struct {
 
 	// per-input accumulation (reset by ccAckBegin)
 	rs rateSample
+
+	// The timeout whose verdict is pending (rtoArmed): the segment whose
+	// first transmission's RTO fired, and the ms time of the
+	// retransmission. An ACK of rtoSn echoing an earlier ts shows the
+	// timeout spurious (RFC 3522's test, with KCP's ts echo).
+	rtoSn, rtoAt uint32
+	rtoArmed     bool
 
 	unacked  uint32 // segments in sndBuf not yet acknowledged
 	queued   int    // payload bytes waiting in sndQueue
@@ -456,11 +468,52 @@ func (kcp *KCP) ccLoss(seg *segment) {
 }
 
 // ccTimeout tells the controller that seg's RTO fired (in the flush ccNow
-// began).
-func (kcp *KCP) ccTimeout(seg *segment) {
+// began at ms time current; seg.xmit does not count this transmission
+// yet). The first once-sent segment a flush times out awaits its verdict.
+func (kcp *KCP) ccTimeout(seg *segment, current uint32) {
 	if c := &kcp.cc; c.ctl != nil {
+		if seg.xmit == 1 && (!c.rtoArmed || c.rtoAt != current) {
+			c.rtoSn, c.rtoAt, c.rtoArmed = seg.sn, current, true
+		}
 		c.ctl.onTimeout(c.nowUs, seg.sn, kcp.sndNxt)
 		kcp.ccApplyPace(c.nowUs)
+	}
+}
+
+// ccAckEcho sees an ACK of sn that echoes ts (our ms clock at the
+// transmission it answers), before its una is applied, at ms time
+// current: the ACK of the segment whose timeout awaits a verdict gives it.
+// Only the first ACK of that sn counts; a later one may answer the
+// retransmission.
+//
+// A spurious timeout means the RTT rose past the RTO. The timers of the
+// segments still in flight on their first transmission were set under
+// that RTO and would fire one after another as the delayed ACKs trickle
+// in, each a new spurious cut: they restart from now, as a single
+// retransmission timer (Linux's) restarts on each ACK.
+func (kcp *KCP) ccAckEcho(sn, ts, current uint32) {
+	c := &kcp.cc
+	if !c.rtoArmed || sn != c.rtoSn {
+		return
+	}
+	c.rtoArmed = false
+	if c.ctl == nil {
+		return
+	}
+	spurious := int32(ts-c.rtoAt) < 0
+	c.ctl.timeoutVerdict(c.nowUs, spurious)
+	kcp.ccApplyPace(c.nowUs)
+	if !spurious {
+		return
+	}
+	a, b := kcp.sndBuf.spans()
+	for _, span := range [2][]segment{a, b} {
+		for i := range span {
+			seg := &span[i]
+			if !seg.acked && seg.xmit == 1 && int32(seg.resendts-(current+seg.rto)) < 0 {
+				seg.resendts = current + seg.rto
+			}
+		}
 	}
 }
 

@@ -241,6 +241,7 @@ func (f *fixedCC) onSend(uint64, uint32, int, bool, uint32) {}
 func (f *fixedCC) onAck(uint64, *rateSample)                {}
 func (f *fixedCC) onLoss(uint64, uint32, int, uint32)       {}
 func (f *fixedCC) onTimeout(uint64, uint32, uint32)         {}
+func (f *fixedCC) timeoutVerdict(uint64, bool)              {}
 func (f *fixedCC) window() uint32                           { return f.wnd }
 func (f *fixedCC) pacingRate() uint64                       { return f.rate }
 func (f *fixedCC) minRTT() uint32                           { return 0 }

@@ -49,6 +49,22 @@ type cubic struct {
 	// held: the window has not grown since heldSince (µs).
 	held      bool
 	heldSince uint64
+
+	// The state before the first cut of a timeout whose verdict is
+	// pending (saved), restored if the timeout proves spurious.
+	prior cubicState
+	saved bool
+}
+
+// cubicState is what a reduction changes.
+type cubicState struct {
+	cwnd, ssthresh, wMax, k, wEst, cwndEpoch float64
+	epoch, recovery                          uint64
+	inEpoch                                  bool
+}
+
+func (c *cubic) state() cubicState {
+	return cubicState{c.cwnd, c.ssthresh, c.wMax, c.k, c.wEst, c.cwndEpoch, c.epoch, c.recovery, c.inEpoch}
 }
 
 func newCubic(segBytes uint32) *cubic {
@@ -175,11 +191,30 @@ func (c *cubic) reduce(now uint64) bool {
 func (c *cubic) onLoss(now uint64, _ uint32, _ int, _ uint32) {
 	if c.reduce(now) {
 		c.cwnd = c.ssthresh
+		c.saved = false // a loss of its own: nothing before it to go back to
 	}
 }
 
 func (c *cubic) onTimeout(now uint64, _ uint32, _ uint32) {
+	prior := c.state()
 	if c.reduce(now) {
 		c.cwnd = 1
+		if !c.saved {
+			c.prior, c.saved = prior, true
+		}
 	}
+}
+
+// timeoutVerdict undoes the cut of a spurious timeout (RFC 4015's
+// response): the window and ssthresh go back to at least what they were,
+// and the growth epoch resumes, as if the timeout had not fired.
+func (c *cubic) timeoutVerdict(_ uint64, spurious bool) {
+	if spurious && c.saved {
+		p := c.prior
+		cwnd, ssthresh := c.cwnd, c.ssthresh
+		c.cwnd, c.ssthresh, c.wMax, c.k, c.wEst, c.cwndEpoch = p.cwnd, p.ssthresh, p.wMax, p.k, p.wEst, p.cwndEpoch
+		c.epoch, c.recovery, c.inEpoch = p.epoch, p.recovery, p.inEpoch
+		c.cwnd, c.ssthresh = max(c.cwnd, cwnd), max(c.ssthresh, ssthresh)
+	}
+	c.saved = false
 }

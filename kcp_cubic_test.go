@@ -68,3 +68,36 @@ func TestCubicIdleShiftsEpoch(t *testing.T) {
 		t.Fatalf("window grew from %d to %d segments in 200 ms (10 round trips) after a 10 s idle", before, after)
 	}
 }
+
+// TestCubicUndoesSpuriousTimeout: the path's delay jumps from 10 to 150 ms
+// one way for 60 ms (a radio link's handover, a loaded host that holds
+// the ACKs back), so the retransmission timer fires for segments that were
+// not lost. Their ACKs come back echoing the first transmission's ts, which
+// proves the timeout spurious (RFC 3522's test with KCP's ts echo), and
+// the window returns to what it was before the timeout (RFC 4015's
+// response). Kept, the cut to one segment and an ssthresh of 0.7 W held
+// the flow below its old rate for seconds after a delay spike that lost
+// nothing.
+func TestCubicUndoesSpuriousTimeout(t *testing.T) {
+	l := newClockLink(t, CongestionCUBIC, 10)
+	l.snd.WndSize(1024, 1024)
+	l.rcv.WndSize(1024, 1024)
+	l.writing = true
+	l.drop = l.dropOnce(100) // into congestion avoidance
+	l.run(1000)
+	l.drop = nil
+	before := l.snd.cc.ctl.window()
+	timeouts := l.snd.stats.LostSegs
+	l.delay = 150
+	l.run(60)
+	l.delay = 10
+	l.run(400)
+	if l.snd.stats.LostSegs == timeouts {
+		t.Fatal("the delay spike fired no retransmission timeout")
+	}
+	after := l.snd.cc.ctl.window()
+	t.Logf("window %d before the spike, %d 400 ms after it; %d segments timed out", before, after, l.snd.stats.LostSegs-timeouts)
+	if after < before {
+		t.Fatalf("window %d segments after a spurious timeout, %d before it", after, before)
+	}
+}
