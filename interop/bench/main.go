@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sort"
 	"strconv"
@@ -99,6 +100,19 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if path := os.Getenv("KCPX_BENCH_TRACE"); path != "" {
+		// An execution trace of the whole run (go tool trace; -pprof=sched
+		// shows where goroutines waited to run). Keep the run short: the
+		// trace grows by tens of MB a second under bulk load.
+		f, err := os.Create(path)
+		if err != nil {
+			fail("%v", err)
+		}
+		if err := trace.Start(f); err != nil {
+			fail("%v", err)
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 	cs := contenders(*implList)
 	for _, c := range cs {
