@@ -501,8 +501,11 @@ func (l *Listener) SetWriteBuffer(bytes int) error {
 // Control calls f with the underlying PacketConn and returns its error.
 // Changing its deadlines or closing it stops the listener. A listener that
 // ListenWithOptions opened on Linux with several cores reads its port with
-// one socket per core (SO_REUSEPORT); f gets the first of them.
-func (l *Listener) Control(f func(conn net.PacketConn) error) error { return f(l.conn) }
+// one socket per core (SO_REUSEPORT), each serving the flows the kernel
+// hashes to it: f is called with each of them in turn, so that a socket
+// option it sets (a mark, a priority, a filter) covers every flow, and
+// Control returns the first error.
+func (l *Listener) Control(f func(conn net.PacketConn) error) error { return l.eachConn(f) }
 
 // Addr returns the local address of the underlying PacketConn.
 func (l *Listener) Addr() net.Addr { return l.conn.LocalAddr() }

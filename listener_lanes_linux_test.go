@@ -112,8 +112,8 @@ func laneOf(l *Listener, sq *sendQueue) *listenerLane {
 }
 
 func TestListenerLanesOptionsAndClose(t *testing.T) {
-	// Buffer sizes reach every socket; Close closes them all, so the port
-	// can be bound again by a socket without SO_REUSEPORT.
+	// Buffer sizes and Control reach every socket; Close closes them all,
+	// so the port can be bound again by a socket without SO_REUSEPORT.
 	withProcs(t, 3)
 	l, err := ListenWithOptions("127.0.0.1:0", nil, 0, 0)
 	if err != nil {
@@ -136,6 +136,44 @@ func TestListenerLanesOptionsAndClose(t *testing.T) {
 		rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
 		if gerr != nil || v != 128<<10 {
 			t.Fatalf("lane %d: SO_RCVBUF %d (%v), want %d", i, v, gerr, 128<<10)
+		}
+	}
+	// Control reaches every lane: a socket option set through it (here
+	// SO_PRIORITY, which needs no privilege) covers the flows of each.
+	// It reached only the first lane, leaving the flows the kernel
+	// hashed to the others without it.
+	var seen []net.PacketConn
+	err = l.Control(func(c net.PacketConn) error {
+		seen = append(seen, c)
+		rc, err := c.(*net.UDPConn).SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY, 5) }); err != nil {
+			return err
+		}
+		return serr
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(l.lanes) {
+		t.Fatalf("Control called f %d times for %d lanes", len(seen), len(l.lanes))
+	}
+	for i, ln := range l.lanes {
+		if seen[i] != ln.conn {
+			t.Fatalf("Control's call %d got another conn than lane %d's", i, i)
+		}
+		rc, err := ln.conn.(*net.UDPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		var gerr error
+		rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY) })
+		if gerr != nil || v != 5 {
+			t.Fatalf("lane %d: SO_PRIORITY %d (%v) after Control set 5", i, v, gerr)
 		}
 	}
 	addr := l.Addr().(*net.UDPAddr)
