@@ -132,7 +132,8 @@ func (d *firstPushDropper) count() int {
 // account for every drop (each dropped segment is retransmitted after its
 // RTO; any further retransmission arrives at the receiver as a duplicate),
 // the tracer saw the same events, and the RTT is the configured 100 ms
-// within 10%.
+// within 10% (the smoothed one within that plus four times the measured
+// variance).
 func TestSessionStatsLossyLink(t *testing.T) {
 	leakCheck(t)
 	const (
@@ -227,13 +228,21 @@ func TestSessionStatsLossyLink(t *testing.T) {
 
 	t.Logf("dropped %d; sender: retransmitted %d lost %d, srtt %v min %v rttvar %v rto %v, delivery %d B/s; receiver duplicates %d",
 		drops, sa.SegmentsRetransmitted, sa.SegmentsLost, sa.SmoothedRTT, sa.MinRTT, sa.RTTVar, sa.RTO, sa.DeliveryRate, sb.DuplicateSegments)
+	// The least sample is the path: within 10% of the configured RTT. The
+	// smoothed RTT also carries the host's delays in the samples it
+	// averaged (timers and goroutines that run late): on a loaded box
+	// under -race, with one core hogged, it ended at 113.7 ms with an RTT
+	// variance of 2.7 ms. It may stray from the path's RTT by four times
+	// the variance the estimator itself measured (the margin its RTO
+	// allows) on top of the 10%.
 	rtt := 2 * oneWay
 	for _, c := range []struct {
-		name string
-		d    time.Duration
-	}{{"min", sa.MinRTT}, {"smoothed", sa.SmoothedRTT}} {
-		if c.d < rtt-rtt/10 || c.d > rtt+rtt/10 {
-			t.Errorf("%s RTT %v, configured %v", c.name, c.d, rtt)
+		name  string
+		d     time.Duration
+		slack time.Duration
+	}{{"min", sa.MinRTT, 0}, {"smoothed", sa.SmoothedRTT, 4 * sa.RTTVar}} {
+		if c.d < rtt-rtt/10 || c.d > rtt+rtt/10+c.slack {
+			t.Errorf("%s RTT %v, configured %v (RTT variance %v)", c.name, c.d, rtt, sa.RTTVar)
 		}
 	}
 	if sa.RTTSamples == 0 || sa.RTO < sa.SmoothedRTT {
