@@ -111,6 +111,24 @@ func laneOf(l *Listener, sq *sendQueue) *listenerLane {
 	return &listenerLane{}
 }
 
+// socketOpt reads the SOL_SOCKET option opt of a UDP conn.
+func socketOpt(t *testing.T, c net.PacketConn, opt int) int {
+	t.Helper()
+	rc, err := c.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, opt) }); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
+}
+
 func TestListenerLanesOptionsAndClose(t *testing.T) {
 	// Buffer sizes and Control reach every socket; Close closes them all,
 	// so the port can be bound again by a socket without SO_REUSEPORT.
@@ -127,15 +145,8 @@ func TestListenerLanesOptionsAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, ln := range l.lanes {
-		rc, err := ln.conn.(*net.UDPConn).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v int
-		var gerr error
-		rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
-		if gerr != nil || v != 128<<10 {
-			t.Fatalf("lane %d: SO_RCVBUF %d (%v), want %d", i, v, gerr, 128<<10)
+		if v := socketOpt(t, ln.conn, unix.SO_RCVBUF); v != 128<<10 {
+			t.Fatalf("lane %d: SO_RCVBUF %d, want %d", i, v, 128<<10)
 		}
 	}
 	// Control reaches every lane: a socket option set through it (here
@@ -165,15 +176,8 @@ func TestListenerLanesOptionsAndClose(t *testing.T) {
 		if seen[i] != ln.conn {
 			t.Fatalf("Control's call %d got another conn than lane %d's", i, i)
 		}
-		rc, err := ln.conn.(*net.UDPConn).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v int
-		var gerr error
-		rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY) })
-		if gerr != nil || v != 5 {
-			t.Fatalf("lane %d: SO_PRIORITY %d (%v) after Control set 5", i, v, gerr)
+		if v := socketOpt(t, ln.conn, unix.SO_PRIORITY); v != 5 {
+			t.Fatalf("lane %d: SO_PRIORITY %d after Control set 5", i, v)
 		}
 	}
 	addr := l.Addr().(*net.UDPAddr)
