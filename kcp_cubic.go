@@ -12,8 +12,9 @@ import "math"
 //
 // The window grows only while it bounds the sender (RFC 9438 section 5.8,
 // Linux's tcp_is_cwnd_limited): in slow start up to twice the largest
-// flight of the last round trip, above it while that flight reached it. A sender held back by the send window, the peer's window or
-// the application leaves it where it is; grown regardless, it reached
+// flight of the last round trip, above it while that flight reached it. A
+// sender held back by the send window, the peer's window or the
+// application leaves it where it is; grown regardless, it reached
 // thousands of segments and each later reduction cut nothing the sender
 // used. Time in which it did not grow (an idle spell, an application- or
 // window-limited one) does not count in the growth epoch: the epoch start
@@ -101,13 +102,15 @@ func (c *cubic) rtt() int32 {
 	return 100_000
 }
 
+// flight is the largest flight of this round and the last.
+func (c *cubic) flight() uint32 { return max(c.flightPeak, c.prevPeak) }
+
 // cwndLimited reports whether the window bounded the sender lately.
 func (c *cubic) cwndLimited() bool {
-	flight := max(c.flightPeak, c.prevPeak)
 	if c.cwnd < c.ssthresh {
-		return c.cwnd < 2*float64(flight)
+		return c.cwnd < 2*float64(c.flight())
 	}
-	return flight >= c.window()
+	return c.flight() >= c.window()
 }
 
 // hold marks the start of a spell without growth.
@@ -140,7 +143,7 @@ func (c *cubic) onAck(now uint64, rs *rateSample) {
 	}
 	if c.cwnd < c.ssthresh {
 		// at most twice the flight that let it grow
-		c.cwnd = min(c.cwnd+acked, max(c.ssthresh, c.cwnd), max(2*float64(max(c.flightPeak, c.prevPeak)), c.cwnd))
+		c.cwnd = min(c.cwnd+acked, max(c.ssthresh, c.cwnd), max(2*float64(c.flight()), c.cwnd))
 		if c.cwnd < c.ssthresh {
 			return
 		}
