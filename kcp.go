@@ -688,6 +688,7 @@ func (kcp *KCP) input(current uint32, data []byte, pktType PacketType, ackNoDela
 			sample = rtt
 		}
 	}
+	kcp.ccWitnessCovered(current)
 	kcp.ccAckEnd(sample)
 
 	if kcp.cc.ctl == nil && !kcp.nocwnd && int32(kcp.sndUna-prevUna) > 0 && kcp.cwnd < kcp.rmtWnd {

@@ -100,6 +100,7 @@ type rateSample struct {
 	rtt            int32  // µs; -1 when this input had none
 	srtt           int32  // smoothed RTT, µs (0 before a sample)
 	inflight       uint32 // segments sent and still unacknowledged
+	una            uint32 // the first sn not yet acknowledged, after this input
 	appLimited     bool   // the newest acked segment left while the sender had too little to send
 	ackDelay       uint32 // µs a peer may hold an ACK back: its flush interval (ours stands in for it)
 	ackEvery       uint32 // segments after which a kcpx peer ACKs at once (an mtu of ACKs; ours stands in)
@@ -138,12 +139,21 @@ type ccCore struct {
 	// per-input accumulation (reset by ccAckBegin)
 	rs rateSample
 
-	// The timeout whose verdict is pending (rtoArmed): the segment whose
-	// first transmission's RTO fired, and the ms time of the
-	// retransmission. An ACK of rtoSn echoing an earlier ts shows the
-	// timeout spurious (RFC 3522's test, with KCP's ts echo).
-	rtoSn, rtoAt uint32
-	rtoArmed     bool
+	// A timeout episode awaiting its verdict (rtoOpen) lasts until una
+	// reaches rtoEnd, the sndNxt of its first timeout. The witness
+	// (rtoArmed): a segment whose first transmission's RTO fired, and
+	// the ms time of that retransmission; an ACK of rtoSn echoing an
+	// earlier ts shows the timeout spurious (RFC 3522's test, with KCP's
+	// ts echo). A kcpx peer leaves out the ACKs that its una covers but
+	// the last of a flush, so a witness may never be answered
+	// (ccWitnessCovered reads what the una that covered it shows): each
+	// flush that times segments out arms a new one, and an episode that
+	// ends without an answer is given a real one.
+	rtoSn, rtoAt, rtoEnd uint32
+	rtoArmed, rtoOpen    bool
+	// The newest ts the ACKs of this input echoed (echoed: any).
+	echoMax uint32
+	echoed  bool
 
 	unacked  uint32 // segments in sndBuf not yet acknowledged
 	queued   int    // payload bytes waiting in sndQueue
@@ -348,6 +358,7 @@ func (kcp *KCP) ccAppLimited(wnd uint32) {
 // ccAckBegin starts the accumulation of one input at ms time current.
 func (kcp *KCP) ccAckBegin(current uint32) {
 	kcp.cc.rs = rateSample{rtt: -1}
+	kcp.cc.echoed = false
 	kcp.ccNow(current)
 }
 
@@ -441,6 +452,7 @@ func (kcp *KCP) ccAckEnd(rtt int32) {
 	rs.ackDelay = kcp.interval * 1000
 	rs.ackEvery = kcp.mtu / IKCP_OVERHEAD
 	rs.inflight = c.sentOut
+	rs.una = kcp.sndUna
 	if rs.hasPrior {
 		rs.delivered = c.delivered - rs.priorDelivered
 		// An interval shorter than the least RTT comes from ACKs bunched
@@ -469,9 +481,14 @@ func (kcp *KCP) ccLoss(seg *segment) {
 
 // ccTimeout tells the controller that seg's RTO fired (in the flush ccNow
 // began at ms time current; seg.xmit does not count this transmission
-// yet). The first once-sent segment a flush times out awaits its verdict.
+// yet). The first once-sent segment a flush times out is the episode's
+// witness.
 func (kcp *KCP) ccTimeout(seg *segment, current uint32) {
 	if c := &kcp.cc; c.ctl != nil {
+		kcp.ccEpisodeOver()
+		if !c.rtoOpen {
+			c.rtoOpen, c.rtoEnd = true, kcp.sndNxt
+		}
 		if seg.xmit == 1 && (!c.rtoArmed || c.rtoAt != current) {
 			c.rtoSn, c.rtoAt, c.rtoArmed = seg.sn, current, true
 		}
@@ -480,27 +497,68 @@ func (kcp *KCP) ccTimeout(seg *segment, current uint32) {
 	}
 }
 
+// ccEpisodeOver settles a timeout episode that ended with no answer from
+// a witness: every segment sent before it is acknowledged, and none of
+// the ACKs showed a delay, so the timeout stands as real. Left pending,
+// the controller would keep its state from before the cut, and a spurious
+// timeout long after would restore it.
+func (kcp *KCP) ccEpisodeOver() {
+	if c := &kcp.cc; c.rtoOpen && int32(kcp.sndUna-c.rtoEnd) >= 0 {
+		c.rtoOpen, c.rtoArmed = false, false
+		c.ctl.timeoutVerdict(c.nowUs, false)
+	}
+}
+
 // ccAckEcho sees an ACK of sn that echoes ts (our ms clock at the
-// transmission it answers), before its una is applied, at ms time
-// current: the ACK of the segment whose timeout awaits a verdict gives it.
-// Only the first ACK of that sn counts; a later one may answer the
-// retransmission.
+// transmission it answers), before its una is applied: the first ACK of
+// the episode's witness gives its verdict. Only the first ACK of that sn
+// counts; a later one may answer the retransmission.
+func (kcp *KCP) ccAckEcho(sn, ts, current uint32) {
+	c := &kcp.cc
+	if c.ctl == nil {
+		return
+	}
+	if !c.echoed || int32(ts-c.echoMax) > 0 {
+		c.echoMax, c.echoed = ts, true
+	}
+	kcp.ccEpisodeOver()
+	if c.rtoArmed && sn == c.rtoSn {
+		kcp.ccVerdict(int32(ts-c.rtoAt) < 0, current)
+	}
+}
+
+// ccWitnessCovered runs once an input's una is applied. An una that
+// passed the witness without its own ACK (a kcpx peer leaves out the ACKs
+// its una covers but the last of a flush) still tells: on a path that
+// keeps the order of datagrams, the peer acknowledges in the order they
+// arrived, and had the retransmission (sent at rtoAt) arrived first,
+// the last ACK of the peer's flush would echo it or something sent after
+// it. An input whose newest echo predates the retransmission shows the
+// first transmission arrived: the timeout was spurious. Otherwise it
+// tells nothing, and the next flush that times segments out arms another
+// witness.
+func (kcp *KCP) ccWitnessCovered(current uint32) {
+	c := &kcp.cc
+	if !c.rtoArmed || int32(kcp.sndUna-c.rtoSn) <= 0 {
+		return
+	}
+	if c.echoed && int32(c.echoMax-c.rtoAt) < 0 {
+		kcp.ccVerdict(true, current)
+		return
+	}
+	c.rtoArmed = false
+}
+
+// ccVerdict closes the timeout episode with the witness's verdict.
 //
 // A spurious timeout means the RTT rose past the RTO. The timers of the
 // segments still in flight on their first transmission were set under
 // that RTO and would fire one after another as the delayed ACKs trickle
-// in, each a new spurious cut: they restart from now, as a single
+// in, each a new spurious timeout: they restart from now, as a single
 // retransmission timer (Linux's) restarts on each ACK.
-func (kcp *KCP) ccAckEcho(sn, ts, current uint32) {
+func (kcp *KCP) ccVerdict(spurious bool, current uint32) {
 	c := &kcp.cc
-	if !c.rtoArmed || sn != c.rtoSn {
-		return
-	}
-	c.rtoArmed = false
-	if c.ctl == nil {
-		return
-	}
-	spurious := int32(ts-c.rtoAt) < 0
+	c.rtoOpen, c.rtoArmed = false, false
 	c.ctl.timeoutVerdict(c.nowUs, spurious)
 	kcp.ccApplyPace(c.nowUs)
 	if !spurious {

@@ -15,14 +15,16 @@ import "testing"
 const idleMs = 40 * 60 * 1000
 
 // clockLink is a one-flow link for the clock tests: no bottleneck, a one-way
-// delay that the test may change, and a hook that drops data datagrams on
-// the forward path. Both cores are flushed every virtual ms.
+// delay that the test may change, and hooks that drop data datagrams on
+// the forward path and datagrams of any kind on the return path. Both cores
+// are flushed every virtual ms.
 type clockLink struct {
 	snd, rcv *KCP
 	now      uint32 // ms
 	delay    uint32 // ms one way
 	fwd, rev []clockPkt
 	drop     func(data []byte) bool // forward data datagrams; nil: none dropped
+	dropRev  func(data []byte) bool // return datagrams, as they arrive; nil: none dropped
 	writing  bool                   // the sender's application writes while it may
 	chunk    []byte
 	rbuf     []byte
@@ -84,7 +86,9 @@ func (l *clockLink) run(ms uint32) {
 			l.fwd = l.fwd[1:]
 		}
 		for len(l.rev) > 0 && int32(l.rev[0].at-l.now) <= 0 {
-			l.snd.input(l.now, l.rev[0].data, IKCP_PACKET_REGULAR, false)
+			if l.dropRev == nil || !l.dropRev(l.rev[0].data) {
+				l.snd.input(l.now, l.rev[0].data, IKCP_PACKET_REGULAR, false)
+			}
 			l.rev = l.rev[1:]
 		}
 		for {

@@ -38,9 +38,13 @@ type cubic struct {
 	inEpoch   bool
 	wEst      float64 // Reno-friendly estimate
 	cwndEpoch float64
-	recovery  uint64 // no further reduction before this time
-	srtt      int32  // µs
-	minRtt    uint32 // µs
+	// A loss episode lasts until every segment sent before its cut is
+	// acknowledged (recovering until una reaches recoverSn, the sndNxt of
+	// the cut): the loss or timeout of such a segment belongs to it.
+	recoverSn  uint32
+	recovering bool
+	srtt       int32  // µs
+	minRtt     uint32 // µs
 
 	// The flight the sender reached, for the cwnd-limited test: the most
 	// segments in flight at a send in this round (a smoothed RTT from
@@ -60,12 +64,13 @@ type cubic struct {
 // cubicState is what a reduction changes.
 type cubicState struct {
 	cwnd, ssthresh, wMax, k, wEst, cwndEpoch float64
-	epoch, recovery                          uint64
-	inEpoch                                  bool
+	epoch                                    uint64
+	recoverSn                                uint32
+	inEpoch, recovering                      bool
 }
 
 func (c *cubic) state() cubicState {
-	return cubicState{c.cwnd, c.ssthresh, c.wMax, c.k, c.wEst, c.cwndEpoch, c.epoch, c.recovery, c.inEpoch}
+	return cubicState{c.cwnd, c.ssthresh, c.wMax, c.k, c.wEst, c.cwndEpoch, c.epoch, c.recoverSn, c.inEpoch, c.recovering}
 }
 
 func newCubic(segBytes uint32) *cubic {
@@ -127,6 +132,9 @@ func (c *cubic) onAck(now uint64, rs *rateSample) {
 	if rs.rtt >= 0 && (c.minRtt == 0 || uint32(rs.rtt) < c.minRtt) {
 		c.minRtt = max(uint32(rs.rtt), 1)
 	}
+	if c.recovering && int32(rs.una-c.recoverSn) >= 0 {
+		c.recovering = false
+	}
 	acked := float64(rs.newlyAckedSegs)
 	if acked == 0 || rs.appLimited || !c.cwndLimited() {
 		c.hold(now) // no growth while the window is not what bounds the sender
@@ -172,15 +180,20 @@ func (c *cubic) onAck(now uint64, rs *rateSample) {
 	c.cwnd += (target - c.cwnd) / c.cwnd * acked
 }
 
-// reduce is the multiplicative decrease of one loss episode. The recovery
-// time is on the 64-bit clock: compared by int32 difference, a recovery
-// time 35.8 minutes old read as still ahead and swallowed every loss for
-// the next 35.8 minutes.
-func (c *cubic) reduce(now uint64) bool {
-	if now < c.recovery {
+// reduce is the multiplicative decrease of one loss episode: sn is the
+// segment found lost, sndNxt the next new sn. A segment sent before the
+// last cut belongs to the episode that cut made (RFC 6582's recovery
+// point, Linux's high_seq): its loss or timeout cuts nothing more. Bounded
+// by time (an RTT after the cut), the segments of one flight whose timers
+// fired one after another each cut again: in an outage ssthresh fell to
+// 2 segments and W_max to 1, and the flow crawled back in congestion
+// avoidance from there. No clock is involved, so a long idle cannot make
+// an old episode look current.
+func (c *cubic) reduce(sn, sndNxt uint32) bool {
+	if c.recovering && int32(sn-c.recoverSn) < 0 {
 		return false
 	}
-	c.recovery = now + uint64(max(c.srtt, 1))
+	c.recoverSn, c.recovering = sndNxt, true
 	if c.cwnd < c.wMax {
 		c.wMax = c.cwnd * (1 + cubicBeta) / 2 // fast convergence
 	} else {
@@ -191,16 +204,16 @@ func (c *cubic) reduce(now uint64) bool {
 	return true
 }
 
-func (c *cubic) onLoss(now uint64, _ uint32, _ int, _ uint32) {
-	if c.reduce(now) {
+func (c *cubic) onLoss(_ uint64, sn uint32, _ int, sndNxt uint32) {
+	if c.reduce(sn, sndNxt) {
 		c.cwnd = c.ssthresh
 		c.saved = false // a loss of its own: nothing before it to go back to
 	}
 }
 
-func (c *cubic) onTimeout(now uint64, _ uint32, _ uint32) {
+func (c *cubic) onTimeout(_ uint64, sn uint32, sndNxt uint32) {
 	prior := c.state()
-	if c.reduce(now) {
+	if c.reduce(sn, sndNxt) {
 		c.cwnd = 1
 		if !c.saved {
 			c.prior, c.saved = prior, true
@@ -216,7 +229,7 @@ func (c *cubic) timeoutVerdict(_ uint64, spurious bool) {
 		p := c.prior
 		cwnd, ssthresh := c.cwnd, c.ssthresh
 		c.cwnd, c.ssthresh, c.wMax, c.k, c.wEst, c.cwndEpoch = p.cwnd, p.ssthresh, p.wMax, p.k, p.wEst, p.cwndEpoch
-		c.epoch, c.recovery, c.inEpoch = p.epoch, p.recovery, p.inEpoch
+		c.epoch, c.recoverSn, c.inEpoch, c.recovering = p.epoch, p.recoverSn, p.inEpoch, p.recovering
 		c.cwnd, c.ssthresh = max(c.cwnd, cwnd), max(c.ssthresh, ssthresh)
 	}
 	c.saved = false

@@ -1,6 +1,9 @@
 package kcp
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+)
 
 // CUBIC's window must track what the sender uses (RFC 9438 section 5.8, RFC
 // 7661): it grows only while it is the sender's bound, and an idle or
@@ -99,5 +102,103 @@ func TestCubicUndoesSpuriousTimeout(t *testing.T) {
 	t.Logf("window %d before the spike, %d 400 ms after it; %d segments timed out", before, after, l.snd.stats.LostSegs-timeouts)
 	if after < before {
 		t.Fatalf("window %d segments after a spurious timeout, %d before it", after, before)
+	}
+}
+
+// verdictWatch wraps a controller and records the window each timeout
+// verdict left.
+type verdictWatch struct {
+	controller
+	spurious []bool
+	after    []uint32
+}
+
+func (w *verdictWatch) timeoutVerdict(now uint64, spurious bool) {
+	w.controller.timeoutVerdict(now, spurious)
+	w.spurious = append(w.spurious, spurious)
+	w.after = append(w.after, w.window())
+}
+
+// TestCubicTimeoutVerdictLost: a 60 ms outage loses everything sent in
+// it, and every ACK of each timeout's witness is lost on the way back as
+// well, so no ACK answers a witness and the episode ends with no verdict
+// from one; a spurious timeout 500 ms later (a delay spike) is undone, and
+// the window must return to what it was before that spike. Left pending,
+// the first episode's snapshot was kept and restored instead: the window
+// and growth epoch of more than half a second before.
+func TestCubicTimeoutVerdictLost(t *testing.T) {
+	l := newClockLink(t, CongestionCUBIC, 10)
+	l.snd.WndSize(1024, 1024)
+	l.rcv.WndSize(1024, 1024)
+	w := &verdictWatch{controller: l.snd.cc.ctl}
+	l.snd.cc.ctl = w
+	l.writing = true
+	l.drop = l.dropOnce(100) // into congestion avoidance
+	l.run(1500)
+	first := w.window()
+	cc := &l.snd.cc
+	l.dropRev = func(d []byte) bool {
+		return cc.rtoArmed && anySeg(d, func(h []byte) bool {
+			return h[4] == IKCP_CMD_ACK && binary.LittleEndian.Uint32(h[12:]) == cc.rtoSn
+		})
+	}
+	timeouts := l.snd.stats.LostSegs
+	l.drop = func([]byte) bool { return true }
+	l.run(60)
+	l.drop = nil
+	l.run(400)
+	l.dropRev = nil
+	if l.snd.stats.LostSegs == timeouts {
+		t.Fatal("the outage fired no retransmission timeout")
+	}
+	for _, spurious := range w.spurious {
+		if spurious {
+			t.Fatalf("verdicts %v after an outage", w.spurious)
+		}
+	}
+	l.run(100)
+	before := w.window()
+	timeouts = l.snd.stats.LostSegs
+	l.delay = 150
+	l.run(60)
+	l.delay = 10
+	l.run(400)
+	if l.snd.stats.LostSegs == timeouts {
+		t.Fatal("the delay spike fired no retransmission timeout")
+	}
+	t.Logf("window %d before the outage, %d before the spike; verdicts %v leaving %v", first, before, w.spurious, w.after)
+	if len(w.spurious) == 0 || !w.spurious[len(w.spurious)-1] {
+		t.Fatalf("the spike's timeout was not found spurious (verdicts %v)", w.spurious)
+	}
+	if got := w.after[len(w.after)-1]; got < before || got > before+before/10 {
+		t.Fatalf("the spurious verdict restored a window of %d segments; it was %d before the spike (%d before the outage)", got, before, first)
+	}
+}
+
+// TestCubicOutageCutsOnce: a 200 ms outage loses a whole flight, and the
+// timers of its segments fire one after another over the next round
+// trips. They are one loss episode (all sent before its cut): one
+// multiplicative decrease, ssthresh 0.7 W, W_max at least 0.85 W (RFC 5681's rule
+// for a segment timed out again, Linux's high_seq). Bounded by an RTT of
+// time instead, each timer an RTT after the first cut again: ssthresh fell
+// to 2 segments and W_max to 1, and after the outage the flow crept up
+// from 2 segments in congestion avoidance.
+func TestCubicOutageCutsOnce(t *testing.T) {
+	l := newClockLink(t, CongestionCUBIC, 10)
+	l.snd.WndSize(1024, 1024)
+	l.rcv.WndSize(1024, 1024)
+	l.writing = true
+	l.drop = l.dropOnce(100) // into congestion avoidance
+	l.run(1500)
+	c := l.snd.cc.ctl.(*cubic)
+	before := c.cwnd
+	l.drop = func([]byte) bool { return true }
+	l.run(200)
+	l.drop = nil
+	l.run(300)
+	t.Logf("window %.0f before the outage; after it ssthresh %.1f, W_max %.1f, window %.0f 300 ms later", before, c.ssthresh, c.wMax, c.cwnd)
+	// W_max: the window at the cut, or less by fast convergence.
+	if want, wMax := before*cubicBeta, before*(1+cubicBeta)/2; c.ssthresh < want-1 || c.wMax < wMax-1 {
+		t.Fatalf("after one outage ssthresh %.1f, W_max %.1f; want %.1f and %.1f or more (one cut from %.1f)", c.ssthresh, c.wMax, want, wMax, before)
 	}
 }

@@ -612,8 +612,14 @@ func TestPacing(t *testing.T) {
 
 // holdsPush reports whether a datagram of the core carries a data segment.
 func holdsPush(d []byte) bool {
+	return anySeg(d, func(h []byte) bool { return h[4] == IKCP_CMD_PUSH })
+}
+
+// anySeg reports whether f holds for the header of any KCP segment of the
+// datagram d (IKCP_OVERHEAD bytes each).
+func anySeg(d []byte, f func(hdr []byte) bool) bool {
 	for len(d) >= IKCP_OVERHEAD {
-		if d[4] == IKCP_CMD_PUSH {
+		if f(d[:IKCP_OVERHEAD]) {
 			return true
 		}
 		n := IKCP_OVERHEAD + int(binary.LittleEndian.Uint32(d[20:]))
