@@ -72,3 +72,60 @@ func (a *ampLimit) left() uint64 {
 	}
 	return 0
 }
+
+// ampProbeMax is how many window probes a session sends past its budget
+// between two datagrams heard from an unvalidated peer.
+const ampProbeMax = 4
+
+// ampProbeLocked keeps a held session from waiting forever. A budget spent
+// toward a peer whose every acknowledgement was lost holds the very
+// retransmissions that would draw a new one: a client that sent a request,
+// received the first datagram of the reply and lost its ACK has nothing
+// more to send, and both ends wait until the link is declared dead (QUIC
+// has the same deadlock, which its client's probe timeout breaks, RFC
+// 9002 section 6.2.2.1). A kcp-go client has no such timer, so the
+// session probes instead: a window probe (IKCP_CMD_WASK, one 24-byte
+// segment), which every KCP peer answers with its window at its next
+// flush, and that datagram heard is the credit the held reply needs. The
+// probes go an RTO after the last datagram heard, then at twice the
+// previous wait, at most ampProbeMax of them; each is a few dozen bytes
+// beyond the budget, against the full datagram each heard datagram already
+// earns. It returns the ms until the next probe may go (the update's
+// timer). Caller holds mu (the session's update).
+func (s *UDPSession) ampProbeLocked(now uint32) uint32 {
+	const never = ^uint32(0)
+	if !s.ampHeld || s.amp.validated() || s.ampProbes >= ampProbeMax {
+		return never
+	}
+	if s.ampProbeAt == 0 {
+		s.ampProbeAt = max(now+s.kcp.rxRto, 1)
+	}
+	if d := int32(s.ampProbeAt - now); d > 0 {
+		return uint32(d)
+	}
+	s.ampProbes++
+	wait := s.kcp.rxRto << s.ampProbes
+	s.ampProbeAt = max(now+wait, 1)
+	s.kcp.askWindow()
+	s.ampProbing = true
+	s.kcp.flush(now, IKCP_FLUSH_ACKONLY)
+	s.ampProbing = false
+	return wait
+}
+
+// queueProbe queues a probe datagram (ampProbeLocked) ahead of the held
+// ones, outside the budget (charged all the same); with FEC it is a data
+// shard, and parity the probe's group yields waits with the held ones.
+// Caller holds mu.
+func (s *UDPSession) queueProbe(p *[]byte, pkt []byte) {
+	if s.released {
+		putBuffer(p)
+		return
+	}
+	s.amp.charge(len(pkt) + s.cryptTag)
+	s.ctlTx = append(s.ctlTx, outPacket{b: pkt, to: s.remoteAP, addr: s.remoteTx})
+	s.ctlBufs = append(s.ctlBufs, p)
+	if !s.txReady {
+		s.txReady = s.sq.add(s, true)
+	}
+}

@@ -3,7 +3,9 @@ package kcp
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -70,7 +72,8 @@ func ampServer(t *testing.T, n *memNet, reply func(s *UDPSession, req []byte)) *
 // TestAmplificationBounded: a datagram from a spoofed source (the victim
 // never answers) draws at most 3x its size toward the victim, plus the one
 // datagram each datagram heard may draw (a kcp-go client's request is
-// often smaller than a third of the first reply; see takeTx). Before the budget, an
+// often smaller than a third of the first reply; see takeTx) and the
+// window probes a held session sends (ampProbeLocked). Before the budget, an
 // echo server retransmitted a 1,400 B echo until the dead-link limit
 // (about 20x), and a 61 B request for 64 KiB drew the whole window again
 // and again.
@@ -85,9 +88,9 @@ func TestAmplificationBounded(t *testing.T) {
 		bound   func(in int) int
 	}{
 		{"echo 1400 B", big, func(s *UDPSession, req []byte) { s.Write(req) },
-			func(in int) int { return 3*in + mtuLimit }},
+			func(in int) int { return 3*in + mtuLimit + ampProbeMax*IKCP_OVERHEAD }},
 		{"61 B request for 64 KiB", make([]byte, 37), func(s *UDPSession, req []byte) { s.Write(make([]byte, 64<<10)) },
-			func(in int) int { return 3*in + mtuLimit }},
+			func(in int) int { return 3*in + mtuLimit + ampProbeMax*IKCP_OVERHEAD }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newMemNet(51)
@@ -159,4 +162,61 @@ func TestAmplificationLegitClient(t *testing.T) {
 	if !validated {
 		t.Fatal("the client's ACKs did not validate its address")
 	}
+}
+
+// ackDropConn loses the first datagram its client sends that carries an
+// ACK segment.
+type ackDropConn struct {
+	net.PacketConn
+	dropped atomic.Int32
+}
+
+func (c *ackDropConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.dropped.Load() == 0 && anySeg(b, func(h []byte) bool { return h[4] == IKCP_CMD_ACK }) {
+		c.dropped.Add(1)
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+// TestAmplificationLostAckRecovers: a client's small request draws a large
+// reply; the first reply datagram goes out on credit and the client's ACK
+// of it is lost. The client then has nothing to send, and the server's
+// budget holds every datagram that would draw another ACK: before the
+// server probed, both ends waited until the link was declared dead (the
+// read below timed out after 5 s). The server's window probe, sent past the
+// budget an RTO later, draws the client's window report, which earns the
+// next datagram its credit; its ACK validates the client.
+func TestAmplificationLostAckRecovers(t *testing.T) {
+	leakCheck(t)
+	n := newMemNet(53)
+	const reply = 64 << 10
+	l := ampServer(t, n, func(s *UDPSession, req []byte) { s.Write(randBytes(6, reply)) })
+	cc := &ackDropConn{PacketConn: n.listen("cli")}
+	c, err := NewConn4(0x4322, memAddr("srv"), nil, 0, 0, true, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetNoDelay(1, 10, 2, 1)
+	c.SetStreamMode(false)
+	start := time.Now()
+	if _, err := c.Write([]byte("GET /")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, reply)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("%v after %v (%d ACK datagrams lost; server %+v)", err, time.Since(start), cc.dropped.Load(), l.IOStats())
+	}
+	if want := randBytes(6, reply); string(got) != string(want) {
+		t.Fatal("reply corrupted")
+	}
+	if cc.dropped.Load() != 1 {
+		t.Fatal("the client's first ACK was not dropped: the test proves nothing")
+	}
+	if st := l.IOStats(); st.TxAmpLimited == 0 {
+		t.Fatalf("the server never held a datagram: the test proves nothing (%+v)", st)
+	}
+	t.Logf("64 KiB reply in %v with the client's first ACK lost", time.Since(start))
 }

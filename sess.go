@@ -130,6 +130,9 @@ type UDPSession struct {
 	amp         ampLimit // send budget toward a peer not yet validated (listener sessions)
 	ampCredit   bool     // a datagram arrived since the last one sent beyond amp's budget
 	ampHeld     bool     // txq waits for the peer: amp's budget is spent
+	ampProbes   uint8    // window probes sent past the budget since the peer was last heard
+	ampProbeAt  uint32   // ms time the next may go (0: not yet set)
+	ampProbing  bool     // the next datagram enqueued is such a probe (enqueue lets it by)
 	pushing     bool     // the caller drains the send queue itself right after (push)
 	txReady     bool     // the session is on sq's ready list
 	rpart       bool     // Read has begun a message it has not finished (KCP.recvPart)
@@ -347,6 +350,11 @@ func (s *UDPSession) sendPooled(p *[]byte, n int) {
 // Caller holds mu. When the queue is full the datagram is dropped (ARQ
 // resends what mattered).
 func (s *UDPSession) enqueue(p *[]byte, pkt []byte) {
+	if s.ampProbing {
+		s.ampProbing = false // the probe alone: FEC parity and the rest wait
+		s.queueProbe(p, pkt)
+		return
+	}
 	if s.ampHeld && len(s.txq)-s.txHead >= ampHold {
 		s.sq.ampLimited.Add(1)
 		putBuffer(p)
@@ -526,6 +534,7 @@ func (s *UDPSession) input(p []byte, wireLen int) {
 	s.heard = true
 	s.amp.received(wireLen)
 	s.ampCredit = true
+	s.ampProbes, s.ampProbeAt = 0, 0
 	if s.ampHeld {
 		// What waited for the budget may go now (or at least one datagram).
 		s.ampHeld = false
@@ -640,6 +649,7 @@ func (s *UDPSession) update() {
 		return
 	}
 	next := s.kcp.flush(now, IKCP_FLUSH_FULL)
+	next = min(next, s.ampProbeLocked(now))
 	writable := s.kcp.writable()
 	fail := s.failureLocked(now)
 	if fail != nil && s.tracer != nil {
