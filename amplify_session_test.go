@@ -117,16 +117,13 @@ func TestAmplificationBounded(t *testing.T) {
 	}
 }
 
-// TestAmplificationLegitClient: a client whose small request asks for a
-// large reply is not slowed by the budget: its first reply datagram goes
-// out on credit, its ACK proves its address, and the rest follows at once.
-func TestAmplificationLegitClient(t *testing.T) {
-	leakCheck(t)
-	n := newMemNet(52)
-	const reply = 256 << 10
-	l := ampServer(t, n, func(s *UDPSession, req []byte) { s.Write(randBytes(5, reply)) })
-	cc := n.listen("cli")
-	c, err := NewConn4(0x4321, memAddr("srv"), nil, 0, 0, true, cc)
+// ampFetch sends a 5 B request from a client on conn (conv, kcptun's fast3
+// timing, message mode) to an ampServer whose reply is randBytes(seed,
+// size), and reads the reply within bound. It returns how long that took;
+// a reply that differs fails the test.
+func ampFetch(t *testing.T, conn net.PacketConn, conv uint32, seed uint64, size int, bound time.Duration) (time.Duration, error) {
+	t.Helper()
+	c, err := NewConn4(conv, memAddr("srv"), nil, 0, 0, true, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,16 +134,31 @@ func TestAmplificationLegitClient(t *testing.T) {
 	if _, err := c.Write([]byte("GET /")); err != nil {
 		t.Fatal(err)
 	}
-	got := make([]byte, reply)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, size)
+	c.SetReadDeadline(time.Now().Add(bound))
 	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatal(err)
+		return time.Since(start), err
 	}
-	if want := randBytes(5, reply); string(got) != string(want) {
+	if string(got) != string(randBytes(seed, size)) {
 		t.Fatal("reply corrupted")
 	}
+	return time.Since(start), nil
+}
+
+// TestAmplificationLegitClient: a client whose small request asks for a
+// large reply is not slowed by the budget: its first reply datagram goes
+// out on credit, its ACK proves its address, and the rest follows at once.
+func TestAmplificationLegitClient(t *testing.T) {
+	leakCheck(t)
+	n := newMemNet(52)
+	const reply = 256 << 10
+	l := ampServer(t, n, func(s *UDPSession, req []byte) { s.Write(randBytes(5, reply)) })
+	took, err := ampFetch(t, n.listen("cli"), 0x4321, 5, reply, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("256 KiB reply to a 5 B request in %v; held or dropped before validation: %d",
-		time.Since(start), l.IOStats().TxAmpLimited)
+		took, l.IOStats().TxAmpLimited)
 	var s *UDPSession
 	l.mu.Lock()
 	for _, x := range l.others {
@@ -193,24 +205,9 @@ func TestAmplificationLostAckRecovers(t *testing.T) {
 	const reply = 64 << 10
 	l := ampServer(t, n, func(s *UDPSession, req []byte) { s.Write(randBytes(6, reply)) })
 	cc := &ackDropConn{PacketConn: n.listen("cli")}
-	c, err := NewConn4(0x4322, memAddr("srv"), nil, 0, 0, true, cc)
+	took, err := ampFetch(t, cc, 0x4322, 6, reply, 5*time.Second)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetNoDelay(1, 10, 2, 1)
-	c.SetStreamMode(false)
-	start := time.Now()
-	if _, err := c.Write([]byte("GET /")); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, reply)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("%v after %v (%d ACK datagrams lost; server %+v)", err, time.Since(start), cc.dropped.Load(), l.IOStats())
-	}
-	if want := randBytes(6, reply); string(got) != string(want) {
-		t.Fatal("reply corrupted")
+		t.Fatalf("%v after %v (%d ACK datagrams lost; server %+v)", err, took, cc.dropped.Load(), l.IOStats())
 	}
 	if cc.dropped.Load() != 1 {
 		t.Fatal("the client's first ACK was not dropped: the test proves nothing")
@@ -218,5 +215,5 @@ func TestAmplificationLostAckRecovers(t *testing.T) {
 	if st := l.IOStats(); st.TxAmpLimited == 0 {
 		t.Fatalf("the server never held a datagram: the test proves nothing (%+v)", st)
 	}
-	t.Logf("64 KiB reply in %v with the client's first ACK lost", time.Since(start))
+	t.Logf("64 KiB reply in %v with the client's first ACK lost", took)
 }

@@ -10,6 +10,18 @@ import (
 // app-limited spell does not count as time in the growth epoch. These run
 // on clockLink's virtual clock.
 
+// newCubicLink is a CUBIC flow on clockLink with a 10 ms one-way delay and
+// windows of 1024 segments, so that the congestion window alone bounds
+// it; its application writes from the start.
+func newCubicLink(t *testing.T) *clockLink {
+	t.Helper()
+	l := newClockLink(t, CongestionCUBIC, 10)
+	l.snd.WndSize(1024, 1024)
+	l.rcv.WndSize(1024, 1024)
+	l.writing = true
+	return l
+}
+
 // TestCubicWindowFollowsUse: a CUBIC sender bounded by its send window (32
 // segments, below the path's BDP, no loss) must not grow a window it never
 // fills. Grown without bound, a window of thousands of segments made every
@@ -46,12 +58,9 @@ func TestCubicWindowFollowsUse(t *testing.T) {
 // by half per round trip, as in slow start, into a path whose capacity
 // nothing had measured for 10 s.
 func TestCubicIdleShiftsEpoch(t *testing.T) {
-	l := newClockLink(t, CongestionCUBIC, 10)
-	l.snd.WndSize(1024, 1024)
-	l.rcv.WndSize(1024, 1024)
+	l := newCubicLink(t)
 	w := &cutWatch{controller: l.snd.cc.ctl}
 	l.snd.cc.ctl = w
-	l.writing = true
 	l.drop = l.dropOnce(60)
 	l.run(400)
 	if w.cuts != 1 {
@@ -82,10 +91,7 @@ func TestCubicIdleShiftsEpoch(t *testing.T) {
 // the flow below its old rate for seconds after a delay spike that lost
 // nothing.
 func TestCubicUndoesSpuriousTimeout(t *testing.T) {
-	l := newClockLink(t, CongestionCUBIC, 10)
-	l.snd.WndSize(1024, 1024)
-	l.rcv.WndSize(1024, 1024)
-	l.writing = true
+	l := newCubicLink(t)
 	l.drop = l.dropOnce(100) // into congestion avoidance
 	l.run(1000)
 	l.drop = nil
@@ -127,12 +133,9 @@ func (w *verdictWatch) timeoutVerdict(now uint64, spurious bool) {
 // the first episode's snapshot was kept and restored instead: the window
 // and growth epoch of more than half a second before.
 func TestCubicTimeoutVerdictLost(t *testing.T) {
-	l := newClockLink(t, CongestionCUBIC, 10)
-	l.snd.WndSize(1024, 1024)
-	l.rcv.WndSize(1024, 1024)
+	l := newCubicLink(t)
 	w := &verdictWatch{controller: l.snd.cc.ctl}
 	l.snd.cc.ctl = w
-	l.writing = true
 	l.drop = l.dropOnce(100) // into congestion avoidance
 	l.run(1500)
 	first := w.window()
@@ -184,10 +187,7 @@ func TestCubicTimeoutVerdictLost(t *testing.T) {
 // to 2 segments and W_max to 1, and after the outage the flow crept up
 // from 2 segments in congestion avoidance.
 func TestCubicOutageCutsOnce(t *testing.T) {
-	l := newClockLink(t, CongestionCUBIC, 10)
-	l.snd.WndSize(1024, 1024)
-	l.rcv.WndSize(1024, 1024)
-	l.writing = true
+	l := newCubicLink(t)
 	l.drop = l.dropOnce(100) // into congestion avoidance
 	l.run(1500)
 	c := l.snd.cc.ctl.(*cubic)
