@@ -96,6 +96,19 @@ func TestCubicUndoesSpuriousTimeout(t *testing.T) {
 	l.run(1000)
 	l.drop = nil
 	before := l.snd.cc.ctl.window()
+	timedOut := l.delaySpike(t)
+	after := l.snd.cc.ctl.window()
+	t.Logf("window %d before the spike, %d 400 ms after it; %d segments timed out", before, after, timedOut)
+	if after < before {
+		t.Fatalf("window %d segments after a spurious timeout, %d before it", after, before)
+	}
+}
+
+// delaySpike raises the one-way delay from 10 to 150 ms for 60 ms and runs
+// 400 ms more; the spike must fire a retransmission timeout. It returns
+// how many segments timed out.
+func (l *clockLink) delaySpike(t *testing.T) uint64 {
+	t.Helper()
 	timeouts := l.snd.stats.LostSegs
 	l.delay = 150
 	l.run(60)
@@ -104,11 +117,7 @@ func TestCubicUndoesSpuriousTimeout(t *testing.T) {
 	if l.snd.stats.LostSegs == timeouts {
 		t.Fatal("the delay spike fired no retransmission timeout")
 	}
-	after := l.snd.cc.ctl.window()
-	t.Logf("window %d before the spike, %d 400 ms after it; %d segments timed out", before, after, l.snd.stats.LostSegs-timeouts)
-	if after < before {
-		t.Fatalf("window %d segments after a spurious timeout, %d before it", after, before)
-	}
+	return l.snd.stats.LostSegs - timeouts
 }
 
 // verdictWatch wraps a controller and records the window each timeout
@@ -161,14 +170,7 @@ func TestCubicTimeoutVerdictLost(t *testing.T) {
 	}
 	l.run(100)
 	before := w.window()
-	timeouts = l.snd.stats.LostSegs
-	l.delay = 150
-	l.run(60)
-	l.delay = 10
-	l.run(400)
-	if l.snd.stats.LostSegs == timeouts {
-		t.Fatal("the delay spike fired no retransmission timeout")
-	}
+	l.delaySpike(t)
 	t.Logf("window %d before the outage, %d before the spike; verdicts %v leaving %v", first, before, w.spurious, w.after)
 	if len(w.spurious) == 0 || !w.spurious[len(w.spurious)-1] {
 		t.Fatalf("the spike's timeout was not found spurious (verdicts %v)", w.spurious)
