@@ -123,9 +123,5 @@ func (s *UDPSession) queueProbe(p *[]byte, pkt []byte) {
 		return
 	}
 	s.amp.charge(len(pkt) + s.cryptTag)
-	s.ctlTx = append(s.ctlTx, outPacket{b: pkt, to: s.remoteAP, addr: s.remoteTx})
-	s.ctlBufs = append(s.ctlBufs, p)
-	if !s.txReady {
-		s.txReady = s.sq.add(s, true)
-	}
+	s.queueCtlLocked(outPacket{b: pkt, to: s.remoteAP, addr: s.remoteTx}, p)
 }

@@ -485,7 +485,6 @@ func (kcp *KCP) ccLoss(seg *segment) {
 // witness.
 func (kcp *KCP) ccTimeout(seg *segment, current uint32) {
 	if c := &kcp.cc; c.ctl != nil {
-		kcp.ccEpisodeOver()
 		if !c.rtoOpen {
 			c.rtoOpen, c.rtoEnd = true, kcp.sndNxt
 		}
@@ -494,18 +493,6 @@ func (kcp *KCP) ccTimeout(seg *segment, current uint32) {
 		}
 		c.ctl.onTimeout(c.nowUs, seg.sn, kcp.sndNxt)
 		kcp.ccApplyPace(c.nowUs)
-	}
-}
-
-// ccEpisodeOver settles a timeout episode that ended with no answer from
-// a witness: every segment sent before it is acknowledged, and none of
-// the ACKs showed a delay, so the timeout stands as real. Left pending,
-// the controller would keep its state from before the cut, and a spurious
-// timeout long after would restore it.
-func (kcp *KCP) ccEpisodeOver() {
-	if c := &kcp.cc; c.rtoOpen && int32(kcp.sndUna-c.rtoEnd) >= 0 {
-		c.rtoOpen, c.rtoArmed = false, false
-		c.ctl.timeoutVerdict(c.nowUs, false)
 	}
 }
 
@@ -521,32 +508,41 @@ func (kcp *KCP) ccAckEcho(sn, ts, current uint32) {
 	if !c.echoed || int32(ts-c.echoMax) > 0 {
 		c.echoMax, c.echoed = ts, true
 	}
-	kcp.ccEpisodeOver()
 	if c.rtoArmed && sn == c.rtoSn {
 		kcp.ccVerdict(int32(ts-c.rtoAt) < 0, current)
 	}
 }
 
-// ccWitnessCovered runs once an input's una is applied. An una that
-// passed the witness without its own ACK (a kcpx peer leaves out the ACKs
-// its una covers but the last of a flush) still tells: on a path that
-// keeps the order of datagrams, the peer acknowledges in the order they
-// arrived, and had the retransmission (sent at rtoAt) arrived first,
-// the last ACK of the peer's flush would echo it or something sent after
-// it. An input whose newest echo predates the retransmission shows the
-// first transmission arrived: the timeout was spurious. Otherwise it
-// tells nothing, and the next flush that times segments out arms another
-// witness.
+// ccWitnessCovered runs once an input's una is applied (the una moves
+// nowhere else). An una that passed the witness without its own ACK (a
+// kcpx peer leaves out the ACKs its una covers but the last of a flush)
+// still tells: on a path that keeps the order of datagrams, the peer
+// acknowledges in the order they arrived, and had the retransmission
+// (sent at rtoAt) arrived first, the last ACK of the peer's flush would
+// echo it or something sent after it. An input whose newest echo predates
+// the retransmission shows the first transmission arrived: the timeout
+// was spurious. Otherwise it tells nothing, and the next flush that times
+// segments out arms another witness.
+//
+// An episode whose segments are all acknowledged with no verdict ends
+// here as real: left pending, the controller would keep its state from
+// before the cut, and a spurious timeout long after would restore it.
 func (kcp *KCP) ccWitnessCovered(current uint32) {
 	c := &kcp.cc
-	if !c.rtoArmed || int32(kcp.sndUna-c.rtoSn) <= 0 {
+	if c.ctl == nil {
 		return
 	}
-	if c.echoed && int32(c.echoMax-c.rtoAt) < 0 {
-		kcp.ccVerdict(true, current)
-		return
+	if c.rtoArmed && int32(kcp.sndUna-c.rtoSn) > 0 {
+		if c.echoed && int32(c.echoMax-c.rtoAt) < 0 {
+			kcp.ccVerdict(true, current)
+			return
+		}
+		c.rtoArmed = false
 	}
-	c.rtoArmed = false
+	if c.rtoOpen && int32(kcp.sndUna-c.rtoEnd) >= 0 {
+		c.rtoOpen = false
+		c.ctl.timeoutVerdict(c.nowUs, false)
+	}
 }
 
 // ccVerdict closes the timeout episode with the witness's verdict.

@@ -103,7 +103,7 @@ type sessRebind struct {
 	lkey    netip.AddrPort              // the session's key in Listener.sessions
 	cands   *[pathSlots]pathCand        // nil until a candidate is heard: most sessions never need it
 	movedTo atomic.Pointer[net.UDPAddr] // the peer's address after a move
-	ctlTx   []outPacket                 // path challenges to send, unsealed; guarded by the session's mu
+	ctlTx   []outPacket                 // path challenges and window probes to send, unsealed; guarded by the session's mu
 	ctlBufs []*[]byte
 }
 

@@ -51,7 +51,14 @@ func (s *UDPSession) queuePathChallenge(ap netip.AddrPort, token [8]byte) {
 	}
 	b := getBuffer()
 	putPathSignal((*b)[s.cryptHdr:], s.conv, pathSigChallenge, token[:])
-	s.ctlTx = append(s.ctlTx, outPacket{b: (*b)[:s.cryptHdr+pathSignalLen], to: ap})
+	s.queueCtlLocked(outPacket{b: (*b)[:s.cryptHdr+pathSignalLen], to: ap}, b)
+}
+
+// queueCtlLocked queues pkt (unsealed, in pooled buffer b) on the side list
+// that takeTx sends ahead of txq and outside the amplification budget.
+// Caller holds mu.
+func (s *UDPSession) queueCtlLocked(pkt outPacket, b *[]byte) {
+	s.ctlTx = append(s.ctlTx, pkt)
 	s.ctlBufs = append(s.ctlBufs, b)
 	if !s.txReady {
 		s.txReady = s.sq.add(s, true)
