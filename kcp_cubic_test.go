@@ -120,6 +120,13 @@ func (l *clockLink) delaySpike(t *testing.T) uint64 {
 	return l.snd.stats.LostSegs - timeouts
 }
 
+// outage loses every data datagram sent in the next ms.
+func (l *clockLink) outage(ms uint32) {
+	l.drop = func([]byte) bool { return true }
+	l.run(ms)
+	l.drop = nil
+}
+
 // verdictWatch wraps a controller and records the window each timeout
 // verdict left.
 type verdictWatch struct {
@@ -155,9 +162,7 @@ func TestCubicTimeoutVerdictLost(t *testing.T) {
 		})
 	}
 	timeouts := l.snd.stats.LostSegs
-	l.drop = func([]byte) bool { return true }
-	l.run(60)
-	l.drop = nil
+	l.outage(60)
 	l.run(400)
 	l.dropRev = nil
 	if l.snd.stats.LostSegs == timeouts {
@@ -194,9 +199,7 @@ func TestCubicOutageCutsOnce(t *testing.T) {
 	l.run(1500)
 	c := l.snd.cc.ctl.(*cubic)
 	before := c.cwnd
-	l.drop = func([]byte) bool { return true }
-	l.run(200)
-	l.drop = nil
+	l.outage(200)
 	l.run(300)
 	t.Logf("window %.0f before the outage; after it ssthresh %.1f, W_max %.1f, window %.0f 300 ms later", before, c.ssthresh, c.wMax, c.cwnd)
 	// W_max: the window at the cut, or less by fast convergence.

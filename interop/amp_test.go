@@ -11,17 +11,12 @@ import (
 
 // holdsAck reports whether the KCP bytes of a datagram hold an ACK segment.
 func holdsAck(kcp []byte) bool {
-	for len(kcp) >= 24 {
-		if kcp[4] == 82 {
-			return true
-		}
-		n := 24 + int(binary.LittleEndian.Uint32(kcp[20:]))
-		if n > len(kcp) {
-			return false
-		}
-		kcp = kcp[n:]
-	}
-	return false
+	ack := false
+	eachSeg(kcp, func(h []byte, _ int) bool {
+		ack = h[4] == 82
+		return !ack
+	})
+	return ack
 }
 
 // TestAmpLostAckKCPGoClient: a kcp-go client asks a kcpx listener for 64 KiB

@@ -90,20 +90,28 @@ type btCell struct {
 	now      func() time.Duration
 }
 
-// pushes calls fn for each PUSH segment in datagram d: its sn and bytes.
-func pushes(d []byte, fn func(sn uint32, n int)) int {
-	total := 0
+// eachSeg calls fn with the header and length (header included) of each
+// whole KCP segment of datagram d, until fn returns false.
+func eachSeg(d []byte, fn func(hdr []byte, n int) bool) {
 	for len(d) >= 24 {
 		n := 24 + int(binary.LittleEndian.Uint32(d[20:]))
-		if n > len(d) {
-			break
-		}
-		if d[4] == btPush {
-			fn(binary.LittleEndian.Uint32(d[12:]), n)
-			total += n
+		if n > len(d) || !fn(d[:24], n) {
+			return
 		}
 		d = d[n:]
 	}
+}
+
+// pushes calls fn for each PUSH segment in datagram d: its sn and bytes.
+func pushes(d []byte, fn func(sn uint32, n int)) int {
+	total := 0
+	eachSeg(d, func(h []byte, n int) bool {
+		if h[4] == btPush {
+			fn(binary.LittleEndian.Uint32(h[12:]), n)
+			total += n
+		}
+		return true
+	})
 	return total
 }
 
